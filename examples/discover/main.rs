@@ -1,0 +1,400 @@
+//! `discover`: run captures through one cloudsight engine and report the cloud apps in use.
+//!
+//! ```text
+//! cargo run --release --example discover -- [OPTIONS] [CAPTURE...]
+//!   --format table|jsonl   discovered-apps table (default) or one JSON record per line
+//!   --stats                counters and throughput on stderr
+//!   --tick                 advance the engine's clock while replaying (idle expiry, linger)
+//!   --bench N              replay the captures N times (new addresses each pass), print speed
+//! ```
+//! With no CAPTURE the bundled sample (`examples/data/sample.pcap`) is used.
+
+mod capture;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cloudsight::{ActivityRecord, Config, Device, Engine};
+
+const USAGE: &str =
+    "usage: discover [--format table|jsonl] [--stats] [--tick] [--bench N] [CAPTURE...]";
+
+struct Options {
+    jsonl: bool,
+    stats: bool,
+    tick: bool,
+    bench: Option<u32>,
+    captures: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        jsonl: false,
+        stats: false,
+        tick: false,
+        bench: None,
+        captures: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--format" => match args.next().as_deref() {
+                Some("jsonl") => o.jsonl = true,
+                Some("table") => o.jsonl = false,
+                other => return Err(format!("--format takes table or jsonl, not {other:?}")),
+            },
+            "--stats" => o.stats = true,
+            "--tick" => o.tick = true,
+            "--bench" => {
+                let n = args.next().ok_or("--bench takes a number of passes")?;
+                o.bench = Some(
+                    n.parse()
+                        .map_err(|_| format!("--bench {n}: not a number"))?,
+                );
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
+            path => o.captures.push(PathBuf::from(path)),
+        }
+    }
+    if o.captures.is_empty() {
+        o.captures
+            .push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.pcap"));
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("discover: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut frames = Vec::new();
+    for path in &options.captures {
+        match capture::read(path) {
+            Ok(mut f) => frames.append(&mut f),
+            Err(e) => {
+                eprintln!("discover: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let config = Config {
+        device: Device {
+            id: "discover".into(),
+            name: hostname(),
+        },
+        ..Config::default()
+    };
+    let engine = match Engine::new(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("discover: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(passes) = options.bench {
+        bench(&engine, &mut frames, passes);
+        return ExitCode::SUCCESS;
+    }
+
+    let started = Instant::now();
+    let mut unknown_link = BTreeSet::new();
+    let mut last_tick = 0;
+    let mut last_ts = 0;
+    let mut records = Vec::new();
+    for frame in &frames {
+        if engine
+            .process_packet_linktype(frame.linktype, &frame.data, frame.ts_ns, None)
+            .is_err()
+        {
+            unknown_link.insert(frame.linktype);
+        }
+        last_ts = last_ts.max(frame.ts_ns);
+        if options.tick && frame.ts_ns >= last_tick + 1_000_000_000 {
+            engine.tick(frame.ts_ns);
+            last_tick = frame.ts_ns;
+            records.extend(engine.drain(usize::MAX));
+        }
+    }
+    engine.flush(last_ts);
+    let elapsed = started.elapsed();
+    records.extend(engine.drain(usize::MAX));
+    if !unknown_link.is_empty() {
+        eprintln!("discover: skipped frames of unsupported link types {unknown_link:?}");
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = if options.jsonl {
+        let mut buf = Vec::new();
+        for r in &records {
+            cloudsight::encode::write_json_line(r, &mut buf);
+        }
+        out.write_all(&buf)
+    } else {
+        print_table(&mut out, &records)
+    };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("discover: cannot write output: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if options.stats {
+        let s = engine.stats();
+        eprintln!("{s:#?}");
+        let secs = elapsed.as_secs_f64();
+        eprintln!(
+            "{} frames in {:.3} s: {:.0} packets/s",
+            frames.len(),
+            secs,
+            frames.len() as f64 / secs.max(1e-9)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+#[derive(Default)]
+struct Row {
+    category: String,
+    risk: Option<u8>,
+    flows: u64,
+    up: u64,
+    down: u64,
+    clients: BTreeSet<IpAddr>,
+    first: u64,
+    last: u64,
+    verdict: &'static str,
+}
+
+fn add(rows: &mut BTreeMap<String, Row>, key: String, r: &ActivityRecord) {
+    let row = rows.entry(key).or_insert_with(|| Row {
+        first: u64::MAX,
+        ..Row::default()
+    });
+    if r.event == cloudsight::Event::Close {
+        row.flows += 1;
+    }
+    row.up += r.bytes_up;
+    row.down += r.bytes_down;
+    row.clients.insert(r.client_ip);
+    row.first = row.first.min(r.first_seen_ns);
+    row.last = row.last.max(r.last_seen_ns);
+    if let Some(app) = &r.app {
+        row.category = app.category.clone();
+        row.risk = Some(app.risk);
+    }
+    row.verdict = match r.verdict {
+        cloudsight::Verdict::Allow => "allow",
+        cloudsight::Verdict::Monitor => "monitor",
+        cloudsight::Verdict::Block => "block",
+    };
+}
+
+fn time(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn print_rows(
+    out: &mut impl Write,
+    title: &str,
+    rows: BTreeMap<String, Row>,
+) -> std::io::Result<()> {
+    let mut rows: Vec<_> = rows.into_iter().collect();
+    rows.sort_by(|a, b| {
+        (b.1.up + b.1.down)
+            .cmp(&(a.1.up + a.1.down))
+            .then(a.0.cmp(&b.0))
+    });
+    writeln!(
+        out,
+        "{title:<34} {:<20} {:>4} {:>6} {:>10} {:>10} {:>7}  {:<19}  {:<19}  verdict",
+        "category", "risk", "flows", "up", "down", "clients", "first seen", "last seen"
+    )?;
+    for (name, r) in rows {
+        let name: String = name.chars().take(34).collect();
+        writeln!(
+            out,
+            "{name:<34} {:<20} {:>4} {:>6} {:>10} {:>10} {:>7}  {}  {}  {}",
+            if r.category.is_empty() {
+                "-"
+            } else {
+                &r.category
+            },
+            r.risk.map_or("-".into(), |x| x.to_string()),
+            r.flows,
+            bytes(r.up),
+            bytes(r.down),
+            r.clients.len(),
+            time(r.first),
+            time(r.last),
+            r.verdict
+        )?;
+    }
+    Ok(())
+}
+
+/// The cloud-discovery dashboard: apps, then names no catalog knows, then unnamed traffic by
+/// server address.
+fn print_table(out: &mut impl Write, records: &[ActivityRecord]) -> std::io::Result<()> {
+    let mut apps = BTreeMap::new();
+    let mut unknown = BTreeMap::new();
+    let mut unnamed = BTreeMap::new();
+    for r in records {
+        if let Some(app) = &r.app {
+            add(&mut apps, app.name.clone(), r);
+        } else if let Some(name) = r.registrable_domain.as_ref().or(r.server_name.as_ref()) {
+            add(&mut unknown, name.clone(), r);
+        } else {
+            add(
+                &mut unnamed,
+                format!("{} ({:?})", r.server_ip, r.protocol).to_lowercase(),
+                r,
+            );
+        }
+    }
+    print_rows(out, "app", apps)?;
+    writeln!(out)?;
+    print_rows(out, "unknown domain", unknown)?;
+    writeln!(out)?;
+    print_rows(out, "unnamed server", unnamed)
+}
+
+/// Replay the frames `passes` times with addresses changed per pass (so every pass makes new
+/// flows) and time shifted; report speed and memory on stderr.
+fn bench(engine: &Engine, frames: &mut [capture::Frame], passes: u32) {
+    let span = frames.iter().map(|f| f.ts_ns).max().unwrap_or(0)
+        - frames.iter().map(|f| f.ts_ns).min().unwrap_or(0)
+        + 1_000_000_000;
+    let offsets: Vec<Option<(usize, usize, u8, u8)>> = frames
+        .iter()
+        .map(|f| address_offsets(f).map(|(s, d)| (s, d, f.data[s], f.data[d])))
+        .collect();
+    let mut total = std::time::Duration::ZERO;
+    let mut packets = 0u64;
+    for pass in 0..passes {
+        for (frame, offs) in frames.iter_mut().zip(&offsets) {
+            if let Some((src, dst, orig_src, orig_dst)) = *offs {
+                // Change a byte of both addresses the same way: flows stay consistent within a
+                // pass and differ between passes (256 distinct passes before addresses repeat).
+                let tag = pass as u8;
+                frame.data[src] = orig_src.wrapping_add(tag);
+                frame.data[dst] = orig_dst.wrapping_add(tag);
+            }
+        }
+        let shift = u64::from(pass) * span;
+        let start = Instant::now();
+        for frame in frames.iter() {
+            let _ = engine.process_packet_linktype(
+                frame.linktype,
+                &frame.data,
+                frame.ts_ns + shift,
+                None,
+            );
+        }
+        total += start.elapsed();
+        packets += frames.len() as u64;
+        // Keep the queue from overflowing between passes; not timed.
+        engine.drain(usize::MAX);
+    }
+    let s = engine.stats();
+    let secs = total.as_secs_f64().max(1e-9);
+    eprintln!(
+        "bench: {passes} passes, {packets} packets in {secs:.3} s: {:.0} packets/s, {:.1} ns/packet",
+        packets as f64 / secs,
+        secs * 1e9 / packets.max(1) as f64
+    );
+    eprintln!(
+        "bench: flows created {}, peak table {}, evicted {}, peak RSS {} KiB",
+        s.flows_created,
+        s.flows_peak,
+        s.flows_evicted,
+        peak_rss_kib()
+    );
+}
+
+/// Offsets of one byte inside the source and destination addresses of the IP header, if any.
+fn address_offsets(frame: &capture::Frame) -> Option<(usize, usize)> {
+    let ip_start = match frame.linktype {
+        1 => {
+            let mut at = 14;
+            let mut ethertype = u16::from_be_bytes([*frame.data.get(12)?, *frame.data.get(13)?]);
+            while matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
+                ethertype =
+                    u16::from_be_bytes([*frame.data.get(at + 2)?, *frame.data.get(at + 3)?]);
+                at += 4;
+            }
+            at
+        }
+        101 | 228 | 229 => 0,
+        0 | 108 => 4,
+        113 => 16,
+        276 => 20,
+        _ => return None,
+    };
+    match frame.data.get(ip_start)? >> 4 {
+        4 if frame.data.len() >= ip_start + 20 => Some((ip_start + 14, ip_start + 18)),
+        6 if frame.data.len() >= ip_start + 40 => Some((ip_start + 22, ip_start + 38)),
+        _ => None,
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

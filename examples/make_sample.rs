@@ -1,0 +1,267 @@
+//! Writes `examples/data/sample.pcap`, the capture `discover` reads when given none: a laptop's
+//! morning of cloud use, built packet by packet with etherparse (no third-party capture in the repo).
+//!
+//! `cargo run --example make_sample` regenerates it; a test checks the committed file is what this
+//! program writes.
+
+use std::io::Write;
+
+use etherparse::PacketBuilder;
+
+const MAC_LAPTOP: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const MAC_GATEWAY: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const START_NS: u64 = 1_764_140_400_000_000_000; // 2025-11-26 07:00:00 UTC
+
+/// A pcap writer (LINKTYPE_ETHERNET, nanosecond timestamps).
+pub struct Pcap {
+    bytes: Vec<u8>,
+}
+
+impl Pcap {
+    fn new() -> Pcap {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes()); // nanosecond magic
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&65535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        Pcap { bytes }
+    }
+
+    fn frame(&mut self, ts_ns: u64, frame: &[u8]) {
+        self.bytes
+            .extend_from_slice(&((ts_ns / 1_000_000_000) as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&((ts_ns % 1_000_000_000) as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(frame);
+    }
+}
+
+/// A TLS 1.3 ClientHello record (RFC 8446 §4.1.2) offering `alpn`, naming `sni`.
+fn client_hello(sni: &str, alpn: &[&str], random_seed: u8) -> Vec<u8> {
+    let mut ext = Vec::new();
+    let mut push_ext = |ext: &mut Vec<u8>, kind: u16, body: &[u8]| {
+        ext.extend_from_slice(&kind.to_be_bytes());
+        ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        ext.extend_from_slice(body);
+    };
+    // server_name (RFC 6066 §3): list of (type 0 host_name, u16 length, name).
+    let mut sn = Vec::new();
+    sn.extend_from_slice(&((sni.len() + 3) as u16).to_be_bytes());
+    sn.push(0);
+    sn.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+    sn.extend_from_slice(sni.as_bytes());
+    push_ext(&mut ext, 0, &sn);
+    // supported_groups x25519, secp256r1; signature_algorithms; supported_versions TLS 1.3, 1.2.
+    push_ext(&mut ext, 10, &[0, 4, 0, 0x1d, 0, 0x17]);
+    push_ext(&mut ext, 13, &[0, 6, 4, 3, 8, 4, 4, 1]);
+    if !alpn.is_empty() {
+        let mut list = Vec::new();
+        for p in alpn {
+            list.push(p.len() as u8);
+            list.extend_from_slice(p.as_bytes());
+        }
+        let mut body = (list.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(&list);
+        push_ext(&mut ext, 16, &body);
+    }
+    push_ext(&mut ext, 43, &[4, 3, 4, 3, 3]);
+    // key_share with a (fake, fixed) x25519 share.
+    let mut ks = vec![0, 36, 0, 0x1d, 0, 32];
+    ks.extend((0..32).map(|i| i ^ random_seed));
+    push_ext(&mut ext, 51, &ks);
+
+    let mut body = vec![3, 3];
+    body.extend((0..32u8).map(|i| i.wrapping_mul(7) ^ random_seed));
+    body.push(32);
+    body.extend((0..32u8).map(|i| i ^ random_seed.rotate_left(3)));
+    body.extend_from_slice(&[0, 6, 0x13, 0x01, 0x13, 0x02, 0x13, 0x03]);
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut record = vec![22, 3, 1];
+    record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    record.extend_from_slice(&hs);
+    record
+}
+
+/// A DNS response (RFC 1035 §4.1) for `name` with one A record.
+fn dns_response(id: u16, name: &str, addr: [u8; 4], ttl: u32) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+    m.extend_from_slice(&ttl.to_be_bytes());
+    m.extend_from_slice(&[0, 4]);
+    m.extend_from_slice(&addr);
+    m
+}
+
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m
+}
+
+/// Serialize a finished etherparse builder step with its payload into a frame.
+macro_rules! frame {
+    ($builder:expr, $payload:expr) => {{
+        let mut frame = Vec::new();
+        $builder.write(&mut frame, $payload).expect("valid packet");
+        frame
+    }};
+}
+
+struct Laptop {
+    pcap: Pcap,
+    ip: [u8; 4],
+    next_port: u16,
+    ts: u64,
+}
+
+impl Laptop {
+    fn send(&mut self, frame: Vec<u8>) {
+        self.pcap.frame(self.ts, &frame);
+        self.ts += 3_000_000;
+    }
+
+    /// One TCP connection: handshake, the client's first bytes, `responses` server segments of
+    /// `size` bytes with ACKs, then FINs both ways.
+    fn tcp(&mut self, server: [u8; 4], port: u16, first: &[u8], responses: u32, size: usize) {
+        let cport = self.next_port;
+        self.next_port += 1;
+        let (mut cseq, mut sseq) = (1_000u32, 50_000u32);
+        let c = |seq: u32, ack: u32| {
+            PacketBuilder::ethernet2(MAC_LAPTOP, MAC_GATEWAY)
+                .ipv4(self.ip, server, 64)
+                .tcp(cport, port, seq, 64240)
+                .ack(ack)
+        };
+        let s = |seq: u32, ack: u32| {
+            PacketBuilder::ethernet2(MAC_GATEWAY, MAC_LAPTOP)
+                .ipv4(server, self.ip, 58)
+                .tcp(port, cport, seq, 65535)
+                .ack(ack)
+        };
+        let syn = PacketBuilder::ethernet2(MAC_LAPTOP, MAC_GATEWAY)
+            .ipv4(self.ip, server, 64)
+            .tcp(cport, port, cseq, 64240)
+            .syn();
+        let mut frames = vec![frame!(syn, &[]), frame!(s(sseq, cseq + 1).syn(), &[])];
+        cseq += 1;
+        sseq += 1;
+        frames.push(frame!(c(cseq, sseq), &[]));
+        frames.push(frame!(c(cseq, sseq).psh(), first));
+        cseq += first.len() as u32;
+        let body = vec![0x17u8; size];
+        for _ in 0..responses {
+            frames.push(frame!(s(sseq, cseq).psh(), &body));
+            sseq += size as u32;
+            frames.push(frame!(c(cseq, sseq), &[]));
+        }
+        frames.push(frame!(c(cseq, sseq).fin(), &[]));
+        cseq += 1;
+        frames.push(frame!(s(sseq, cseq).fin(), &[]));
+        sseq += 1;
+        frames.push(frame!(c(cseq, sseq), &[]));
+        for f in frames {
+            self.send(f);
+        }
+        self.ts += 200_000_000;
+    }
+
+    fn dns(&mut self, resolver: [u8; 4], id: u16, name: &str, answer: [u8; 4]) {
+        let cport = self.next_port;
+        self.next_port += 1;
+        let q = PacketBuilder::ethernet2(MAC_LAPTOP, MAC_GATEWAY)
+            .ipv4(self.ip, resolver, 64)
+            .udp(cport, 53);
+        let q = frame!(q, &dns_query(id, name));
+        self.send(q);
+        let r = PacketBuilder::ethernet2(MAC_GATEWAY, MAC_LAPTOP)
+            .ipv4(resolver, self.ip, 64)
+            .udp(53, cport);
+        let r = frame!(r, &dns_response(id, name, answer, 300));
+        self.send(r);
+    }
+}
+
+/// The sample: TLS to well-known cloud apps, an unknown SaaS, plain HTTP, a DNS-named connection
+/// without SNI, and DNS lookups, from one laptop.
+pub fn sample() -> Vec<u8> {
+    let mut l = Laptop {
+        pcap: Pcap::new(),
+        ip: [192, 168, 1, 23],
+        next_port: 50_100,
+        ts: START_NS,
+    };
+    let resolver = [192, 168, 1, 1];
+    let h2 = ["h2", "http/1.1"];
+    let visits: &[(&str, [u8; 4], u32, usize)] = &[
+        ("app.slack.com", [34, 120, 1, 10], 6, 1200),
+        ("drive.google.com", [142, 250, 1, 20], 12, 1400),
+        ("chatgpt.com", [104, 18, 2, 30], 8, 1100),
+        ("www.dropbox.com", [162, 125, 3, 40], 20, 1400),
+        ("github.com", [140, 82, 4, 50], 5, 1300),
+        ("teams.microsoft.com", [52, 112, 5, 60], 9, 1000),
+        ("mega.nz", [31, 216, 6, 70], 15, 1400),
+        ("files.acme-startup.io", [203, 0, 113, 80], 4, 900),
+        ("evilslack.com", [198, 51, 100, 90], 2, 600),
+    ];
+    for (i, (name, ip, n, size)) in visits.iter().enumerate() {
+        l.dns(resolver, 0x1000 + i as u16, name, *ip);
+        l.tcp(*ip, 443, &client_hello(name, &h2, i as u8), *n, *size);
+    }
+    // Plain HTTP to an update server.
+    let http = b"GET /v1/check HTTP/1.1\r\nHost: updates.example.org\r\nUser-Agent: sample\r\n\r\n";
+    l.tcp([93, 184, 215, 14], 80, http, 3, 800);
+    // A connection that sends no name in-band: named from the DNS answer before it.
+    l.dns(resolver, 0x2000, "api.notion.com", [208, 103, 161, 1]);
+    l.tcp(
+        [208, 103, 161, 1],
+        443,
+        &[0x17, 3, 3, 0, 4, 1, 2, 3, 4],
+        3,
+        700,
+    );
+    // A second visit to Slack later, from another port.
+    l.ts += 60_000_000_000;
+    l.tcp(
+        [34, 120, 1, 11],
+        443,
+        &client_hello("files.slack.com", &h2, 42),
+        10,
+        1400,
+    );
+    l.pcap.bytes
+}
+
+fn main() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.pcap");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let bytes = sample();
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&bytes).unwrap();
+    println!("wrote {} ({} bytes)", path.display(), bytes.len());
+}

@@ -1,0 +1,257 @@
+//! `cloudsight_record`: an activity record with fixed-size inline fields, nothing to free.
+
+use std::ffi::c_char;
+
+use super::types::cloudsight_ip;
+use crate::ActivityRecord;
+
+/// Bit of `cloudsight_record.truncated`: a text field was cut to fit its array (the record's JSON
+/// or bincode encodings always carry the whole text).
+pub const CLOUDSIGHT_TRUNCATED_SERVER_NAME: u32 = 1 << 0;
+/// `sni` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_SNI: u32 = 1 << 1;
+/// `alpn` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_ALPN: u32 = 1 << 2;
+/// `registrable_domain` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_REGISTRABLE_DOMAIN: u32 = 1 << 3;
+/// `app_id`, `app_name` or `app_category` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_APP: u32 = 1 << 4;
+/// `process_path` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_PROCESS_PATH: u32 = 1 << 5;
+/// `user_name` or `user_id` was cut to fit.
+pub const CLOUDSIGHT_TRUNCATED_USER: u32 = 1 << 6;
+
+/// One activity record (schema 1) as plain data. Text fields are NUL-terminated UTF-8, empty when
+/// unknown, cut at a character boundary when too long (see `truncated`). Enum fields hold the
+/// numbers of the Rust enums: `event` 1 update, 2 close; `reason` 0 none, 1 fin, 2 rst, 3 idle,
+/// 4 evicted, 5 flush; `protocol` 6 tcp, 17 udp; `name_source` 0 none, 1 tls_sni, 2 quic_sni,
+/// 3 http_host, 4 dns; `verdict` a `cloudsight_verdict`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cloudsight_record {
+    /// Engine-unique flow id.
+    pub flow_id: u64,
+    /// Caller's timestamp of the flow's first packet, ns.
+    pub first_seen_ns: u64,
+    /// Caller's timestamp of the flow's latest packet, ns.
+    pub last_seen_ns: u64,
+    /// IP bytes client to server since the flow's previous record.
+    pub bytes_up: u64,
+    /// IP bytes server to client since the flow's previous record.
+    pub bytes_down: u64,
+    /// IP packets client to server since the flow's previous record.
+    pub packets_up: u64,
+    /// IP packets server to client since the flow's previous record.
+    pub packets_down: u64,
+    /// Process start time, ns (when `has_process`).
+    pub process_start_ns: u64,
+    /// Process id (when `has_process`).
+    pub pid: u32,
+    /// Bit set of `CLOUDSIGHT_TRUNCATED_*`.
+    pub truncated: u32,
+    /// Client address.
+    pub client_ip: cloudsight_ip,
+    /// Client port.
+    pub client_port: u16,
+    /// Server address.
+    pub server_ip: cloudsight_ip,
+    /// Server port.
+    pub server_port: u16,
+    /// 1 update, 2 close.
+    pub event: u8,
+    /// 0 none (update), 1 fin, 2 rst, 3 idle, 4 evicted, 5 flush.
+    pub reason: u8,
+    /// 6 tcp, 17 udp.
+    pub protocol: u8,
+    /// 0 none, 1 tls_sni, 2 quic_sni, 3 http_host, 4 dns.
+    pub name_source: u8,
+    /// 0 allow, 1 monitor, 2 block.
+    pub verdict: u8,
+    /// The ClientHello offered ECH.
+    pub ech: bool,
+    /// Whether an app matched (`app_*` fields are set).
+    pub has_app: bool,
+    /// App risk score 0-10 (10 = most trusted), when `has_app`.
+    pub app_risk: u8,
+    /// Whether process context is present.
+    pub has_process: bool,
+    /// Whether user context is present.
+    pub has_user: bool,
+    /// Community ID v1 ("1:" + 28 base64 characters).
+    pub community_id: [c_char; 32],
+    /// The name that identifies the flow, lower case.
+    pub server_name: [c_char; 256],
+    /// The ClientHello SNI when it differs from `server_name` (ECH outer name).
+    pub sni: [c_char; 256],
+    /// Offered ALPN protocols, comma-separated.
+    pub alpn: [c_char; 128],
+    /// JA4 fingerprint of the ClientHello.
+    pub ja4: [c_char; 40],
+    /// App id from the catalog.
+    pub app_id: [c_char; 64],
+    /// App display name.
+    pub app_name: [c_char; 96],
+    /// App category (Defender for Cloud Apps names).
+    pub app_category: [c_char; 48],
+    /// Registrable domain (eTLD+1) of `server_name`.
+    pub registrable_domain: [c_char; 256],
+    /// Process image path.
+    pub process_path: [c_char; 1024],
+    /// User account name.
+    pub user_name: [c_char; 256],
+    /// User id (SID or uid).
+    pub user_id: [c_char; 192],
+}
+
+/// Copy `text` into `out` as a NUL-terminated string, cut at a UTF-8 boundary; true if cut.
+fn put(out: &mut [c_char], text: &str) -> bool {
+    let max = out.len() - 1;
+    let mut len = text.len().min(max);
+    while !text.is_char_boundary(len) {
+        len -= 1;
+    }
+    for (dst, src) in out.iter_mut().zip(&text.as_bytes()[..len]) {
+        *dst = *src as c_char;
+    }
+    out[len] = 0;
+    len < text.len()
+}
+
+impl cloudsight_record {
+    /// A record with every field zero (empty strings, no address).
+    pub fn zeroed() -> cloudsight_record {
+        cloudsight_record {
+            flow_id: 0,
+            first_seen_ns: 0,
+            last_seen_ns: 0,
+            bytes_up: 0,
+            bytes_down: 0,
+            packets_up: 0,
+            packets_down: 0,
+            process_start_ns: 0,
+            pid: 0,
+            truncated: 0,
+            client_ip: cloudsight_ip {
+                family: 0,
+                addr: [0; 16],
+            },
+            client_port: 0,
+            server_ip: cloudsight_ip {
+                family: 0,
+                addr: [0; 16],
+            },
+            server_port: 0,
+            event: 0,
+            reason: 0,
+            protocol: 0,
+            name_source: 0,
+            verdict: 0,
+            ech: false,
+            has_app: false,
+            app_risk: 0,
+            has_process: false,
+            has_user: false,
+            community_id: [0; 32],
+            server_name: [0; 256],
+            sni: [0; 256],
+            alpn: [0; 128],
+            ja4: [0; 40],
+            app_id: [0; 64],
+            app_name: [0; 96],
+            app_category: [0; 48],
+            registrable_domain: [0; 256],
+            process_path: [0; 1024],
+            user_name: [0; 256],
+            user_id: [0; 192],
+        }
+    }
+
+    /// Fill every field of `self` from `r`.
+    pub(crate) fn fill(&mut self, r: &ActivityRecord) {
+        let mut truncated = 0;
+        let mut flag = |cut: bool, bit: u32| {
+            if cut {
+                truncated |= bit;
+            }
+        };
+        self.flow_id = r.flow_id;
+        self.first_seen_ns = r.first_seen_ns;
+        self.last_seen_ns = r.last_seen_ns;
+        self.bytes_up = r.bytes_up;
+        self.bytes_down = r.bytes_down;
+        self.packets_up = r.packets_up;
+        self.packets_down = r.packets_down;
+        self.client_ip = cloudsight_ip::from_ip(r.client_ip);
+        self.client_port = r.client_port;
+        self.server_ip = cloudsight_ip::from_ip(r.server_ip);
+        self.server_port = r.server_port;
+        self.event = r.event as u8;
+        self.reason = r.reason.map_or(0, |x| x as u8);
+        self.protocol = r.protocol as u8;
+        self.name_source = r.name_source.map_or(0, |x| x as u8);
+        self.verdict = r.verdict as u8;
+        self.ech = r.ech;
+        put(&mut self.community_id, &r.community_id);
+        let text = |o: &Option<String>| o.as_deref().unwrap_or("").to_owned();
+        flag(
+            put(&mut self.server_name, &text(&r.server_name)),
+            CLOUDSIGHT_TRUNCATED_SERVER_NAME,
+        );
+        flag(put(&mut self.sni, &text(&r.sni)), CLOUDSIGHT_TRUNCATED_SNI);
+        flag(
+            put(&mut self.alpn, &r.alpn.join(",")),
+            CLOUDSIGHT_TRUNCATED_ALPN,
+        );
+        put(&mut self.ja4, &text(&r.ja4));
+        flag(
+            put(&mut self.registrable_domain, &text(&r.registrable_domain)),
+            CLOUDSIGHT_TRUNCATED_REGISTRABLE_DOMAIN,
+        );
+        self.has_app = r.app.is_some();
+        let app = r.app.as_ref();
+        self.app_risk = app.map_or(0, |a| a.risk);
+        let cut = put(&mut self.app_id, app.map_or("", |a| &a.id))
+            | put(&mut self.app_name, app.map_or("", |a| &a.name))
+            | put(&mut self.app_category, app.map_or("", |a| &a.category));
+        flag(cut, CLOUDSIGHT_TRUNCATED_APP);
+        self.has_process = r.process.is_some();
+        let process = r.process.as_ref();
+        self.pid = process.map_or(0, |p| p.pid);
+        self.process_start_ns = process.map_or(0, |p| p.start_time_ns);
+        flag(
+            put(
+                &mut self.process_path,
+                process.and_then(|p| p.path.as_deref()).unwrap_or(""),
+            ),
+            CLOUDSIGHT_TRUNCATED_PROCESS_PATH,
+        );
+        self.has_user = r.user.is_some();
+        let user = r.user.as_ref();
+        let cut = put(
+            &mut self.user_name,
+            user.and_then(|u| u.name.as_deref()).unwrap_or(""),
+        ) | put(
+            &mut self.user_id,
+            user.and_then(|u| u.id.as_deref()).unwrap_or(""),
+        );
+        flag(cut, CLOUDSIGHT_TRUNCATED_USER);
+        self.truncated = truncated;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_cuts_at_a_character_boundary_and_terminates() {
+        let mut buf = [1 as c_char; 4];
+        assert!(put(&mut buf, "aé€"));
+        // "a" + "é" (2 bytes) = 3 bytes fit before the NUL; "€" does not.
+        assert_eq!(buf[3], 0);
+        assert_eq!(buf[0] as u8, b'a');
+        let mut small = [1 as c_char; 4];
+        assert!(!put(&mut small, "abc"));
+        assert_eq!(small, [b'a' as c_char, b'b' as c_char, b'c' as c_char, 0]);
+    }
+}

@@ -1,0 +1,588 @@
+//! The engine: one shared object that takes packets and context from any thread and produces
+//! activity records for the sensor to drain.
+//!
+//! Every method takes `&self` and is safe to call from many threads at once; the packet path never
+//! blocks on the drain side and never allocates for a packet of a known flow. Time is the caller's:
+//! the engine never reads a clock.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+
+use crate::community_id::community_id;
+use crate::context::{ContextRef, Device, FlowContext, FlowTuple};
+use crate::flow::{FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState, Side};
+use crate::output::RecordQueue;
+use crate::packet::{self, tcp_flags, Drop, LinkType, PacketView, Parsed, Transport};
+use crate::record::{ActivityRecord, Event, Protocol, Reason, Verdict, SCHEMA_VERSION};
+
+const SECOND: u64 = 1_000_000_000;
+
+/// Engine configuration. `Config::default()` suits a laptop sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The device copied into every record.
+    pub device: Device,
+    /// Most flows tracked at once.
+    pub max_flows: usize,
+    /// Memory cap of the flow table in bytes; the flow bound is the smaller of `max_flows` and what
+    /// fits in this many bytes.
+    pub max_table_bytes: usize,
+    /// Idle timeout of TCP flows, ns.
+    pub tcp_idle_timeout_ns: u64,
+    /// Idle timeout of UDP flows, ns.
+    pub udp_idle_timeout_ns: u64,
+    /// How long an ended TCP connection (RST, FINs both ways) lingers to catch trailing packets, ns.
+    pub tcp_linger_ns: u64,
+    /// A flow older than this since its previous record emits an `update` record, ns.
+    pub active_timeout_ns: u64,
+    /// Records held for draining; when full the oldest is dropped and counted.
+    pub queue_capacity: usize,
+    /// Context bindings held for flows not seen yet.
+    pub max_pending_bindings: usize,
+    /// How long a binding waits for its flow, ns.
+    pub binding_ttl_ns: u64,
+    /// IP datagrams whose later fragments are tracked at once.
+    pub max_fragments: usize,
+    /// Community ID seed (0 unless the deployment sets one).
+    pub community_id_seed: u16,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            device: Device::default(),
+            max_flows: 262_144,
+            max_table_bytes: 64 << 20,
+            tcp_idle_timeout_ns: 300 * SECOND,
+            udp_idle_timeout_ns: 120 * SECOND,
+            tcp_linger_ns: 5 * SECOND,
+            active_timeout_ns: 300 * SECOND,
+            queue_capacity: 65_536,
+            max_pending_bindings: 65_536,
+            binding_ttl_ns: 120 * SECOND,
+            max_fragments: 4096,
+            community_id_seed: 0,
+        }
+    }
+}
+
+/// Memory one tracked flow costs in the table: key and entry in the map (with hashbrown's control
+/// byte and load-factor slack) plus its place in the eviction order.
+pub const BYTES_PER_FLOW: usize = {
+    let slot = std::mem::size_of::<FlowKey>() + std::mem::size_of::<FlowEntry>() + 1;
+    slot * 8 / 7 + std::mem::size_of::<(FlowKey, u64)>() * 2
+};
+
+impl Config {
+    /// The flow bound in force: `max_flows`, lowered to what fits in `max_table_bytes`.
+    pub fn effective_max_flows(&self) -> usize {
+        self.max_flows.min(self.max_table_bytes / BYTES_PER_FLOW)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.effective_max_flows() == 0 {
+            return Err(Error::InvalidConfig(
+                "max_flows and max_table_bytes must allow at least one flow",
+            ));
+        }
+        if self.queue_capacity == 0 {
+            return Err(Error::InvalidConfig("queue_capacity must be at least 1"));
+        }
+        if self.tcp_idle_timeout_ns == 0 || self.udp_idle_timeout_ns == 0 {
+            return Err(Error::InvalidConfig("idle timeouts must be positive"));
+        }
+        if self.active_timeout_ns == 0 {
+            return Err(Error::InvalidConfig("active_timeout_ns must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the Rust API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// A configuration value is out of range; the text says which.
+    InvalidConfig(&'static str),
+    /// A pcap LINKTYPE this library does not decode.
+    UnknownLinkType(u32),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidConfig(what) => write!(f, "invalid configuration: {what}"),
+            Error::UnknownLinkType(t) => write!(f, "unknown link type {t}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Counters since the engine was created (and two gauges: `flows_active`, `records_queued`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames given to the engine.
+    pub packets: u64,
+    /// IP bytes of the frames that parsed as IP.
+    pub ip_bytes: u64,
+    /// Frames whose link-layer header was cut short.
+    pub drop_link_truncated: u64,
+    /// Frames that were not IP (ARP, LLDP ...).
+    pub drop_not_ip: u64,
+    /// Frames with a malformed or truncated IP header.
+    pub drop_ip_malformed: u64,
+    /// IP packets of other protocols than TCP and UDP (ICMP ...).
+    pub drop_other_protocol: u64,
+    /// TCP or UDP headers malformed or cut short.
+    pub drop_transport_malformed: u64,
+    /// Non-first IP fragments counted toward their flow.
+    pub fragments: u64,
+    /// Non-first IP fragments whose first fragment was never seen (not counted in any flow).
+    pub fragments_orphaned: u64,
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flows evicted from a full table.
+    pub flows_evicted: u64,
+    /// Flows tracked now.
+    pub flows_active: u64,
+    /// Most flows tracked at once.
+    pub flows_peak: u64,
+    /// The flow bound in force.
+    pub flow_capacity: u64,
+    /// Context bindings accepted.
+    pub bindings: u64,
+    /// Context bindings dropped (pending table full, or never matched a flow in time).
+    pub bindings_dropped: u64,
+    /// Records produced.
+    pub records: u64,
+    /// Records dropped because the queue was full.
+    pub records_dropped: u64,
+    /// Records waiting to be drained.
+    pub records_queued: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    packets: AtomicU64,
+    ip_bytes: AtomicU64,
+    drop_link_truncated: AtomicU64,
+    drop_not_ip: AtomicU64,
+    drop_ip_malformed: AtomicU64,
+    drop_other_protocol: AtomicU64,
+    drop_transport_malformed: AtomicU64,
+    fragments: AtomicU64,
+    fragments_orphaned: AtomicU64,
+    flows_created: AtomicU64,
+    flows_evicted: AtomicU64,
+    flows_peak: AtomicU64,
+    bindings: AtomicU64,
+    bindings_dropped: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The cloud-discovery engine. Share it between threads with `Arc` (or by reference).
+pub struct Engine {
+    config: Config,
+    table: FlowTable,
+    fragments: FragmentTracker,
+    pending: DashMap<FlowKey, (Arc<FlowContext>, u64), SeededState>,
+    pending_len: AtomicUsize,
+    queue: RecordQueue,
+    /// Records taken off the queue by a drain that could not deliver them yet (a full caller
+    /// buffer); the next drain starts with them, so nothing is lost.
+    held: Mutex<VecDeque<ActivityRecord>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A new engine, or an error naming the configuration value that is out of range.
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        config.validate()?;
+        Ok(Engine {
+            table: FlowTable::new(config.effective_max_flows()),
+            fragments: FragmentTracker::new(config.max_fragments),
+            pending: DashMap::with_hasher(SeededState::default()),
+            pending_len: AtomicUsize::new(0),
+            queue: RecordQueue::new(config.queue_capacity),
+            held: Mutex::new(VecDeque::new()),
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Take one captured frame. `ts_ns` is the capture time (ns since the Unix epoch); `context`
+    /// names the process and user behind it, when the sensor knows them. Frames that are not TCP or
+    /// UDP over IP are counted in [`Stats`] and answered [`Verdict::Allow`].
+    pub fn process_packet(
+        &self,
+        link: LinkType,
+        frame: &[u8],
+        ts_ns: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        bump(&self.counters.packets);
+        match packet::parse(link, frame) {
+            Ok(Parsed::Packet(view)) => {
+                self.counters
+                    .ip_bytes
+                    .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
+                self.on_packet(&view, ts_ns, context)
+            }
+            Ok(Parsed::Fragment(fragment)) => {
+                self.counters
+                    .ip_bytes
+                    .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
+                match self.fragments.lookup(&fragment.id, !fragment.more) {
+                    Some((key, side)) => {
+                        bump(&self.counters.fragments);
+                        self.table
+                            .with_entry(&key, |e| {
+                                e.count(side, fragment.ip_len, ts_ns);
+                                e.verdict
+                            })
+                            .unwrap_or_default()
+                    }
+                    None => {
+                        bump(&self.counters.fragments_orphaned);
+                        Verdict::Allow
+                    }
+                }
+            }
+            Err(drop) => {
+                bump(match drop {
+                    Drop::LinkTruncated => &self.counters.drop_link_truncated,
+                    Drop::NotIp => &self.counters.drop_not_ip,
+                    Drop::IpMalformed => &self.counters.drop_ip_malformed,
+                    Drop::OtherProtocol => &self.counters.drop_other_protocol,
+                    Drop::TransportMalformed => &self.counters.drop_transport_malformed,
+                });
+                Verdict::Allow
+            }
+        }
+    }
+
+    /// Like [`Engine::process_packet`], with the link type as a pcap LINKTYPE number.
+    pub fn process_packet_linktype(
+        &self,
+        linktype: u32,
+        frame: &[u8],
+        ts_ns: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Result<Verdict, Error> {
+        let link = LinkType::from_linktype(linktype).ok_or(Error::UnknownLinkType(linktype))?;
+        Ok(self.process_packet(link, frame, ts_ns, context))
+    }
+
+    fn on_packet(
+        &self,
+        view: &PacketView<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        let (key, side) = FlowKey::new(
+            view.transport,
+            view.src,
+            view.src_port,
+            view.dst,
+            view.dst_port,
+        );
+        if let Some(fragment) = view.fragment {
+            self.fragments.insert(fragment, key, side);
+        }
+
+        let syn_only = view.transport == Transport::Tcp
+            && view.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        let mut restarted = None;
+        let known = self.table.with_entry(&key, |e| {
+            if syn_only && e.ended() {
+                // Port reuse: a SYN on a connection that has ended starts a new flow (as
+                // Wireshark's stream numbering does); the old one is recorded now.
+                let reason = e.end_reason();
+                let record = self.record(&key, e, Event::Close, Some(reason));
+                self.queue.push(record);
+                *e = FlowEntry::new(self.table.next_id(), ts);
+                e.first_packet(side, view.src_port, view.dst_port);
+                restarted = Some(e.id);
+                bump(&self.counters.flows_created);
+            }
+            self.update(&key, e, side, view, ts, context)
+        });
+        if let Some(verdict) = known {
+            if let Some(id) = restarted {
+                self.table.remember_order(key, id);
+            }
+            return verdict;
+        }
+
+        self.table.reserve(ts, &mut |k, mut e| {
+            bump(&self.counters.flows_evicted);
+            let record = self.record(&k, &mut e, Event::Close, Some(Reason::Evicted));
+            self.queue.push(record);
+        });
+        let mut entry = FlowEntry::new(self.table.next_id(), ts);
+        entry.first_packet(side, view.src_port, view.dst_port);
+        let verdict = match self.table.insert_reserved(key, entry, |e| {
+            self.update(&key, e, side, view, ts, context)
+        }) {
+            Ok(verdict) => {
+                bump(&self.counters.flows_created);
+                self.counters
+                    .flows_peak
+                    .fetch_max(self.table.len() as u64, Ordering::Relaxed);
+                verdict
+            }
+            Err(verdict) => verdict,
+        };
+        if self.pending_len.load(Ordering::Relaxed) > 0 {
+            self.apply_pending(&key);
+        }
+        verdict
+    }
+
+    /// Everything a packet does to its flow; runs under the flow's map guard.
+    #[inline]
+    fn update(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        side: Side,
+        view: &PacketView<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        e.count(side, view.ip_len, ts);
+        if view.transport == Transport::Tcp {
+            e.tcp(side, view.tcp_flags, ts);
+        }
+        if let Some(ctx) = context {
+            if !e.context.as_ref().is_some_and(|c| ctx.same_as(c)) {
+                e.context = Some(Arc::new(ctx.to_owned()));
+            }
+        }
+        if ts.saturating_sub(e.last_record) >= self.config.active_timeout_ns {
+            let record = self.record(key, e, Event::Update, None);
+            self.queue.push(record);
+        }
+        e.verdict
+    }
+
+    /// Make a record of `e` and reset its counts.
+    fn record(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        event: Event,
+        reason: Option<Reason>,
+    ) -> ActivityRecord {
+        let [bytes_up, bytes_down, packets_up, packets_down] = e.take_counts(e.last_seen);
+        let client = key.endpoint(e.client_side);
+        let server = key.endpoint(e.client_side.other());
+        let (protocol, proto_number) = match key.transport {
+            Transport::Tcp => (Protocol::Tcp, 6),
+            Transport::Udp => (Protocol::Udp, 17),
+        };
+        let name = e.name.as_deref();
+        let context = e.context.as_deref();
+        ActivityRecord {
+            schema: SCHEMA_VERSION,
+            flow_id: e.id,
+            community_id: community_id(self.config.community_id_seed, proto_number, client, server),
+            event,
+            reason,
+            first_seen_ns: e.first_seen,
+            last_seen_ns: e.last_seen,
+            protocol,
+            client_ip: client.0,
+            client_port: client.1,
+            server_ip: server.0,
+            server_port: server.1,
+            bytes_up,
+            bytes_down,
+            packets_up,
+            packets_down,
+            server_name: name.and_then(|n| n.server_name.clone()),
+            name_source: name.and_then(|n| n.source),
+            sni: name.and_then(|n| n.sni.clone()),
+            alpn: name.map(|n| n.alpn.clone()).unwrap_or_default(),
+            ech: name.is_some_and(|n| n.ech),
+            ja4: name.and_then(|n| n.ja4.clone()),
+            app: None,
+            registrable_domain: None,
+            verdict: e.verdict,
+            device: self.config.device.clone(),
+            process: context.and_then(FlowContext::process),
+            user: context.and_then(FlowContext::user),
+        }
+    }
+
+    /// Bind process and user context to a 5-tuple (either direction), before or after the flow's
+    /// first packet. The latest binding wins; a binding waits `binding_ttl_ns` for its flow.
+    pub fn bind_context(&self, tuple: &FlowTuple, context: ContextRef<'_>, ts_ns: u64) {
+        bump(&self.counters.bindings);
+        let (key, _) = FlowKey::new(
+            tuple.transport,
+            tuple.src,
+            tuple.src_port,
+            tuple.dst,
+            tuple.dst_port,
+        );
+        let owned = Arc::new(context.to_owned());
+        if self
+            .table
+            .with_entry(&key, |e| e.context = Some(owned.clone()))
+            .is_some()
+        {
+            return;
+        }
+        if self.pending_len.load(Ordering::Relaxed) >= self.config.max_pending_bindings {
+            bump(&self.counters.bindings_dropped);
+            return;
+        }
+        if self.pending.insert(key, (owned, ts_ns)).is_none() {
+            self.pending_len.fetch_add(1, Ordering::Relaxed);
+        }
+        // The flow may have been created between the lookup above and the insert: look again so
+        // the binding is not left behind.
+        if self.table.with_entry(&key, |_| ()).is_some() {
+            self.apply_pending(&key);
+        }
+    }
+
+    fn apply_pending(&self, key: &FlowKey) {
+        if let Some((_, (context, _))) = self.pending.remove(key) {
+            self.pending_len.fetch_sub(1, Ordering::Relaxed);
+            self.table.with_entry(key, |e| e.context = Some(context));
+        }
+    }
+
+    /// Advance time: end idle flows and lingering closed connections, emit `update` records for
+    /// flows past the active timeout, forget stale bindings. Call it every second or so.
+    pub fn tick(&self, now_ns: u64) {
+        let c = &self.config;
+        self.table.drain_where(
+            |key, e| {
+                if e.ended() {
+                    (now_ns.saturating_sub(e.ended_at) >= c.tcp_linger_ns).then(|| e.end_reason())
+                } else {
+                    let idle = match key.transport {
+                        Transport::Tcp => c.tcp_idle_timeout_ns,
+                        Transport::Udp => c.udp_idle_timeout_ns,
+                    };
+                    (now_ns.saturating_sub(e.last_seen) >= idle).then_some(Reason::Idle)
+                }
+            },
+            &mut |key, mut e, reason| {
+                let record = self.record(&key, &mut e, Event::Close, Some(reason));
+                self.queue.push(record);
+            },
+        );
+        self.table.for_each_mut(|key, e| {
+            let has_counts = e.packets != [0, 0];
+            if has_counts && now_ns.saturating_sub(e.last_record) >= c.active_timeout_ns {
+                let record = self.record(key, e, Event::Update, None);
+                self.queue.push(record);
+            }
+        });
+        if self.pending_len.load(Ordering::Relaxed) > 0 {
+            let before = self.pending.len();
+            self.pending
+                .retain(|_, (_, ts)| now_ns.saturating_sub(*ts) < c.binding_ttl_ns);
+            let removed = before.saturating_sub(self.pending.len());
+            self.pending_len.fetch_sub(removed, Ordering::Relaxed);
+            self.counters
+                .bindings_dropped
+                .fetch_add(removed as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// End every flow now (reason `flush`): end of a capture, or shutdown.
+    pub fn flush(&self, _now_ns: u64) {
+        self.table
+            .drain_where(|_, _| Some(Reason::Flush), &mut |key, mut e, reason| {
+                let record = self.record(&key, &mut e, Event::Close, Some(reason));
+                self.queue.push(record);
+            });
+    }
+
+    /// Hand queued records to `deliver` in order until it returns `false` (it could not take that
+    /// record: it is kept and comes first next time) or none is left. Returns how many were taken.
+    pub fn drain_with(&self, mut deliver: impl FnMut(&ActivityRecord) -> bool) -> usize {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = 0;
+        loop {
+            let record = match held.pop_front() {
+                Some(r) => r,
+                None => match self.queue.pop() {
+                    Some(r) => r,
+                    None => return taken,
+                },
+            };
+            if !deliver(&record) {
+                held.push_front(record);
+                return taken;
+            }
+            taken += 1;
+        }
+    }
+
+    /// Take up to `max` queued records.
+    pub fn drain(&self, max: usize) -> Vec<ActivityRecord> {
+        let mut out = Vec::new();
+        self.drain_with(|r| {
+            if out.len() >= max {
+                return false;
+            }
+            out.push(r.clone());
+            true
+        });
+        out
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let held = self.held.lock().map(|h| h.len()).unwrap_or(0);
+        Stats {
+            packets: get(&c.packets),
+            ip_bytes: get(&c.ip_bytes),
+            drop_link_truncated: get(&c.drop_link_truncated),
+            drop_not_ip: get(&c.drop_not_ip),
+            drop_ip_malformed: get(&c.drop_ip_malformed),
+            drop_other_protocol: get(&c.drop_other_protocol),
+            drop_transport_malformed: get(&c.drop_transport_malformed),
+            fragments: get(&c.fragments),
+            fragments_orphaned: get(&c.fragments_orphaned),
+            flows_created: get(&c.flows_created),
+            flows_evicted: get(&c.flows_evicted),
+            flows_active: self.table.len() as u64,
+            flows_peak: get(&c.flows_peak),
+            flow_capacity: self.table.capacity() as u64,
+            bindings: get(&c.bindings),
+            bindings_dropped: get(&c.bindings_dropped),
+            records: self.queue.pushed(),
+            records_dropped: self.queue.dropped(),
+            records_queued: (self.queue.len() + held) as u64,
+        }
+    }
+}

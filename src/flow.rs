@@ -1,0 +1,553 @@
+//! Flows: the canonical key, the per-flow entry, and the bounded concurrent table that holds them.
+//!
+//! A flow is one TCP connection or UDP conversation, keyed by (protocol, lower endpoint, higher
+//! endpoint) so both directions find the same entry; counts are kept per sending endpoint and turned
+//! into up/down only when a record is made, after the strongest client evidence seen so far. The
+//! table never holds more than its capacity: a new flow in a full table first evicts an old one.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+
+use crate::context::FlowContext;
+use crate::inspect::{FlowName, Inspector};
+use crate::packet::{tcp_flags, FragmentId, Transport};
+use crate::record::{Reason, Verdict};
+
+/// The seeded hasher of every table keyed by network data (flood resistance).
+pub(crate) type SeededState = foldhash::fast::RandomState;
+
+/// Canonical flow key: endpoint `a` is the lower (address, port), `b` the higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Lower endpoint address.
+    pub a: IpAddr,
+    /// Lower endpoint port.
+    pub a_port: u16,
+    /// Higher endpoint address.
+    pub b: IpAddr,
+    /// Higher endpoint port.
+    pub b_port: u16,
+}
+
+/// Which endpoint of a [`FlowKey`] sent a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The lower endpoint, `a`.
+    A = 0,
+    /// The higher endpoint, `b`.
+    B = 1,
+}
+
+impl Side {
+    /// The other endpoint.
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl FlowKey {
+    /// The key of a packet from `src:src_port` to `dst:dst_port`, and the side that sent it.
+    pub fn new(
+        transport: Transport,
+        src: IpAddr,
+        src_port: u16,
+        dst: IpAddr,
+        dst_port: u16,
+    ) -> (FlowKey, Side) {
+        if (src, src_port) <= (dst, dst_port) {
+            let key = FlowKey {
+                transport,
+                a: src,
+                a_port: src_port,
+                b: dst,
+                b_port: dst_port,
+            };
+            (key, Side::A)
+        } else {
+            let key = FlowKey {
+                transport,
+                a: dst,
+                a_port: dst_port,
+                b: src,
+                b_port: src_port,
+            };
+            (key, Side::B)
+        }
+    }
+
+    /// The (address, port) of one side.
+    pub fn endpoint(&self, side: Side) -> (IpAddr, u16) {
+        match side {
+            Side::A => (self.a, self.a_port),
+            Side::B => (self.b, self.b_port),
+        }
+    }
+}
+
+/// How sure we are which side is the client; stronger evidence seen later wins (DESIGN.md "Flows").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Evidence {
+    /// Nothing seen yet.
+    None = 0,
+    /// The first packet's sender, corrected by the well-known-port rule.
+    FirstPacket = 1,
+    /// A server reply seen (ServerHello, HTTP response, DNS response): the receiver is the client.
+    AppReply = 2,
+    /// A client message seen (ClientHello, QUIC client Initial, HTTP request, DNS query).
+    AppRequest = 3,
+    /// A SYN+ACK: its receiver is the client.
+    SynAck = 4,
+    /// A SYN without ACK: its sender is the client.
+    Syn = 5,
+}
+
+/// Ports on which a first packet's sender is taken to be the server: below 1024, and the
+/// 443-family alternates.
+pub(crate) fn is_server_port(port: u16) -> bool {
+    port < 1024 || matches!(port, 4443 | 8080 | 8443 | 9443 | 10443)
+}
+
+const TCP_FIN_A: u8 = 0x01;
+const TCP_FIN_B: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ENDED: u8 = 0x08;
+
+/// One tracked flow. Kept small: naming results and inspection state are boxed and present only
+/// when there is something to hold.
+#[derive(Debug)]
+pub(crate) struct FlowEntry {
+    pub id: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// Timestamp of the previous record, or of the first packet (active timeout).
+    pub last_record: u64,
+    pub ended_at: u64,
+    /// Counts since the previous record, indexed by sending side.
+    pub bytes: [u64; 2],
+    pub packets: [u32; 2],
+    pub client_side: Side,
+    pub evidence: Evidence,
+    tcp_state: u8,
+    pub verdict: Verdict,
+    pub name: Option<Box<FlowName>>,
+    pub context: Option<Arc<FlowContext>>,
+    pub inspector: Option<Box<Inspector>>,
+}
+
+impl FlowEntry {
+    pub fn new(id: u64, ts: u64) -> FlowEntry {
+        FlowEntry {
+            id,
+            first_seen: ts,
+            last_seen: ts,
+            last_record: ts,
+            ended_at: 0,
+            bytes: [0; 2],
+            packets: [0; 2],
+            client_side: Side::A,
+            evidence: Evidence::None,
+            tcp_state: 0,
+            verdict: Verdict::Allow,
+            name: None,
+            context: None,
+            inspector: None,
+        }
+    }
+
+    /// Count one IP packet sent by `side`. Time that goes backwards leaves `last_seen` alone.
+    #[inline]
+    pub fn count(&mut self, side: Side, ip_len: u32, ts: u64) {
+        let i = side.index();
+        self.bytes[i] += u64::from(ip_len);
+        self.packets[i] = self.packets[i].saturating_add(1);
+        if ts > self.last_seen {
+            self.last_seen = ts;
+        }
+    }
+
+    /// Record client evidence: `client` is the side the evidence names as client.
+    #[inline]
+    pub fn evidence(&mut self, client: Side, strength: Evidence) {
+        if strength > self.evidence {
+            self.evidence = strength;
+            self.client_side = client;
+        }
+    }
+
+    /// Evidence from a flow's very first packet.
+    pub fn first_packet(&mut self, sender: Side, src_port: u16, dst_port: u16) {
+        let client = if is_server_port(src_port) && !is_server_port(dst_port) {
+            sender.other()
+        } else {
+            sender
+        };
+        self.evidence(client, Evidence::FirstPacket);
+    }
+
+    /// Track TCP flags: client evidence from SYN / SYN+ACK, end of the connection on RST or FINs
+    /// from both sides.
+    #[inline]
+    pub fn tcp(&mut self, sender: Side, flags: u8, ts: u64) {
+        if flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0 {
+            return;
+        }
+        if flags & tcp_flags::SYN != 0 {
+            if flags & tcp_flags::ACK == 0 {
+                self.evidence(sender, Evidence::Syn);
+            } else {
+                self.evidence(sender.other(), Evidence::SynAck);
+            }
+        }
+        if flags & tcp_flags::FIN != 0 {
+            self.tcp_state |= match sender {
+                Side::A => TCP_FIN_A,
+                Side::B => TCP_FIN_B,
+            };
+        }
+        if flags & tcp_flags::RST != 0 {
+            self.tcp_state |= TCP_RST;
+        }
+        let fins = TCP_FIN_A | TCP_FIN_B;
+        if self.tcp_state & TCP_ENDED == 0
+            && (self.tcp_state & TCP_RST != 0 || self.tcp_state & fins == fins)
+        {
+            self.tcp_state |= TCP_ENDED;
+            self.ended_at = ts;
+        }
+    }
+
+    /// The TCP connection has ended (RST, or FINs both ways) and only lingers.
+    pub fn ended(&self) -> bool {
+        self.tcp_state & TCP_ENDED != 0
+    }
+
+    /// How the ended connection ended.
+    pub fn end_reason(&self) -> Reason {
+        if self.tcp_state & TCP_RST != 0 {
+            Reason::Rst
+        } else {
+            Reason::Fin
+        }
+    }
+
+    /// Counts since the previous record as (bytes up, bytes down, packets up, packets down),
+    /// oriented by the client side, and reset them.
+    pub fn take_counts(&mut self, ts: u64) -> [u64; 4] {
+        let c = self.client_side.index();
+        let s = self.client_side.other().index();
+        let out = [
+            self.bytes[c],
+            self.bytes[s],
+            u64::from(self.packets[c]),
+            u64::from(self.packets[s]),
+        ];
+        self.bytes = [0; 2];
+        self.packets = [0; 2];
+        self.last_record = ts.max(self.last_record);
+        out
+    }
+}
+
+/// The bounded flow table. Every method takes at most one map guard at a time and drops it before
+/// touching anything else that could lock (the eviction order, the map again).
+pub(crate) struct FlowTable {
+    map: DashMap<FlowKey, FlowEntry, SeededState>,
+    live: AtomicUsize,
+    capacity: usize,
+    next_id: AtomicU64,
+    /// Creation order of flows for eviction; entries whose flow is gone are skipped lazily.
+    order: Mutex<VecDeque<(FlowKey, u64)>>,
+}
+
+/// How many queue entries eviction looks at to find an idle flow before taking the oldest.
+const EVICTION_SCAN: usize = 8;
+
+impl FlowTable {
+    pub fn new(capacity: usize) -> FlowTable {
+        let capacity = capacity.max(1);
+        FlowTable {
+            map: DashMap::with_capacity_and_hasher(capacity.min(1 << 16), SeededState::default()),
+            live: AtomicUsize::new(0),
+            capacity,
+            next_id: AtomicU64::new(1),
+            order: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Run `f` on the entry of `key` if there is one; the guard is dropped before returning.
+    #[inline]
+    pub fn with_entry<R>(&self, key: &FlowKey, f: impl FnOnce(&mut FlowEntry) -> R) -> Option<R> {
+        let mut guard = self.map.get_mut(key)?;
+        Some(f(&mut guard))
+    }
+
+    /// Take a slot for a new flow, evicting old flows (handed to `evicted`) while the table is full.
+    pub fn reserve(&self, now: u64, evicted: &mut dyn FnMut(FlowKey, FlowEntry)) {
+        loop {
+            let live = self.live.load(Ordering::Relaxed);
+            if live < self.capacity {
+                if self
+                    .live
+                    .compare_exchange_weak(live, live + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            if let Some((key, entry)) = self.evict_one(now) {
+                evicted(key, entry);
+            } else {
+                // The order queue holds every live flow, so this is only reached while another
+                // thread is between reserving and inserting; let it finish.
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Give back a slot taken by [`FlowTable::reserve`] that was not used.
+    pub fn unreserve(&self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Insert a new flow into a reserved slot. If another thread inserted the key meanwhile, `f`
+    /// runs on that entry instead, the slot is given back and `Err` carries `f`'s result.
+    pub fn insert_reserved<R>(
+        &self,
+        key: FlowKey,
+        entry: FlowEntry,
+        f: impl FnOnce(&mut FlowEntry) -> R,
+    ) -> Result<R, R> {
+        let id = entry.id;
+        let result = match self.map.entry(key) {
+            dashmap::Entry::Occupied(mut existing) => Err(f(existing.get_mut())),
+            dashmap::Entry::Vacant(vacant) => {
+                let mut guard = vacant.insert(entry);
+                Ok(f(&mut guard))
+            }
+        };
+        match result {
+            Ok(r) => {
+                self.remember_order(key, id);
+                Ok(r)
+            }
+            Err(r) => {
+                self.unreserve();
+                Err(r)
+            }
+        }
+    }
+
+    /// Note a flow (new, or a key reused by a new connection) in the eviction order.
+    pub fn remember_order(&self, key: FlowKey, id: u64) {
+        let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        order.push_back((key, id));
+        // Entries of flows that ended otherwise pile up; compact when they outnumber live flows.
+        if order.len() > 2 * self.capacity.max(1024) {
+            order.retain(|(k, id)| self.map.get(k).is_some_and(|e| e.id == *id));
+        }
+    }
+
+    /// Remove the oldest flow, preferring one idle for at least a second among the few oldest.
+    fn evict_one(&self, now: u64) -> Option<(FlowKey, FlowEntry)> {
+        let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let mut second_chances = 0;
+        while let Some((key, id)) = order.pop_front() {
+            let last_seen = match self.map.get(&key) {
+                Some(e) if e.id == id => e.last_seen,
+                _ => continue, // that flow already ended
+            };
+            let recently_active = now.saturating_sub(last_seen) < 1_000_000_000;
+            if recently_active && second_chances < EVICTION_SCAN {
+                second_chances += 1;
+                order.push_back((key, id));
+                continue;
+            }
+            if let Some(removed) = self.map.remove_if(&key, |_, e| e.id == id) {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return Some(removed);
+            }
+        }
+        None
+    }
+
+    /// Remove every flow for which `f` says so, handing it to `removed` (used by tick and flush).
+    pub fn drain_where(
+        &self,
+        mut f: impl FnMut(&FlowKey, &mut FlowEntry) -> Option<Reason>,
+        removed: &mut dyn FnMut(FlowKey, FlowEntry, Reason),
+    ) {
+        // Collect under each shard lock, hand out after: `removed` may call back into the engine.
+        let mut out: Vec<(FlowKey, Reason)> = Vec::new();
+        for mut item in self.map.iter_mut() {
+            let (key, entry) = item.pair_mut();
+            if let Some(reason) = f(key, entry) {
+                out.push((*key, reason));
+            }
+        }
+        for (key, reason) in out {
+            if let Some((key, entry)) = self.map.remove(&key) {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                removed(key, entry, reason);
+            }
+        }
+    }
+
+    /// Visit every flow (active timeout updates); the visitor must not call into the table.
+    pub fn for_each_mut(&self, mut f: impl FnMut(&FlowKey, &mut FlowEntry)) {
+        for mut item in self.map.iter_mut() {
+            let (key, entry) = item.pair_mut();
+            f(key, entry);
+        }
+    }
+}
+
+/// Maps the datagram id of a first IP fragment to its flow, so that later fragments (which carry no
+/// ports) count toward it. Bounded: when full, the oldest datagram is forgotten.
+pub(crate) struct FragmentTracker {
+    inner: Mutex<FragmentInner>,
+    capacity: usize,
+}
+
+struct FragmentInner {
+    map: HashMap<FragmentId, (FlowKey, Side), SeededState>,
+    order: VecDeque<FragmentId>,
+}
+
+impl FragmentTracker {
+    pub fn new(capacity: usize) -> FragmentTracker {
+        FragmentTracker {
+            inner: Mutex::new(FragmentInner {
+                map: HashMap::with_hasher(SeededState::default()),
+                order: VecDeque::new(),
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn insert(&self, id: FragmentId, key: FlowKey, side: Side) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.map.insert(id, (key, side)).is_none() {
+            inner.order.push_back(id);
+        }
+        while inner.map.len() > self.capacity || inner.order.len() > 2 * self.capacity {
+            match inner.order.pop_front() {
+                Some(old) => {
+                    inner.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// The flow of a later fragment; the last fragment forgets the datagram.
+    pub fn lookup(&self, id: &FragmentId, last: bool) -> Option<(FlowKey, Side)> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if last {
+            inner.map.remove(id)
+        } else {
+            inner.map.get(id).copied()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn key_is_canonical_both_ways() {
+        let (k1, s1) = FlowKey::new(Transport::Tcp, ip("10.0.0.2"), 50000, ip("10.0.0.1"), 443);
+        let (k2, s2) = FlowKey::new(Transport::Tcp, ip("10.0.0.1"), 443, ip("10.0.0.2"), 50000);
+        assert_eq!(k1, k2);
+        assert_eq!(s1, Side::B);
+        assert_eq!(s2, Side::A);
+        assert_eq!(k1.endpoint(Side::A), (ip("10.0.0.1"), 443));
+    }
+
+    #[test]
+    fn stronger_evidence_wins_and_weaker_does_not() {
+        let mut e = FlowEntry::new(1, 0);
+        e.first_packet(Side::B, 443, 50000);
+        assert_eq!(
+            e.client_side,
+            Side::A,
+            "port rule: sender from 443 is the server"
+        );
+        e.tcp(Side::B, tcp_flags::SYN, 1);
+        assert_eq!(e.client_side, Side::B);
+        e.tcp(Side::B, tcp_flags::SYN | tcp_flags::ACK, 2);
+        assert_eq!(e.client_side, Side::B, "a SYN-ACK does not override a SYN");
+    }
+
+    #[test]
+    fn fins_from_both_sides_or_rst_end_the_connection() {
+        let mut e = FlowEntry::new(1, 0);
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 5);
+        assert!(!e.ended());
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 6);
+        assert!(
+            !e.ended(),
+            "a retransmitted FIN from one side does not end it"
+        );
+        e.tcp(Side::B, tcp_flags::FIN | tcp_flags::ACK, 7);
+        assert!(e.ended());
+        assert_eq!(e.ended_at, 7);
+        assert_eq!(e.end_reason(), Reason::Fin);
+
+        let mut r = FlowEntry::new(2, 0);
+        r.tcp(Side::B, tcp_flags::RST, 9);
+        assert!(r.ended());
+        assert_eq!(r.end_reason(), Reason::Rst);
+    }
+
+    #[test]
+    fn table_never_exceeds_capacity() {
+        let table = FlowTable::new(16);
+        let mut evicted = 0;
+        for i in 0..1000u32 {
+            let (key, _) = FlowKey::new(
+                Transport::Udp,
+                IpAddr::from(i.to_be_bytes()),
+                1,
+                ip("1.1.1.1"),
+                2,
+            );
+            table.reserve(u64::from(i) * 2_000_000_000, &mut |_, _| evicted += 1);
+            let entry = FlowEntry::new(table.next_id(), u64::from(i));
+            assert!(table.insert_reserved(key, entry, |_| ()).is_ok());
+            assert!(table.len() <= 16);
+        }
+        assert_eq!(evicted, 1000 - 16);
+        assert_eq!(table.map.len(), 16);
+    }
+}

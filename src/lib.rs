@@ -1,0 +1,48 @@
+//! cloudsight: cloud-app discovery for endpoint sensors.
+//!
+//! A sensor hands the [`Engine`] every packet it sees (or the stream bytes its OS gives it) with the
+//! process and user behind it; the engine tracks flows, names the cloud app behind each one, and
+//! produces [`ActivityRecord`]s (device, user, process, app, bytes up and down, first and last
+//! seen) for the sensor to drain and forward. The C ABI in `include/cloudsight.h` wraps this API.
+//!
+//! ```
+//! use cloudsight::{Config, Engine, LinkType};
+//!
+//! let engine = Engine::new(Config::default()).unwrap();
+//! // A UDP packet 10.0.0.1:5000 -> 10.0.0.2:53 as raw IPv4 (LINKTYPE_RAW).
+//! let mut frame = Vec::new();
+//! etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+//!     .udp(5000, 53)
+//!     .write(&mut frame, b"payload")
+//!     .unwrap();
+//! engine.process_packet(LinkType::Raw, &frame, 1_000_000_000, None);
+//! engine.flush(2_000_000_000);
+//! let records = engine.drain(16);
+//! assert_eq!(records.len(), 1);
+//! assert_eq!(records[0].bytes_up, 35);
+//! ```
+//!
+//! The pipeline, one module per stage: [`packet`] → [`flow`] → `inspect` → [`record`] → `output`
+//! → [`encode`]; `capi` is the only module with `unsafe` code.
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod community_id;
+pub mod context;
+pub mod encode;
+pub mod engine;
+pub mod flow;
+pub mod inspect;
+mod output;
+pub mod packet;
+pub mod record;
+
+#[allow(unsafe_code)]
+pub mod capi;
+
+pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};
+pub use encode::{decode_batch, drain_encoded, encode_batch, CodecError, Encoding};
+pub use engine::{Config, Engine, Error, Stats};
+pub use packet::{LinkType, Transport};
+pub use record::{ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict};

@@ -1,0 +1,350 @@
+//! Link layer and IP/TCP/UDP slicing: one captured frame in, one borrowed [`PacketView`] out.
+//!
+//! Parsing never allocates and never panics; every frame that cannot become a flow packet comes back
+//! as a [`Drop`] reason the engine counts. Link types are pcap LINKTYPE numbers (tcpdump.org
+//! link-layer header types); IP and transport slicing is etherparse's lax mode, so a frame truncated
+//! by the capture's snaplen still counts with the length its IP header states.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{
+    EtherType, IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
+    TransportSlice, UdpSlice,
+};
+
+/// A pcap LINKTYPE this library decodes. Any other number is refused with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum LinkType {
+    /// LINKTYPE_NULL (0): BSD loopback, 4-byte address family in host byte order.
+    Null = 0,
+    /// LINKTYPE_ETHERNET (1), with 802.1Q and 802.1ad (QinQ) tags.
+    Ethernet = 1,
+    /// LINKTYPE_RAW (101): raw IPv4 or IPv6, chosen by the version nibble.
+    Raw = 101,
+    /// LINKTYPE_LOOP (108): OpenBSD loopback, 4-byte address family in network byte order.
+    Loop = 108,
+    /// LINKTYPE_LINUX_SLL (113): Linux cooked capture v1, 16-byte header.
+    LinuxSll = 113,
+    /// LINKTYPE_IPV4 (228): raw IPv4.
+    Ipv4 = 228,
+    /// LINKTYPE_IPV6 (229): raw IPv6.
+    Ipv6 = 229,
+    /// LINKTYPE_LINUX_SLL2 (276): Linux cooked capture v2, 20-byte header.
+    LinuxSll2 = 276,
+}
+
+impl LinkType {
+    /// The link type for a pcap LINKTYPE number, or `None` for one this library does not decode.
+    pub fn from_linktype(value: u32) -> Option<LinkType> {
+        Some(match value {
+            0 => LinkType::Null,
+            1 => LinkType::Ethernet,
+            101 => LinkType::Raw,
+            108 => LinkType::Loop,
+            113 => LinkType::LinuxSll,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            276 => LinkType::LinuxSll2,
+            _ => return None,
+        })
+    }
+}
+
+/// Transport protocol of a tracked flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Transport {
+    /// TCP (IP protocol 6).
+    Tcp = 6,
+    /// UDP (IP protocol 17).
+    Udp = 17,
+}
+
+/// TCP header flag bits as on the wire (RFC 9293 §3.1).
+pub mod tcp_flags {
+    /// No more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronize sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push function.
+    pub const PSH: u8 = 0x08;
+    /// Acknowledgment field is significant.
+    pub const ACK: u8 = 0x10;
+}
+
+/// One TCP or UDP packet, borrowed from the caller's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketView<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// TCP flags ([`tcp_flags`]); 0 for UDP.
+    pub tcp_flags: u8,
+    /// TCP sequence number; 0 for UDP.
+    pub seq: u32,
+    /// IP length as the header states it: IPv4 total length, IPv6 40 + payload length.
+    pub ip_len: u32,
+    /// Transport payload as captured (may be shorter than on the wire when the snaplen cut it).
+    pub payload: &'a [u8],
+    /// Set when this is the first fragment of a fragmented datagram.
+    pub fragment: Option<FragmentId>,
+}
+
+/// Identifies the IP datagram a fragment belongs to (RFC 791 §3.2, RFC 8200 §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragmentId {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol of the fragmented payload.
+    pub protocol: u8,
+    /// IPv4 identification or IPv6 fragment identification.
+    pub id: u32,
+}
+
+/// A non-first fragment: it carries no transport header, so only its datagram id tells its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// The datagram this fragment belongs to.
+    pub id: FragmentId,
+    /// IP length of this fragment.
+    pub ip_len: u32,
+    /// False on the last fragment.
+    pub more: bool,
+}
+
+/// What a frame turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// A TCP or UDP packet (possibly the first fragment of a datagram).
+    Packet(PacketView<'a>),
+    /// A non-first IP fragment.
+    Fragment(Fragment),
+}
+
+/// Why a frame is not a flow packet. Each reason has its own counter in the engine's stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// The link-layer header is cut short.
+    LinkTruncated,
+    /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...).
+    NotIp,
+    /// The IP header is malformed or cut short.
+    IpMalformed,
+    /// An IP protocol other than TCP and UDP (ICMP, IGMP, ESP ...).
+    OtherProtocol,
+    /// The TCP or UDP header is malformed or cut short.
+    TransportMalformed,
+}
+
+// Linux cooked capture v1 (LINKTYPE_LINUX_SLL): packet type(2) ARPHRD(2) addr len(2) addr(8)
+// protocol(2); the protocol field is an EtherType for the frames we care about.
+const SLL_HEADER_LEN: usize = 16;
+// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2): protocol(2) reserved(2) if index(4) ARPHRD(2)
+// packet type(1) addr len(1) addr(8). etherparse 0.21 has no SLL2, so it is decoded here.
+const SLL2_HEADER_LEN: usize = 20;
+
+/// Parse one frame of the given link type.
+pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, Drop> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| Drop::LinkTruncated)?
+        }
+        LinkType::LinuxSll => {
+            let header = frame.get(..SLL_HEADER_LEN).ok_or(Drop::LinkTruncated)?;
+            let ether_type = u16::from_be_bytes([header[14], header[15]]);
+            LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL_HEADER_LEN..])
+        }
+        LinkType::LinuxSll2 => {
+            let header = frame.get(..SLL2_HEADER_LEN).ok_or(Drop::LinkTruncated)?;
+            let ether_type = u16::from_be_bytes([header[0], header[1]]);
+            LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL2_HEADER_LEN..])
+        }
+        LinkType::Null | LinkType::Loop => {
+            let family = frame.get(..4).ok_or(Drop::LinkTruncated)?;
+            let family = [family[0], family[1], family[2], family[3]];
+            let family = if link == LinkType::Loop {
+                u32::from_be_bytes(family)
+            } else {
+                // DLT_NULL stores the family in the capturing host's byte order: take whichever
+                // reading is a small number.
+                let le = u32::from_le_bytes(family);
+                if le <= 0xffff {
+                    le
+                } else {
+                    u32::from_be_bytes(family)
+                }
+            };
+            // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (BSDs), 28 (FreeBSD), 30 (macOS).
+            match family {
+                2 | 10 | 24 | 28 | 30 => ip(&frame[4..])?,
+                _ => return Err(Drop::NotIp),
+            }
+        }
+        LinkType::Raw => ip(frame)?,
+        LinkType::Ipv4 => match frame.first() {
+            Some(b) if b >> 4 == 4 => ip(frame)?,
+            Some(_) => return Err(Drop::IpMalformed),
+            None => return Err(Drop::LinkTruncated),
+        },
+        LinkType::Ipv6 => match frame.first() {
+            Some(b) if b >> 4 == 6 => ip(frame)?,
+            Some(_) => return Err(Drop::IpMalformed),
+            None => return Err(Drop::LinkTruncated),
+        },
+    };
+    from_sliced(&sliced)
+}
+
+fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, Drop> {
+    if frame.is_empty() {
+        return Err(Drop::LinkTruncated);
+    }
+    LaxSlicedPacket::from_ip(frame).map_err(|_| Drop::IpMalformed)
+}
+
+fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
+    let (src, dst, ip_len, fragment, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let header = v4.header();
+            let src = IpAddr::V4(Ipv4Addr::from(header.source()));
+            let dst = IpAddr::V4(Ipv4Addr::from(header.destination()));
+            let fragment = header.is_fragmenting_payload().then(|| {
+                (
+                    FragmentId {
+                        src,
+                        dst,
+                        protocol: header.protocol().0,
+                        id: u32::from(header.identification()),
+                    },
+                    header.fragments_offset().value(),
+                    header.more_fragments(),
+                )
+            });
+            (
+                src,
+                dst,
+                u32::from(header.total_len()),
+                fragment,
+                v4.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let header = v6.header();
+            let src = IpAddr::V6(Ipv6Addr::from(header.source()));
+            let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
+            let mut fragment = None;
+            for ext in v6.extensions().clone() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                    if f.is_fragmenting_payload() {
+                        fragment = Some((
+                            FragmentId {
+                                src,
+                                dst,
+                                protocol: v6.payload().ip_number.0,
+                                id: f.identification(),
+                            },
+                            f.fragment_offset().value(),
+                            f.more_fragments(),
+                        ));
+                    }
+                }
+            }
+            (
+                src,
+                dst,
+                40 + u32::from(header.payload_length()),
+                fragment,
+                v6.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) | None => {
+            return Err(if sliced.stop_err.is_some() && sliced.net.is_none() {
+                match sliced.stop_err.as_ref().map(|(_, layer)| *layer) {
+                    Some(etherparse::err::Layer::Ipv4Header)
+                    | Some(etherparse::err::Layer::Ipv6Header) => Drop::IpMalformed,
+                    _ => Drop::NotIp,
+                }
+            } else {
+                Drop::NotIp
+            })
+        }
+    };
+
+    let transport = match payload.ip_number {
+        IpNumber::TCP => Transport::Tcp,
+        IpNumber::UDP => Transport::Udp,
+        _ => return Err(Drop::OtherProtocol),
+    };
+
+    if let Some((id, offset, more)) = fragment {
+        if offset != 0 {
+            return Ok(Parsed::Fragment(Fragment { id, ip_len, more }));
+        }
+    }
+    let first_fragment = fragment.map(|(id, _, _)| id);
+
+    // etherparse slices the transport only for unfragmented payloads; a first fragment is sliced
+    // here from the fragment's bytes.
+    let view = match (&sliced.transport, transport) {
+        (Some(TransportSlice::Tcp(tcp)), _) => tcp_view(tcp, src, dst, ip_len),
+        (Some(TransportSlice::Udp(udp)), _) => udp_view(udp, src, dst, ip_len),
+        (_, Transport::Tcp) => {
+            let tcp =
+                TcpSlice::from_slice(payload.payload).map_err(|_| Drop::TransportMalformed)?;
+            tcp_view(&tcp, src, dst, ip_len)
+        }
+        (_, Transport::Udp) => {
+            let udp =
+                UdpSlice::from_slice_lax(payload.payload).map_err(|_| Drop::TransportMalformed)?;
+            udp_view(&udp, src, dst, ip_len)
+        }
+    };
+    Ok(Parsed::Packet(PacketView {
+        fragment: first_fragment,
+        ..view
+    }))
+}
+
+fn tcp_view<'a>(tcp: &TcpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> PacketView<'a> {
+    let header = tcp.header_slice();
+    PacketView {
+        src,
+        dst,
+        transport: Transport::Tcp,
+        src_port: tcp.source_port(),
+        dst_port: tcp.destination_port(),
+        // Byte 13 of the TCP header holds CWR ECE URG ACK PSH RST SYN FIN (RFC 9293 §3.1).
+        tcp_flags: header.get(13).copied().unwrap_or(0),
+        seq: tcp.sequence_number(),
+        ip_len,
+        payload: tcp.payload(),
+        fragment: None,
+    }
+}
+
+fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> PacketView<'a> {
+    PacketView {
+        src,
+        dst,
+        transport: Transport::Udp,
+        src_port: udp.source_port(),
+        dst_port: udp.destination_port(),
+        tcp_flags: 0,
+        seq: 0,
+        ip_len,
+        payload: udp.payload(),
+        fragment: None,
+    }
+}
