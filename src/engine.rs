@@ -7,16 +7,21 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 
+use crate::catalog::{registrable_domain, Catalog};
 use crate::community_id::community_id;
 use crate::context::{ContextRef, Device, FlowContext, FlowTuple};
-use crate::flow::{FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState, Side};
+use crate::flow::{Evidence, FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState, Side};
+use crate::inspect::{dns, lower_name, FlowName, HelloInfo, Inspector, Step};
 use crate::output::RecordQueue;
 use crate::packet::{self, tcp_flags, Drop, LinkType, PacketView, Parsed, Transport};
-use crate::record::{ActivityRecord, Event, Protocol, Reason, Verdict, SCHEMA_VERSION};
+use crate::policy::Policy;
+use crate::record::{
+    ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict, SCHEMA_VERSION,
+};
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -48,6 +53,16 @@ pub struct Config {
     pub max_fragments: usize,
     /// Community ID seed (0 unless the deployment sets one).
     pub community_id_seed: u16,
+    /// Bytes all flows' inspection buffers (ClientHello and QUIC reassembly) may hold together;
+    /// past it, new flows are not inspected (counted in `inspect_skipped`).
+    pub max_inspect_bytes: usize,
+    /// Addresses the DNS cache remembers.
+    pub dns_cache_entries: usize,
+    /// Shortest time a DNS answer is remembered, s (answers with tiny TTLs still name the
+    /// connection that follows them).
+    pub dns_ttl_floor_s: u32,
+    /// Longest time a DNS answer is remembered, s.
+    pub dns_ttl_ceiling_s: u32,
 }
 
 impl Default for Config {
@@ -65,8 +80,17 @@ impl Default for Config {
             binding_ttl_ns: 120 * SECOND,
             max_fragments: 4096,
             community_id_seed: 0,
+            max_inspect_bytes: 16 << 20,
+            dns_cache_entries: 65_536,
+            dns_ttl_floor_s: 60,
+            dns_ttl_ceiling_s: 86_400,
         }
     }
+}
+
+/// DNS (port 53) and mDNS (5353), by either port.
+fn is_dns_port(view: &PacketView<'_>) -> bool {
+    matches!(view.src_port, 53 | 5353) || matches!(view.dst_port, 53 | 5353)
 }
 
 /// Memory one tracked flow costs in the table: key and entry in the map (with hashbrown's control
@@ -162,6 +186,12 @@ pub struct Stats {
     pub records_dropped: u64,
     /// Records waiting to be drained.
     pub records_queued: u64,
+    /// Flows not inspected because inspection memory was at its cap.
+    pub inspect_skipped: u64,
+    /// Bytes held by inspection buffers now.
+    pub inspect_memory: u64,
+    /// Addresses in the DNS cache now.
+    pub dns_cache_entries: u64,
 }
 
 #[derive(Default)]
@@ -180,6 +210,7 @@ struct Counters {
     flows_peak: AtomicU64,
     bindings: AtomicU64,
     bindings_dropped: AtomicU64,
+    inspect_skipped: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -198,6 +229,18 @@ pub struct Engine {
     /// buffer); the next drain starts with them, so nothing is lost.
     held: Mutex<VecDeque<ActivityRecord>>,
     counters: Counters,
+    dns_cache: dns::DnsCache,
+    inspect_memory: AtomicUsize,
+    catalog: RwLock<Arc<Catalog>>,
+    policy: RwLock<Arc<Policy>>,
+}
+
+/// The embedded catalog, parsed once per process.
+fn embedded_catalog() -> Arc<Catalog> {
+    static EMBEDDED: OnceLock<Arc<Catalog>> = OnceLock::new();
+    EMBEDDED
+        .get_or_init(|| Arc::new(Catalog::embedded()))
+        .clone()
 }
 
 impl std::fmt::Debug for Engine {
@@ -221,6 +264,14 @@ impl Engine {
             queue: RecordQueue::new(config.queue_capacity),
             held: Mutex::new(VecDeque::new()),
             counters: Counters::default(),
+            dns_cache: dns::DnsCache::new(
+                config.dns_cache_entries,
+                config.dns_ttl_floor_s,
+                config.dns_ttl_ceiling_s,
+            ),
+            inspect_memory: AtomicUsize::new(0),
+            catalog: RwLock::new(embedded_catalog()),
+            policy: RwLock::new(Arc::new(Policy::new())),
             config,
         })
     }
@@ -322,6 +373,7 @@ impl Engine {
                 self.queue.push(record);
                 *e = FlowEntry::new(self.table.next_id(), ts);
                 e.first_packet(side, view.src_port, view.dst_port);
+                self.name_from_dns(e, &key, ts);
                 restarted = Some(e.id);
                 bump(&self.counters.flows_created);
             }
@@ -342,6 +394,7 @@ impl Engine {
         let mut entry = FlowEntry::new(self.table.next_id(), ts);
         entry.first_packet(side, view.src_port, view.dst_port);
         let verdict = match self.table.insert_reserved(key, entry, |e| {
+            self.name_from_dns(e, &key, ts);
             self.update(&key, e, side, view, ts, context)
         }) {
             Ok(verdict) => {
@@ -372,7 +425,14 @@ impl Engine {
     ) -> Verdict {
         e.count(side, view.ip_len, ts);
         if view.transport == Transport::Tcp {
-            e.tcp(side, view.tcp_flags, ts);
+            e.tcp(side, view.tcp_flags, view.seq, ts);
+        }
+        if !view.payload.is_empty() {
+            if is_dns_port(view) {
+                self.dns_packet(e, side, view, ts);
+            } else if !e.inspect_done {
+                self.inspect(e, side, view, ts);
+            }
         }
         if let Some(ctx) = context {
             if !e.context.as_ref().is_some_and(|c| ctx.same_as(c)) {
@@ -384,6 +444,214 @@ impl Engine {
             self.queue.push(record);
         }
         e.verdict
+    }
+
+    /// Read a DNS message: client evidence, and answers into the name cache (port 53 only; mDNS on
+    /// 5353 gives evidence but names nothing).
+    fn dns_packet(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
+        e.inspect_done = true;
+        let msg = match view.transport {
+            Transport::Udp => view.payload,
+            // DNS over TCP: a 2-byte length, then the message (RFC 1035 §4.2.2); only messages
+            // that start and end in this segment are read.
+            Transport::Tcp => match view.payload {
+                [hi, lo, rest @ ..]
+                    if rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])) =>
+                {
+                    &rest[..usize::from(u16::from_be_bytes([*hi, *lo]))]
+                }
+                _ => return,
+            },
+        };
+        match dns::message_kind(msg) {
+            Some(dns::DnsKind::Query) => e.evidence(side, Evidence::AppRequest),
+            Some(dns::DnsKind::Response) => {
+                e.evidence(side.other(), Evidence::AppReply);
+                if view.src_port == 53 || view.dst_port == 53 {
+                    let cache = &self.dns_cache;
+                    let _ =
+                        dns::parse_response(msg, |name, ip, ttl| cache.insert(ip, name, ttl, ts));
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
+    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
+        let _ = ts;
+        if e.inspector.is_none() {
+            if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
+                bump(&self.counters.inspect_skipped);
+                e.inspect_done = true;
+                return;
+            }
+            let isn = e.syn_next_seq.filter(|_| e.evidence == Evidence::Syn);
+            e.inspector = Some(Box::new(Inspector::new(isn)));
+        }
+        let from_client = side == e.client_side;
+        let weak = e.evidence < Evidence::AppRequest;
+        let Some(inspector) = e.inspector.as_mut() else {
+            return;
+        };
+        let before = inspector.memory();
+        let step = inspector.payload(view.transport, from_client, weak, view.seq, view.payload);
+        let after = inspector.memory();
+        if after >= before {
+            self.inspect_memory
+                .fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.inspect_memory
+                .fetch_sub(before - after, Ordering::Relaxed);
+        }
+        match step {
+            Step::Continue => {}
+            Step::ClientSpoke => e.evidence(side, Evidence::AppRequest),
+            Step::Done => self.end_inspection(e),
+            Step::Named(source, name, hello) => {
+                e.evidence(side, Evidence::AppRequest);
+                self.end_inspection(e);
+                self.name_in_band(e, source, name, hello);
+            }
+        }
+    }
+
+    fn end_inspection(&self, e: &mut FlowEntry) {
+        e.inspect_done = true;
+        if let Some(inspector) = e.inspector.take() {
+            self.inspect_memory
+                .fetch_sub(inspector.memory(), Ordering::Relaxed);
+        }
+    }
+
+    /// Name a flow from its own bytes (SNI, Host). A DNS name given at the flow's start yields,
+    /// except when the ClientHello offers ECH: then its SNI is only the outer public name, and the
+    /// DNS name keeps naming the flow (DESIGN.md "Naming a flow").
+    fn name_in_band(
+        &self,
+        e: &mut FlowEntry,
+        source: NameSource,
+        name: String,
+        hello: Option<HelloInfo>,
+    ) {
+        let dns_name = e
+            .name
+            .as_ref()
+            .filter(|n| n.source == Some(NameSource::Dns))
+            .and_then(|n| n.server_name.clone());
+        let mut flow_name = FlowName::default();
+        let name = (!name.is_empty()).then_some(name);
+        if let Some(h) = hello {
+            flow_name.alpn = h.alpn;
+            flow_name.ech = h.ech;
+            flow_name.ja4 = Some(h.ja4);
+            // With ECH the SNI is the provider's public name, in another registrable domain
+            // than the site. Browsers also send GREASE ECH with the real SNI, which a DNS name
+            // of the same domain confirms: then the SNI stays.
+            let other_domain = |a: &Option<String>, b: &Option<String>| match (a, b) {
+                (Some(a), Some(b)) => registrable_domain(a) != registrable_domain(b),
+                _ => false,
+            };
+            if h.ech && other_domain(&dns_name, &name) {
+                flow_name.server_name = dns_name;
+                flow_name.source = Some(NameSource::Dns);
+                flow_name.sni = name;
+                self.set_name(e, flow_name);
+                return;
+            }
+        }
+        match name {
+            Some(n) => {
+                flow_name.server_name = Some(n);
+                flow_name.source = Some(source);
+            }
+            None => {
+                // A hello without SNI: keep its details; a DNS name still names the flow.
+                flow_name.server_name = dns_name;
+                flow_name.source = flow_name.server_name.as_ref().map(|_| NameSource::Dns);
+            }
+        }
+        self.set_name(e, flow_name);
+    }
+
+    /// A new flow to an address a DNS answer named gets that name until its own bytes say better.
+    fn name_from_dns(&self, e: &mut FlowEntry, key: &FlowKey, ts: u64) {
+        if self.dns_cache.is_empty() {
+            return;
+        }
+        let (server, _) = key.endpoint(e.client_side.other());
+        if let Some(name) = self.dns_cache.lookup(server, ts) {
+            let flow_name = FlowName {
+                server_name: Some(lower_name(&name)),
+                source: Some(NameSource::Dns),
+                ..FlowName::default()
+            };
+            self.set_name(e, flow_name);
+        }
+    }
+
+    /// Give the flow its name, the name's app and registrable domain, and the verdict.
+    fn set_name(&self, e: &mut FlowEntry, mut name: FlowName) {
+        if let Some(server_name) = name.server_name.as_deref() {
+            let (app, domain, verdict) = self.classify(server_name);
+            name.app = app;
+            name.registrable_domain = domain;
+            e.verdict = verdict;
+        }
+        e.name = Some(Box::new(name));
+    }
+
+    /// Catalog and policy for a name.
+    fn classify(&self, server_name: &str) -> (Option<Arc<AppInfo>>, Option<String>, Verdict) {
+        let catalog = self.catalog();
+        let policy = self.policy();
+        let app = catalog.lookup(server_name.as_bytes());
+        let domain = registrable_domain(server_name).map(str::to_ascii_lowercase);
+        let verdict = policy.verdict(app.map(|a| a.id.as_str()), domain.as_deref());
+        let app = app.map(|a| {
+            Arc::new(AppInfo {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                category: a.category.id().to_owned(),
+                risk: a.risk,
+            })
+        });
+        (app, domain, verdict)
+    }
+
+    /// The catalog in force.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swap in another catalog. Packets keep flowing; flows already named keep their app.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swap in another policy. Flows named from now on get its verdicts; flows already named keep
+    /// theirs.
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+
+    /// Change the policy with `f` (read, copy, change, swap; concurrent changes are serialized).
+    pub fn update_policy(&self, f: impl FnOnce(&mut Policy)) {
+        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        let mut policy = Policy::clone(&slot);
+        f(&mut policy);
+        *slot = Arc::new(policy);
     }
 
     /// Make a record of `e` and reset its counts.
@@ -426,8 +694,8 @@ impl Engine {
             alpn: name.map(|n| n.alpn.clone()).unwrap_or_default(),
             ech: name.is_some_and(|n| n.ech),
             ja4: name.and_then(|n| n.ja4.clone()),
-            app: None,
-            registrable_domain: None,
+            app: name.and_then(|n| n.app.as_deref().cloned()),
+            registrable_domain: name.and_then(|n| n.registrable_domain.clone()),
             verdict: e.verdict,
             device: self.config.device.clone(),
             process: context.and_then(FlowContext::process),
@@ -583,6 +851,9 @@ impl Engine {
             records: self.queue.pushed(),
             records_dropped: self.queue.dropped(),
             records_queued: (self.queue.len() + held) as u64,
+            inspect_skipped: get(&c.inspect_skipped),
+            inspect_memory: self.inspect_memory.load(Ordering::Relaxed) as u64,
+            dns_cache_entries: self.dns_cache.len() as u64,
         }
     }
 }

@@ -142,6 +142,10 @@ pub(crate) struct FlowEntry {
     pub evidence: Evidence,
     tcp_state: u8,
     pub verdict: Verdict,
+    /// No more inspection: named in-band, budget spent, or nothing to find.
+    pub inspect_done: bool,
+    /// The SYN sender's first payload sequence number (SYN seq + 1).
+    pub syn_next_seq: Option<u32>,
     pub name: Option<Box<FlowName>>,
     pub context: Option<Arc<FlowContext>>,
     pub inspector: Option<Box<Inspector>>,
@@ -161,6 +165,8 @@ impl FlowEntry {
             evidence: Evidence::None,
             tcp_state: 0,
             verdict: Verdict::Allow,
+            inspect_done: false,
+            syn_next_seq: None,
             name: None,
             context: None,
             inspector: None,
@@ -200,13 +206,14 @@ impl FlowEntry {
     /// Track TCP flags: client evidence from SYN / SYN+ACK, end of the connection on RST or FINs
     /// from both sides.
     #[inline]
-    pub fn tcp(&mut self, sender: Side, flags: u8, ts: u64) {
+    pub fn tcp(&mut self, sender: Side, flags: u8, seq: u32, ts: u64) {
         if flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0 {
             return;
         }
         if flags & tcp_flags::SYN != 0 {
             if flags & tcp_flags::ACK == 0 {
                 self.evidence(sender, Evidence::Syn);
+                self.syn_next_seq = Some(seq.wrapping_add(1));
             } else {
                 self.evidence(sender.other(), Evidence::SynAck);
             }
@@ -503,29 +510,29 @@ mod tests {
             Side::A,
             "port rule: sender from 443 is the server"
         );
-        e.tcp(Side::B, tcp_flags::SYN, 1);
+        e.tcp(Side::B, tcp_flags::SYN, 0, 1);
         assert_eq!(e.client_side, Side::B);
-        e.tcp(Side::B, tcp_flags::SYN | tcp_flags::ACK, 2);
+        e.tcp(Side::B, tcp_flags::SYN | tcp_flags::ACK, 0, 2);
         assert_eq!(e.client_side, Side::B, "a SYN-ACK does not override a SYN");
     }
 
     #[test]
     fn fins_from_both_sides_or_rst_end_the_connection() {
         let mut e = FlowEntry::new(1, 0);
-        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 5);
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 5);
         assert!(!e.ended());
-        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 6);
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 6);
         assert!(
             !e.ended(),
             "a retransmitted FIN from one side does not end it"
         );
-        e.tcp(Side::B, tcp_flags::FIN | tcp_flags::ACK, 7);
+        e.tcp(Side::B, tcp_flags::FIN | tcp_flags::ACK, 0, 7);
         assert!(e.ended());
         assert_eq!(e.ended_at, 7);
         assert_eq!(e.end_reason(), Reason::Fin);
 
         let mut r = FlowEntry::new(2, 0);
-        r.tcp(Side::B, tcp_flags::RST, 9);
+        r.tcp(Side::B, tcp_flags::RST, 0, 9);
         assert!(r.ended());
         assert_eq!(r.end_reason(), Reason::Rst);
     }

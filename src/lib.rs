@@ -22,12 +22,13 @@
 //! assert_eq!(records[0].bytes_up, 35);
 //! ```
 //!
-//! The pipeline, one module per stage: [`packet`] → [`flow`] → `inspect` → [`record`] → `output`
-//! → [`encode`]; `capi` is the only module with `unsafe` code.
+//! The pipeline, one module per stage: [`packet`] → [`flow`] → [`inspect`] → [`catalog`] →
+//! [`policy`] → [`record`] → `output` → [`encode`]; `capi` is the only module with `unsafe` code.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod community_id;
 pub mod context;
 pub mod encode;
@@ -36,13 +37,16 @@ pub mod flow;
 pub mod inspect;
 mod output;
 pub mod packet;
+pub mod policy;
 pub mod record;
 
 #[allow(unsafe_code)]
 pub mod capi;
 
+pub use catalog::{App, Catalog, CatalogError, Category};
 pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};
 pub use encode::{decode_batch, drain_encoded, encode_batch, CodecError, Encoding};
 pub use engine::{Config, Engine, Error, Stats};
 pub use packet::{LinkType, Transport};
+pub use policy::{Policy, Sanction};
 pub use record::{ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict};

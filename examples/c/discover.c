@@ -65,6 +65,7 @@ struct worker {
     uint32_t index;
     cloudsight_result result; /* first failure, or OK */
     size_t failed_frame;
+    size_t unknown_link; /* frames skipped: CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE */
 };
 
 static uint32_t rd32(const uint8_t *p, bool swap) {
@@ -229,8 +230,10 @@ static int parse_pcap(const char *path, struct capture *cap, uint32_t threads) {
         fprintf(stderr, "discover: %s: not a pcap file (magic 0x%08" PRIx32 ")\n", path, magic);
         return EXIT_FORMAT;
     }
-    /* The low 16 bits are the LINKTYPE; the high bits may carry FCS information. */
+    /* The low 16 bits are the LINKTYPE; the high bits may carry FCS information. DLT_RAW is 12
+     * (14 on OpenBSD) in some writers' files; LINKTYPE_RAW (101) is what they mean. */
     cap->link_type = rd32(p + 20, swap) & 0xffffu;
+    if (cap->link_type == 12 || cap->link_type == 14) cap->link_type = 101;
     size_t frames_cap = 1024;
     cap->frames = malloc(frames_cap * sizeof *cap->frames);
     if (cap->frames == NULL) { fprintf(stderr, "discover: out of memory\n"); return EXIT_IO; }
@@ -278,7 +281,10 @@ static void *run_worker(void *arg) {
             cloudsight_verdict verdict = CLOUDSIGHT_VERDICT_ALLOW;
             cloudsight_result r = cloudsight_engine_process_packet(
                 w->engine, cap->link_type, f->data, f->len, f->ts_ns, NULL, &verdict);
-            if (r != CLOUDSIGHT_RESULT_OK) {
+            if (r == CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE) {
+                /* Skipped and reported at the end, as the Rust example does. */
+                w->unknown_link++;
+            } else if (r != CLOUDSIGHT_RESULT_OK) {
                 w->result = r;
                 w->failed_frame = i + 1;
             }
@@ -413,7 +419,7 @@ int main(int argc, char **argv) {
     struct worker workers[MAX_THREADS];
     pthread_t ids[MAX_THREADS];
     for (uint32_t t = 0; t < threads; t++) {
-        workers[t] = (struct worker){&cap, engine, &barrier, t, CLOUDSIGHT_RESULT_OK, 0};
+        workers[t] = (struct worker){&cap, engine, &barrier, t, CLOUDSIGHT_RESULT_OK, 0, 0};
     }
     for (uint32_t t = 0; t < threads; t++) {
         if (pthread_create(&ids[t], NULL, run_worker, &workers[t]) != 0) {
@@ -424,6 +430,12 @@ int main(int argc, char **argv) {
     }
     for (uint32_t t = 0; t < threads; t++) pthread_join(ids[t], NULL);
     pthread_barrier_destroy(&barrier);
+    size_t unknown_link = 0;
+    for (uint32_t t = 0; t < threads; t++) unknown_link += workers[t].unknown_link;
+    if (unknown_link != 0) {
+        fprintf(stderr, "discover: skipped %zu frames of link type %" PRIu32 ": %s\n", unknown_link,
+                cap.link_type, cloudsight_result_text(CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE));
+    }
     for (uint32_t t = 0; t < threads; t++) {
         if (workers[t].result != CLOUDSIGHT_RESULT_OK) {
             fprintf(stderr, "discover: frame %zu: ", workers[t].failed_frame);

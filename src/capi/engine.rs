@@ -51,7 +51,7 @@ pub extern "C" fn cloudsight_engine_new(
             Config::default()
         } else {
             // SAFETY: non-NULL; points to a config whose strings are NULL or NUL-terminated.
-            match unsafe { (*config).to_config() } {
+            match unsafe { (*config).rust_config() } {
                 Ok(c) => c,
                 Err(e) => return e,
             }
@@ -117,7 +117,7 @@ pub extern "C" fn cloudsight_engine_process_packet(
             None
         } else {
             // SAFETY: non-NULL; its strings are NULL or NUL-terminated (caller contract).
-            match unsafe { (*ctx).to_ref() } {
+            match unsafe { (*ctx).context_ref() } {
                 Ok(c) => Some(c),
                 Err(e) => return e,
             }
@@ -151,7 +151,7 @@ pub extern "C" fn cloudsight_engine_bind_context(
             Err(e) => return e,
         };
         // SAFETY: the context's strings are NULL or NUL-terminated (caller contract).
-        let context = match unsafe { ctx.to_ref() } {
+        let context = match unsafe { ctx.context_ref() } {
             Ok(c) => c,
             Err(e) => return e,
         };

@@ -147,7 +147,7 @@ pub struct cloudsight_context {
 impl cloudsight_context {
     /// # Safety
     /// The string pointers are NULL or NUL-terminated strings valid for `'a`.
-    pub(crate) unsafe fn to_ref<'a>(&self) -> Result<ContextRef<'a>, cloudsight_result> {
+    pub(crate) unsafe fn context_ref<'a>(&self) -> Result<ContextRef<'a>, cloudsight_result> {
         // SAFETY: forwarded from the caller's contract on the string fields.
         unsafe {
             Ok(ContextRef {
@@ -219,7 +219,7 @@ impl cloudsight_config {
 
     /// # Safety
     /// The device strings are NULL or NUL-terminated.
-    pub(crate) unsafe fn to_config(&self) -> Result<Config, cloudsight_result> {
+    pub(crate) unsafe fn rust_config(&self) -> Result<Config, cloudsight_result> {
         // SAFETY: forwarded from the caller's contract on the string fields.
         let (id, name) = unsafe { (opt_str(self.device_id)?, opt_str(self.device_name)?) };
         // A queue of records is allocated up front: refuse sizes that cannot be meant.
@@ -242,6 +242,7 @@ impl cloudsight_config {
             binding_ttl_ns: self.binding_ttl_ns,
             max_fragments: to_usize(self.max_fragments),
             community_id_seed: self.community_id_seed,
+            ..Config::default()
         })
     }
 }

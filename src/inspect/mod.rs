@@ -1,9 +1,19 @@
 //! Inspection: reads the first payload bytes of an unnamed flow to find the name of its server.
 //!
-//! Inspection runs only while a flow is unnamed and within its byte and packet budget; a named flow
-//! never comes here again.
+//! Inspection runs only while a flow has no in-band name and is within its budget (payload packets
+//! and client bytes); its state is boxed in the flow entry and freed as soon as the flow is named
+//! or the budget is spent. DNS responses are read on every packet to or from port 53 and fill the
+//! engine's IP → name cache.
 
-use crate::record::NameSource;
+pub mod dns;
+pub mod http;
+pub mod quic;
+pub mod tls;
+
+use std::sync::Arc;
+
+use crate::packet::Transport;
+use crate::record::{AppInfo, NameSource};
 
 /// What naming found out about a flow; allocated once, when the flow is named.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,8 +30,272 @@ pub struct FlowName {
     pub ech: bool,
     /// JA4 fingerprint of the ClientHello.
     pub ja4: Option<String>,
+    /// The catalog's app for `server_name`.
+    pub app: Option<Arc<AppInfo>>,
+    /// Registrable domain (eTLD+1) of `server_name`.
+    pub registrable_domain: Option<String>,
+}
+
+/// What a ClientHello said, copied out of the borrowed parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HelloInfo {
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub ech: bool,
+    pub ja4: String,
+}
+
+impl HelloInfo {
+    fn from_handshake(handshake: &[u8], transport: u8) -> Option<HelloInfo> {
+        let hello = tls::parse_client_hello(handshake).ok()?;
+        let ja4 = tls::ja4(&hello, transport);
+        Some(HelloInfo {
+            sni: hello.sni.map(lower_name),
+            alpn: hello
+                .alpn
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect(),
+            ech: hello.ech,
+            ja4: String::from_utf8_lossy(&ja4).into_owned(),
+        })
+    }
+}
+
+/// A host name as records carry it: lower case, no trailing dot, invalid UTF-8 replaced.
+pub(crate) fn lower_name(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(b".").unwrap_or(raw);
+    String::from_utf8_lossy(raw).to_ascii_lowercase()
+}
+
+/// What one payload did for naming.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing yet; keep inspecting.
+    Continue,
+    /// The sender is the client: it sent a ClientHello, a QUIC Initial or an HTTP request.
+    ClientSpoke,
+    /// The flow has an in-band name.
+    Named(NameSource, String, Option<HelloInfo>),
+    /// Budget spent or nothing recognisable: stop inspecting this flow.
+    Done,
+}
+
+/// Payload packets looked at per flow before giving up.
+const MAX_PACKETS: u16 = 24;
+/// Client payload bytes looked at per flow before giving up (an 11 KB hello exists in the wild).
+const MAX_CLIENT_BYTES: u32 = 20 * 1024;
+
+/// Which in-band protocol the client's first bytes turned out to speak.
+enum Protocol {
+    Unknown,
+    Tls(tls::HelloReassembler),
+    Http { buf: Vec<u8>, next_seq: u32 },
+    Quic(quic::QuicInitial),
+}
+
+impl std::fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Unknown => "Unknown",
+            Protocol::Tls(_) => "Tls",
+            Protocol::Http { .. } => "Http",
+            Protocol::Quic(_) => "Quic",
+        })
+    }
 }
 
 /// Per-flow inspection state, boxed in the flow entry only while the flow is being inspected.
-#[derive(Debug, Default)]
-pub(crate) struct Inspector {}
+#[derive(Debug)]
+pub(crate) struct Inspector {
+    protocol: Protocol,
+    /// The client's first payload sequence number (SYN seq + 1), when the SYN was seen.
+    client_isn: Option<u32>,
+    packets: u16,
+    client_bytes: u32,
+    /// A client payload at `client_isn` was seen (and was neither TLS nor HTTP).
+    saw_stream_start: bool,
+}
+
+impl Inspector {
+    pub fn new(client_isn: Option<u32>) -> Inspector {
+        Inspector {
+            protocol: Protocol::Unknown,
+            client_isn,
+            packets: 0,
+            client_bytes: 0,
+            saw_stream_start: false,
+        }
+    }
+
+    /// Bytes of buffers held (for the engine's global inspection-memory bound).
+    pub fn memory(&self) -> usize {
+        match &self.protocol {
+            Protocol::Unknown => 0,
+            Protocol::Tls(r) => r.memory(),
+            Protocol::Http { buf, .. } => buf.capacity(),
+            Protocol::Quic(q) => q.memory(),
+        }
+    }
+
+    /// Look at one payload. `from_client` says whether the sender is the client as far as the
+    /// flow knows; `weak_client` whether that knowledge is only a guess that a client message from
+    /// the other side may overturn.
+    pub fn payload(
+        &mut self,
+        transport: Transport,
+        from_client: bool,
+        weak_client: bool,
+        seq: u32,
+        payload: &[u8],
+    ) -> Step {
+        if payload.is_empty() {
+            return Step::Continue;
+        }
+        self.packets += 1;
+        if from_client {
+            self.client_bytes = self.client_bytes.saturating_add(payload.len() as u32);
+        }
+        let step = match (&mut self.protocol, transport) {
+            (Protocol::Unknown, Transport::Tcp) if from_client || weak_client => {
+                self.start_tcp(seq, payload)
+            }
+            (Protocol::Unknown, Transport::Udp) if from_client || weak_client => {
+                if quic::QuicInitial::looks_like_initial(payload) {
+                    let mut q = quic::QuicInitial::new();
+                    let progress = q.push_datagram(payload);
+                    self.protocol = Protocol::Quic(q);
+                    self.quic_progress(progress).or(Step::ClientSpoke)
+                } else {
+                    Step::Done
+                }
+            }
+            (Protocol::Tls(r), _) if from_client => {
+                let progress = r.push(seq, payload);
+                self.tls_progress(progress)
+            }
+            (Protocol::Http { buf, next_seq }, _) if from_client => {
+                if seq == *next_seq && buf.len() < http::MAX_HEADER {
+                    let room = http::MAX_HEADER - buf.len();
+                    buf.extend_from_slice(&payload[..payload.len().min(room)]);
+                    *next_seq = seq.wrapping_add(payload.len() as u32);
+                    http_step(http::parse_request(buf))
+                } else {
+                    Step::Continue
+                }
+            }
+            (Protocol::Quic(q), _) if from_client => {
+                let progress = q.push_datagram(payload);
+                self.quic_progress(progress)
+            }
+            _ => Step::Continue,
+        };
+        match step {
+            Step::Continue
+                if self.packets >= MAX_PACKETS || self.client_bytes > MAX_CLIENT_BYTES =>
+            {
+                Step::Done
+            }
+            other => other,
+        }
+    }
+
+    fn start_tcp(&mut self, seq: u32, payload: &[u8]) -> Step {
+        if tls::looks_like_client_hello(payload) {
+            // The hello starts here, whatever came before it (a SOCKS or CONNECT preamble).
+            let mut r = tls::HelloReassembler::new(Some(seq));
+            let progress = r.push(seq, payload);
+            self.protocol = Protocol::Tls(r);
+            return self.tls_progress(progress).or(Step::ClientSpoke);
+        }
+        if http::looks_like_request(payload) {
+            let step = http_step(http::parse_request(payload));
+            if step == Step::Continue {
+                let len = payload.len().min(http::MAX_HEADER);
+                self.protocol = Protocol::Http {
+                    buf: payload[..len].to_vec(),
+                    next_seq: seq.wrapping_add(payload.len() as u32),
+                };
+            }
+            return step.or(Step::ClientSpoke);
+        }
+        match self.client_isn {
+            // The stream's first segment is late or lost and this is a later one: let the
+            // reassembler wait for the start (an out-of-order ClientHello).
+            Some(isn) if seq != isn && !self.saw_stream_start => {
+                let mut r = tls::HelloReassembler::new(Some(isn));
+                let progress = r.push(seq, payload);
+                self.protocol = Protocol::Tls(r);
+                self.tls_progress(progress)
+            }
+            // Something else first (a proxy handshake, a banner): keep looking at what follows,
+            // within the budget.
+            _ => {
+                if self.client_isn == Some(seq) {
+                    self.saw_stream_start = true;
+                }
+                Step::Continue
+            }
+        }
+    }
+
+    fn tls_progress(&mut self, progress: tls::HelloProgress) -> Step {
+        match progress {
+            tls::HelloProgress::NeedMore => Step::Continue,
+            tls::HelloProgress::NotTls | tls::HelloProgress::Abandoned => Step::Done,
+            tls::HelloProgress::Complete => {
+                let Protocol::Tls(r) = &self.protocol else {
+                    return Step::Done;
+                };
+                match r.hello().and_then(|h| HelloInfo::from_handshake(h, b't')) {
+                    Some(info) => match info.sni.clone() {
+                        Some(sni) => Step::Named(NameSource::TlsSni, sni, Some(info)),
+                        None => Step::Named(NameSource::TlsSni, String::new(), Some(info)),
+                    },
+                    None => Step::Done,
+                }
+            }
+        }
+    }
+
+    fn quic_progress(&mut self, progress: quic::QuicProgress) -> Step {
+        match progress {
+            quic::QuicProgress::NeedMore => Step::Continue,
+            quic::QuicProgress::NotQuic
+            | quic::QuicProgress::Unsupported
+            | quic::QuicProgress::Abandoned => Step::Done,
+            quic::QuicProgress::Complete => {
+                let Protocol::Quic(q) = &self.protocol else {
+                    return Step::Done;
+                };
+                match q.hello().and_then(|h| HelloInfo::from_handshake(h, b'q')) {
+                    Some(info) => match info.sni.clone() {
+                        Some(sni) => Step::Named(NameSource::QuicSni, sni, Some(info)),
+                        None => Step::Named(NameSource::QuicSni, String::new(), Some(info)),
+                    },
+                    None => Step::Done,
+                }
+            }
+        }
+    }
+}
+
+impl Step {
+    /// `self`, unless it is `Continue`, in which case `other`.
+    fn or(self, other: Step) -> Step {
+        match self {
+            Step::Continue => other,
+            s => s,
+        }
+    }
+}
+
+fn http_step(request: http::HttpRequest<'_>) -> Step {
+    match request {
+        http::HttpRequest::NeedMore => Step::Continue,
+        http::HttpRequest::Host(h) | http::HttpRequest::Connect(h) => {
+            Step::Named(NameSource::HttpHost, lower_name(h), None)
+        }
+        http::HttpRequest::NotHttp | http::HttpRequest::NoHost => Step::Done,
+    }
+}

@@ -1,0 +1,459 @@
+//! The host an HTTP/1.x client names in its first request: the Host header (RFC 9110 §7.2), or the
+//! authority of an absolute-form or CONNECT request-target (RFC 9112 §3.2.2, §3.2.3).
+//! The parser borrows the first client bytes of a flow, allocates nothing, reads at most
+//! [`MAX_HEADER`] bytes, and answers [`HttpRequest::NeedMore`] while a growing prefix is still a
+//! plausible request, so the caller can append in-order segments and call it again.
+
+/// Bytes of request line plus header block read before giving up with [`HttpRequest::NoHost`].
+pub const MAX_HEADER: usize = 8 * 1024;
+
+/// Longest method token accepted; real methods are far shorter, and the bound makes a stream of
+/// letters fail fast instead of asking for more.
+const MAX_METHOD: usize = 24;
+
+/// Methods [`looks_like_request`] recognises: RFC 9110 §9, PATCH (RFC 5789) and common WebDAV
+/// (RFC 4918), each with its trailing SP.
+const KNOWN_METHODS: [&[u8]; 16] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"TRACE ",
+    b"PATCH ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+];
+
+/// What the start of a client-to-server stream says about the host it talks to.
+///
+/// Hosts are returned as sent (case kept, no trailing-dot removal), without `:port`; an IPv6
+/// literal (`[2001:db8::1]:8080`) is returned without its brackets (`2001:db8::1`), so it parses
+/// as an address. A value that is neither `host`, `host:port` nor `[v6]...` is returned whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRequest<'a> {
+    /// The bytes cannot begin an HTTP/1.x request.
+    NotHttp,
+    /// A plausible prefix of a request: call again with more bytes appended.
+    NeedMore,
+    /// The first Host header's value (OWS trimmed, port stripped), or the authority host of an
+    /// absolute-form request-target, which takes precedence over Host (RFC 9112 §3.2.2).
+    Host(&'a [u8]),
+    /// The host part of a CONNECT request's authority-form target (RFC 9112 §3.2.3).
+    Connect(&'a [u8]),
+    /// A request without a usable host: the header block ended without a (non-empty) Host, or no end
+    /// of headers came within [`MAX_HEADER`] bytes.
+    NoHost,
+}
+
+/// tchar (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A request-target octet: visible ASCII, or obs-text that some clients send unencoded.
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7E).contains(&b) || b >= 0x80
+}
+
+/// Outcome of one parsing step over a prefix.
+enum Step<T> {
+    Done(T),
+    More,
+    Bad,
+}
+
+/// A complete request line: method, request-target, and the offset of the first header line.
+struct RequestLine<'a> {
+    method: &'a [u8],
+    target: &'a [u8],
+    rest: usize,
+}
+
+// RFC 9112 §3 — request-line = method SP request-target SP HTTP-version CRLF
+//   method = token; HTTP-version = "HTTP/" DIGIT "." DIGIT (only "HTTP/1." is taken here)
+//   A bare LF ends the line too (RFC 9112 §2.2 lets a recipient accept it).
+/// Parses the request line at the start of `buf`, telling a short prefix from a non-request.
+fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
+    let Some(method_len) = buf.iter().position(|&b| !is_tchar(b)) else {
+        return if buf.len() > MAX_METHOD {
+            Step::Bad
+        } else {
+            Step::More
+        };
+    };
+    if method_len == 0 || method_len > MAX_METHOD || buf[method_len] != b' ' {
+        return Step::Bad;
+    }
+    let target_start = method_len + 1;
+    let Some(target_len) = buf[target_start..].iter().position(|&b| !is_target_byte(b)) else {
+        return Step::More;
+    };
+    let version_start = target_start + target_len;
+    if target_len == 0 || buf[version_start] != b' ' {
+        return Step::Bad;
+    }
+    const VERSION: &[u8] = b"HTTP/1.";
+    let version = &buf[version_start + 1..];
+    let common = version.len().min(VERSION.len());
+    if version[..common] != VERSION[..common] {
+        return Step::Bad;
+    }
+    let tail = &version[common..];
+    if common < VERSION.len() {
+        return Step::More;
+    }
+    let eol = match tail {
+        [] | [b'0'..=b'9'] | [b'0'..=b'9', b'\r'] => return Step::More,
+        [b'0'..=b'9', b'\n', ..] => 2,
+        [b'0'..=b'9', b'\r', b'\n', ..] => 3,
+        _ => return Step::Bad,
+    };
+    Step::Done(RequestLine {
+        method: &buf[..method_len],
+        target: &buf[target_start..version_start],
+        rest: version_start + 1 + VERSION.len() + eol,
+    })
+}
+
+/// Host part of `authority` (`host`, `host:port`, `[v6]`, `[v6]:port`); anything else whole.
+fn host_of(authority: &[u8]) -> &[u8] {
+    if authority.first() == Some(&b'[') {
+        return match authority.iter().position(|&b| b == b']') {
+            Some(end) => &authority[1..end],
+            None => authority,
+        };
+    }
+    let mut colons = authority.iter().enumerate().filter(|(_, b)| **b == b':');
+    match (colons.next(), colons.next()) {
+        (Some((at, _)), None) => &authority[..at],
+        _ => authority,
+    }
+}
+
+// RFC 3986 §3 — absolute-URI = scheme ":" "//" authority path-abempty [ "?" query ]
+//   scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); authority = [ userinfo "@" ] host [ ":" port ]
+/// Host of an absolute-form target, if it is one with a non-empty host.
+fn absolute_form_host(target: &[u8]) -> Option<&[u8]> {
+    let sep = target.windows(3).position(|w| w == b"://")?;
+    let scheme = &target[..sep];
+    let valid_scheme = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !valid_scheme {
+        return None;
+    }
+    let rest = &target[sep + 3..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    Some(host_of(authority)).filter(|h| !h.is_empty())
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+// RFC 9112 §2.1 — HTTP-message = start-line CRLF *( field-line CRLF ) CRLF [ message-body ]
+// RFC 9112 §5.1 — field-line = field-name ":" OWS field-value OWS   (no space before the colon)
+// RFC 9110 §7.2 — Host = uri-host [ ":" port ]; field names are case-insensitive (§5.1).
+/// Parse the start of a client-to-server HTTP/1.x stream: a request line with any token as method,
+/// a request-target and `HTTP/1.x`, then header lines up to the empty line. A CONNECT target gives
+/// [`HttpRequest::Connect`] and an absolute-form target gives [`HttpRequest::Host`] as soon as the
+/// request line is complete; otherwise the first Host header gives `Host` as soon as its line is
+/// complete. At most [`MAX_HEADER`] bytes are read; a prefix that could still become a request is
+/// [`HttpRequest::NeedMore`] below that bound and [`HttpRequest::NoHost`] at it.
+pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
+    let at_bound = buf.len() >= MAX_HEADER;
+    let buf = &buf[..buf.len().min(MAX_HEADER)];
+    let incomplete = if at_bound {
+        HttpRequest::NoHost
+    } else {
+        HttpRequest::NeedMore
+    };
+    let line = match request_line(buf) {
+        Step::Done(line) => line,
+        Step::More => return incomplete,
+        Step::Bad => return HttpRequest::NotHttp,
+    };
+    if line.method == b"CONNECT" {
+        let host = host_of(line.target);
+        return if host.is_empty() {
+            HttpRequest::NoHost
+        } else {
+            HttpRequest::Connect(host)
+        };
+    }
+    if let Some(host) = absolute_form_host(line.target) {
+        return HttpRequest::Host(host);
+    }
+    let mut pos = line.rest;
+    loop {
+        let Some(len) = buf[pos..].iter().position(|&b| b == b'\n') else {
+            return incomplete;
+        };
+        let field = &buf[pos..pos + len];
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        if field.is_empty() {
+            return HttpRequest::NoHost;
+        }
+        if field.len() >= 5 && field[..5].eq_ignore_ascii_case(b"host:") {
+            let host = host_of(trim_ows(&field[5..]));
+            return if host.is_empty() {
+                HttpRequest::NoHost
+            } else {
+                HttpRequest::Host(host)
+            };
+        }
+        pos += len + 1;
+    }
+}
+
+/// Cheap test on the first bytes of a flow: do they start with a known HTTP method and a space?
+/// Case-sensitive, as methods are (RFC 9110 §9.1). Fewer bytes than `METHOD ` give false.
+pub fn looks_like_request(first: &[u8]) -> bool {
+    KNOWN_METHODS.iter().any(|m| first.starts_with(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn host(h: &[u8]) -> HttpRequest<'_> {
+        HttpRequest::Host(h)
+    }
+
+    #[test]
+    fn request_line_and_host() {
+        let req = b"GET /index.html HTTP/1.1\r\nUser-Agent: curl/8.5.0\r\nHost: www.example.com\r\nAccept: */*\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"www.example.com"));
+    }
+
+    #[test]
+    fn host_with_port_and_ows() {
+        let req = b"POST /api HTTP/1.0\r\nHost: \t api.example.com:8080 \t\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"api.example.com"));
+    }
+
+    #[test]
+    fn ipv6_literal_loses_brackets_and_port() {
+        let req = b"GET / HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"2001:db8::1"));
+        let req = b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"::1"));
+        // Unbracketed v6 (invalid, but seen): returned whole rather than cut at a colon.
+        let req = b"GET / HTTP/1.1\r\nHost: 2001:db8::1\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"2001:db8::1"));
+    }
+
+    #[test]
+    fn header_name_any_case_value_case_kept() {
+        for name in ["host", "HOST", "hOsT"] {
+            let req = format!("GET / HTTP/1.1\r\nAccept: */*\r\n{name}: Example.COM\r\n\r\n");
+            assert_eq!(
+                parse_request(req.as_bytes()),
+                host(b"Example.COM"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn first_host_wins_and_lookalikes_do_not_match() {
+        let req = b"GET / HTTP/1.1\r\nX-Host: evil\r\nHostile: evil\r\nHost: a.example\r\nHost: b.example\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"a.example"));
+        // No space allowed between field name and colon (RFC 9112 section 5.1).
+        let req = b"GET / HTTP/1.1\r\nHost : a.example\r\n\r\n";
+        assert_eq!(parse_request(req), HttpRequest::NoHost);
+    }
+
+    #[test]
+    fn absolute_form_overrides_host_header() {
+        let req = b"GET http://user:pw@proxy.example.net:3128/path?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"proxy.example.net"));
+        // Host known as soon as the request line is complete.
+        assert_eq!(
+            parse_request(b"GET http://a.example/ HTTP/1.1\r\n"),
+            host(b"a.example")
+        );
+        assert_eq!(
+            parse_request(b"GET https://[2001:db8::5]/x HTTP/1.1\r\n"),
+            host(b"2001:db8::5")
+        );
+        // Not a URI scheme: origin-form, so the Host header decides.
+        let req = b"GET /redirect?to=http://x.example HTTP/1.1\r\nHost: y.example\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"y.example"));
+    }
+
+    #[test]
+    fn connect_gives_authority_host() {
+        let req = b"CONNECT tunnel.example.org:443 HTTP/1.1\r\n";
+        assert_eq!(
+            parse_request(req),
+            HttpRequest::Connect(b"tunnel.example.org")
+        );
+        let req = b"CONNECT [2001:db8::7]:443 HTTP/1.1\r\nHost: [2001:db8::7]:443\r\n\r\n";
+        assert_eq!(parse_request(req), HttpRequest::Connect(b"2001:db8::7"));
+        assert_eq!(
+            parse_request(b"CONNECT tunnel.example.org:443 HTTP/1."),
+            HttpRequest::NeedMore
+        );
+    }
+
+    #[test]
+    fn split_at_every_byte_boundary() {
+        let req: &[u8] = b"GET /a/b?c=d HTTP/1.1\r\nUser-Agent: test\r\nHost: split.example:80\r\nAccept: */*\r\n\r\n";
+        let host_line_end = req.windows(4).position(|w| w == b":80\r").unwrap() + 5;
+        for k in 0..req.len() {
+            let expected = if k < host_line_end {
+                HttpRequest::NeedMore
+            } else {
+                host(b"split.example")
+            };
+            assert_eq!(parse_request(&req[..k]), expected, "prefix of {k} bytes");
+        }
+        // Every two-segment split, appended as the caller does.
+        for cut in 0..req.len() {
+            let mut buf = Vec::new();
+            buf.extend_from_slice(&req[..cut]);
+            if parse_request(&buf) == HttpRequest::NeedMore {
+                buf.extend_from_slice(&req[cut..]);
+            }
+            assert_eq!(parse_request(&buf), host(b"split.example"), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn split_without_host_needs_more_then_no_host() {
+        let req: &[u8] = b"GET / HTTP/1.0\nAccept: */*\n\n";
+        for k in 0..req.len() {
+            assert_eq!(parse_request(&req[..k]), HttpRequest::NeedMore, "{k}");
+        }
+        assert_eq!(parse_request(req), HttpRequest::NoHost);
+    }
+
+    #[test]
+    fn no_host_and_empty_host() {
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\nHost: body.example\r\n"),
+            HttpRequest::NoHost
+        );
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost:   \r\n\r\n"),
+            HttpRequest::NoHost
+        );
+    }
+
+    #[test]
+    fn unknown_token_method_is_accepted_when_the_line_is_valid() {
+        let req = b"FOO-BAR /x HTTP/1.1\r\nHost: odd.example\r\n\r\n";
+        assert_eq!(parse_request(req), host(b"odd.example"));
+        assert!(!looks_like_request(req));
+    }
+
+    #[test]
+    fn garbage_is_not_http() {
+        let cases: [&[u8]; 9] = [
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+            b"GET\r\n",
+            b" GET / HTTP/1.1\r\n",
+            b"GET  / HTTP/1.1\r\n",
+            b"GET / HTTP/2.0\r\n",
+            b"GET / HTTX",
+            b"GET / HTTP/1.1 \r\n",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF",
+        ];
+        for c in cases {
+            assert_eq!(
+                parse_request(c),
+                HttpRequest::NotHttp,
+                "{:?}",
+                c.escape_ascii().to_string()
+            );
+        }
+        // HTTP/0.9 simple request has no version: not HTTP/1.x.
+        assert_eq!(parse_request(b"GET /\r\n"), HttpRequest::NotHttp);
+    }
+
+    #[test]
+    fn oversized_headers_give_up() {
+        let mut req = b"GET / HTTP/1.1\r\n".to_vec();
+        while req.len() < MAX_HEADER - 100 {
+            req.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        assert_eq!(parse_request(&req), HttpRequest::NeedMore);
+        while req.len() < MAX_HEADER + 10 {
+            req.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        assert_eq!(parse_request(&req), HttpRequest::NoHost);
+        // A Host beyond the bound is not read.
+        req.extend_from_slice(b"Host: late.example\r\n\r\n");
+        assert_eq!(parse_request(&req), HttpRequest::NoHost);
+        // An endless request-target also stops at the bound.
+        let mut long = b"GET /".to_vec();
+        long.resize(MAX_HEADER + 1, b'a');
+        assert_eq!(
+            parse_request(&long[..MAX_HEADER - 1]),
+            HttpRequest::NeedMore
+        );
+        assert_eq!(parse_request(&long), HttpRequest::NoHost);
+    }
+
+    #[test]
+    fn looks_like_request_needs_method_and_space() {
+        assert!(looks_like_request(b"GET / HTTP/1.1"));
+        assert!(looks_like_request(b"CONNECT "));
+        assert!(looks_like_request(b"PROPFIND /x"));
+        assert!(!looks_like_request(b"GET"));
+        assert!(!looks_like_request(b"get / HTTP/1.1"));
+        assert!(!looks_like_request(b"GETX / HTTP/1.1"));
+        assert!(!looks_like_request(b"\x16\x03\x01"));
+        assert!(!looks_like_request(b""));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let r = parse_request(&bytes);
+            if let HttpRequest::Host(h) | HttpRequest::Connect(h) = r {
+                prop_assert!(!h.is_empty());
+            }
+            let _ = looks_like_request(&bytes);
+        }
+
+        #[test]
+        fn random_headers_after_valid_line_never_panic(
+            tail in proptest::collection::vec(
+                prop_oneof![Just(b'\r'), Just(b'\n'), Just(b':'), Just(b' '), Just(b'['), Just(b']'), any::<u8>()],
+                0..300,
+            )
+        ) {
+            let mut req = b"GET / HTTP/1.1\r\nHost:".to_vec();
+            req.extend_from_slice(&tail);
+            let r = parse_request(&req);
+            prop_assert!(r != HttpRequest::NotHttp);
+        }
+    }
+}
