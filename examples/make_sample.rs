@@ -44,9 +44,9 @@ impl Pcap {
 }
 
 /// A TLS 1.3 ClientHello record (RFC 8446 §4.1.2) offering `alpn`, naming `sni`.
-fn client_hello(sni: &str, alpn: &[&str], random_seed: u8) -> Vec<u8> {
+pub fn client_hello(sni: &str, alpn: &[&str], random_seed: u8) -> Vec<u8> {
     let mut ext = Vec::new();
-    let mut push_ext = |ext: &mut Vec<u8>, kind: u16, body: &[u8]| {
+    let push_ext = |ext: &mut Vec<u8>, kind: u16, body: &[u8]| {
         ext.extend_from_slice(&kind.to_be_bytes());
         ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
         ext.extend_from_slice(body);
@@ -96,7 +96,7 @@ fn client_hello(sni: &str, alpn: &[&str], random_seed: u8) -> Vec<u8> {
 }
 
 /// A DNS response (RFC 1035 §4.1) for `name` with one A record.
-fn dns_response(id: u16, name: &str, addr: [u8; 4], ttl: u32) -> Vec<u8> {
+pub fn dns_response(id: u16, name: &str, addr: [u8; 4], ttl: u32) -> Vec<u8> {
     let mut m = Vec::new();
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);

@@ -99,6 +99,19 @@ enum cloudsight_result
      * The output buffer cannot hold even one record; `*written` holds the size needed.
      */
     CLOUDSIGHT_RESULT_BUFFER_TOO_SMALL = 6,
+    /**
+     * A catalog text did not load (syntax, unknown category, duplicate id or domain ...); the
+     * catalog in force is unchanged.
+     */
+    CLOUDSIGHT_RESULT_INVALID_CATALOG = 7,
+    /**
+     * No app with that id in the catalog in force.
+     */
+    CLOUDSIGHT_RESULT_UNKNOWN_APP = 8,
+    /**
+     * No app claims that name.
+     */
+    CLOUDSIGHT_RESULT_NOT_FOUND = 9,
 };
 #ifndef __cplusplus
 typedef uint32_t cloudsight_result;
@@ -180,6 +193,28 @@ typedef uint8_t cloudsight_ip_family;
  * `cloudsight_engine_free`, which must be the last call on it.
  */
 typedef struct cloudsight_engine cloudsight_engine;
+
+/**
+ * A catalog app, as `cloudsight_engine_lookup_app` returns it (fixed-size, nothing to free).
+ */
+typedef struct cloudsight_app_info {
+    /**
+     * Stable app id.
+     */
+    char id[64];
+    /**
+     * Display name.
+     */
+    char name[96];
+    /**
+     * Category (Defender for Cloud Apps names).
+     */
+    char category[48];
+    /**
+     * Risk score 0-10 (10 = most trusted).
+     */
+    uint8_t risk;
+} cloudsight_app_info;
 
 /**
  * Engine configuration. Fill it with `cloudsight_config_default`, then change what you need.
@@ -316,7 +351,7 @@ typedef struct cloudsight_flow_tuple {
  * unknown, cut at a character boundary when too long (see `truncated`). Enum fields hold the
  * numbers of the Rust enums: `event` 1 update, 2 close; `reason` 0 none, 1 fin, 2 rst, 3 idle,
  * 4 evicted, 5 flush; `protocol` 6 tcp, 17 udp; `name_source` 0 none, 1 tls_sni, 2 quic_sni,
- * 3 http_host, 4 dns; `verdict` a `cloudsight_verdict`.
+ * 3 http_host, 4 dns; `verdict` the number of a `cloudsight_verdict`.
  */
 typedef struct cloudsight_record {
     /**
@@ -561,6 +596,44 @@ const char *cloudsight_result_text(uint32_t result);
  * The library version, e.g. "0.1.0": a static NUL-terminated string, never to be freed.
  */
 const char *cloudsight_version(void);
+
+/**
+ * Load a catalog from `text` (`len` bytes of UTF-8; `format` a `cloudsight_catalog_format`, `mode`
+ * a `cloudsight_catalog_mode`) and swap it in without pausing the packet path; flows already named
+ * keep their app. On a bad catalog the result is `CLOUDSIGHT_RESULT_INVALID_CATALOG`, the catalog
+ * in force stays, and when `error` is not NULL the message (with line and field) is written there
+ * as a NUL-terminated string cut to `error_len` bytes.
+ */
+cloudsight_result cloudsight_engine_load_catalog(const struct cloudsight_engine *engine,
+                                                 const uint8_t *text,
+                                                 size_t len,
+                                                 uint32_t format,
+                                                 uint32_t mode,
+                                                 char *error,
+                                                 size_t error_len);
+
+/**
+ * Sanction an app by catalog id (`sanction` a `cloudsight_sanction`). Flows named from now on get
+ * the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such id.
+ */
+cloudsight_result cloudsight_engine_set_policy(const struct cloudsight_engine *engine,
+                                               const char *app_id,
+                                               uint32_t sanction_value);
+
+/**
+ * Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims.
+ */
+cloudsight_result cloudsight_engine_set_domain_policy(const struct cloudsight_engine *engine,
+                                                      const char *registrable_domain,
+                                                      uint32_t sanction_value);
+
+/**
+ * Look up the app the catalog in force gives a host name (for the sensor's own UI). On success
+ * `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name.
+ */
+cloudsight_result cloudsight_engine_lookup_app(const struct cloudsight_engine *engine,
+                                               const char *host,
+                                               struct cloudsight_app_info *out);
 
 /**
  * Write the default configuration to `*out` (device strings NULL).

@@ -18,7 +18,8 @@ pub struct Frame {
 
 /// DLT_RAW is 12 (14 on OpenBSD) in some writers' files; LINKTYPE_RAW (101) is what they mean.
 fn normalize_linktype(linktype: i32) -> u32 {
-    match linktype {
+    // The upper 16 bits of the field can carry FCS flags (pcap LINKTYPE_ field layout).
+    match linktype & 0xffff {
         12 | 14 => 101,
         other => other as u32,
     }

@@ -6,6 +6,9 @@
 //!   --stats                counters and throughput on stderr
 //!   --tick                 advance the engine's clock while replaying (idle expiry, linger)
 //!   --bench N              replay the captures N times (new addresses each pass), print speed
+//!   --catalog FILE         extend the embedded app catalog with FILE (TOML or JSON)
+//!   --block APP_ID[,...]   mark apps unsanctioned: their flows get the verdict block
+//!   --list-apps            print the effective catalog as JSON lines and exit
 //! ```
 //! With no CAPTURE the bundled sample (`examples/data/sample.pcap`) is used.
 
@@ -28,6 +31,9 @@ struct Options {
     stats: bool,
     tick: bool,
     bench: Option<u32>,
+    catalog: Option<PathBuf>,
+    block: Vec<String>,
+    list_apps: bool,
     captures: Vec<PathBuf>,
 }
 
@@ -37,6 +43,9 @@ fn parse_args() -> Result<Options, String> {
         stats: false,
         tick: false,
         bench: None,
+        catalog: None,
+        block: Vec::new(),
+        list_apps: false,
         captures: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -56,6 +65,17 @@ fn parse_args() -> Result<Options, String> {
                         .map_err(|_| format!("--bench {n}: not a number"))?,
                 );
             }
+            "--catalog" => {
+                o.catalog = Some(PathBuf::from(args.next().ok_or("--catalog takes a file")?));
+            }
+            "--block" => {
+                let ids = args
+                    .next()
+                    .ok_or("--block takes app ids, comma-separated")?;
+                o.block
+                    .extend(ids.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
+            }
+            "--list-apps" => o.list_apps = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -79,6 +99,41 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut catalog = cloudsight::Catalog::embedded();
+    if let Some(path) = &options.catalog {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("discover: {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        };
+        let json = path.extension().is_some_and(|x| x == "json");
+        let custom = if json {
+            cloudsight::Catalog::from_json(&text)
+        } else {
+            cloudsight::Catalog::from_toml(&text)
+        };
+        match custom {
+            Ok(c) => catalog = catalog.extend(&c),
+            Err(e) => {
+                eprintln!("discover: {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if options.list_apps {
+        print!("{}", catalog.to_json_lines());
+        return ExitCode::SUCCESS;
+    }
+    let mut policy = cloudsight::Policy::new();
+    for id in &options.block {
+        if catalog.app(id).is_none() {
+            eprintln!("discover: --block {id}: no such app in the catalog (see --list-apps)");
+            return ExitCode::from(2);
+        }
+        policy.set_app(id, cloudsight::Sanction::Unsanctioned);
+    }
     let mut frames = Vec::new();
     for path in &options.captures {
         match capture::read(path) {
@@ -103,6 +158,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    engine.set_catalog(catalog);
+    engine.set_policy(policy);
     if let Some(passes) = options.bench {
         bench(&engine, &mut frames, passes);
         return ExitCode::SUCCESS;

@@ -19,7 +19,7 @@ pub struct cloudsight_engine {
 ///
 /// # Safety
 /// `engine` is a non-NULL handle from `cloudsight_engine_new` that has not been freed.
-unsafe fn engine_ref<'a>(engine: *const cloudsight_engine) -> &'a Engine {
+pub(crate) unsafe fn engine_ref<'a>(engine: *const cloudsight_engine) -> &'a Engine {
     // SAFETY: handles are `Box<Engine>` pointers cast to the opaque type (see engine_new).
     unsafe { &*(engine as *const Engine) }
 }
@@ -264,7 +264,8 @@ pub extern "C" fn cloudsight_engine_drain_encoded(
             Err(CodecError::BufferTooSmall { needed }) => {
                 (cloudsight_result::BufferTooSmall, needed)
             }
-            Err(CodecError::Decode(_)) => (cloudsight_result::InvalidArgument, 0),
+            // Encoding records cannot fail to decode; nothing is written on this path.
+            Err(CodecError::Decode(_)) => return cloudsight_result::InvalidArgument,
         };
         // SAFETY: non-NULL and writable (caller contract).
         unsafe { written.write(n) };

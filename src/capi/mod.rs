@@ -10,10 +10,12 @@
 
 use std::ffi::{c_char, CStr};
 
+mod catalog;
 mod engine;
 mod record;
 mod types;
 
+pub use catalog::*;
 pub use engine::*;
 pub use record::*;
 pub use types::*;
@@ -37,6 +39,13 @@ pub enum cloudsight_result {
     InvalidArgument = 5,
     /// The output buffer cannot hold even one record; `*written` holds the size needed.
     BufferTooSmall = 6,
+    /// A catalog text did not load (syntax, unknown category, duplicate id or domain ...); the
+    /// catalog in force is unchanged.
+    InvalidCatalog = 7,
+    /// No app with that id in the catalog in force.
+    UnknownApp = 8,
+    /// No app claims that name.
+    NotFound = 9,
 }
 
 impl cloudsight_result {
@@ -53,6 +62,11 @@ impl cloudsight_result {
             cloudsight_result::BufferTooSmall => {
                 c"output buffer too small for one record; *written holds the size needed"
             }
+            cloudsight_result::InvalidCatalog => {
+                c"the catalog did not load; the catalog in force is unchanged"
+            }
+            cloudsight_result::UnknownApp => c"no app with that id in the catalog",
+            cloudsight_result::NotFound => c"no app claims that name",
         }
     }
 }
@@ -108,6 +122,9 @@ pub extern "C" fn cloudsight_result_text(result: u32) -> *const c_char {
         cloudsight_result::UnknownLinkType,
         cloudsight_result::InvalidArgument,
         cloudsight_result::BufferTooSmall,
+        cloudsight_result::InvalidCatalog,
+        cloudsight_result::UnknownApp,
+        cloudsight_result::NotFound,
     ];
     match known.iter().find(|r| **r as u32 == result) {
         Some(r) => r.text().as_ptr(),

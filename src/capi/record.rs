@@ -25,7 +25,7 @@ pub const CLOUDSIGHT_TRUNCATED_USER: u32 = 1 << 6;
 /// unknown, cut at a character boundary when too long (see `truncated`). Enum fields hold the
 /// numbers of the Rust enums: `event` 1 update, 2 close; `reason` 0 none, 1 fin, 2 rst, 3 idle,
 /// 4 evicted, 5 flush; `protocol` 6 tcp, 17 udp; `name_source` 0 none, 1 tls_sni, 2 quic_sni,
-/// 3 http_host, 4 dns; `verdict` a `cloudsight_verdict`.
+/// 3 http_host, 4 dns; `verdict` the number of a `cloudsight_verdict`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct cloudsight_record {
@@ -104,7 +104,7 @@ pub struct cloudsight_record {
 }
 
 /// Copy `text` into `out` as a NUL-terminated string, cut at a UTF-8 boundary; true if cut.
-fn put(out: &mut [c_char], text: &str) -> bool {
+pub(crate) fn put(out: &mut [c_char], text: &str) -> bool {
     let max = out.len() - 1;
     let mut len = text.len().min(max);
     while !text.is_char_boundary(len) {

@@ -1,0 +1,178 @@
+//! Catalog and policy through the C ABI: a custom catalog, an unsanctioned app, and `block` from the
+//! packet that names the flow on; a bad catalog is refused and the old one stays in force.
+
+#[path = "../examples/make_sample.rs"]
+#[allow(dead_code)]
+mod sample;
+
+use std::ffi::c_char;
+use std::ptr;
+
+use cloudsight::capi::*;
+use etherparse::PacketBuilder;
+
+const CATALOG: &str = r#"
+schema_version = 1
+apps = [
+  { id = "acme-files", name = "Acme Files", category = "cloudStorage", risk = 4, domains = ["acme-files.example"] },
+]
+"#;
+
+fn tcp(from_client: bool, flags: &str, payload: &[u8]) -> Vec<u8> {
+    let (src, dst, sp, dp) = if from_client {
+        ([10, 0, 0, 5], [198, 51, 100, 7], 40000, 443)
+    } else {
+        ([198, 51, 100, 7], [10, 0, 0, 5], 443, 40000)
+    };
+    let mut b =
+        PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, if from_client { 100 } else { 900 }, 1000);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn feed(engine: *const cloudsight_engine, frame: &[u8], ts: u64) -> cloudsight_verdict {
+    let mut verdict = cloudsight_verdict::Allow;
+    let r = cloudsight_engine_process_packet(
+        engine,
+        101,
+        frame.as_ptr(),
+        frame.len(),
+        ts,
+        ptr::null(),
+        &mut verdict,
+    );
+    assert_eq!(r, cloudsight_result::Ok);
+    verdict
+}
+
+#[test]
+fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
+    let mut engine = ptr::null_mut();
+    assert_eq!(
+        cloudsight_engine_new(ptr::null(), &mut engine),
+        cloudsight_result::Ok
+    );
+
+    let mut error = [0 as c_char; 256];
+    let r = cloudsight_engine_load_catalog(
+        engine,
+        CATALOG.as_ptr(),
+        CATALOG.len(),
+        1,
+        2,
+        error.as_mut_ptr(),
+        error.len(),
+    );
+    assert_eq!(r, cloudsight_result::Ok);
+    assert_eq!(
+        cloudsight_engine_set_policy(engine, c"acme-files".as_ptr(), 1),
+        cloudsight_result::Ok
+    );
+    assert_eq!(
+        cloudsight_engine_set_policy(engine, c"no-such-app".as_ptr(), 1),
+        cloudsight_result::UnknownApp
+    );
+
+    // Before the ClientHello the flow is unnamed: allow.
+    assert_eq!(
+        feed(engine, &tcp(true, "S", &[]), 1),
+        cloudsight_verdict::Allow
+    );
+    assert_eq!(
+        feed(engine, &tcp(false, "SA", &[]), 2),
+        cloudsight_verdict::Allow
+    );
+    assert_eq!(
+        feed(engine, &tcp(true, "A", &[]), 3),
+        cloudsight_verdict::Allow
+    );
+    let hello = sample::client_hello("upload.acme-files.example", &["h2"], 1);
+    assert_eq!(
+        feed(engine, &tcp(true, "A", &hello), 4),
+        cloudsight_verdict::Block
+    );
+    // Every later packet of the flow, both ways.
+    assert_eq!(
+        feed(engine, &tcp(false, "A", &[0x17; 100]), 5),
+        cloudsight_verdict::Block
+    );
+    assert_eq!(
+        feed(engine, &tcp(true, "A", &[]), 6),
+        cloudsight_verdict::Block
+    );
+
+    // A bad catalog is refused with line and field, and the old one stays in force.
+    let bad = "schema_version = 1\napps = [ { id = \"x\", name = \"X\", category = \"nope\", domains = [\"x.example\"] } ]\n";
+    let r = cloudsight_engine_load_catalog(
+        engine,
+        bad.as_ptr(),
+        bad.len(),
+        1,
+        1,
+        error.as_mut_ptr(),
+        error.len(),
+    );
+    assert_eq!(r, cloudsight_result::InvalidCatalog);
+    let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        message.contains("line 2") && message.contains("category"),
+        "{message}"
+    );
+    let mut info = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
+    assert_eq!(
+        cloudsight_engine_lookup_app(
+            engine,
+            c"cdn.acme-files.example".as_ptr(),
+            info.as_mut_ptr()
+        ),
+        cloudsight_result::Ok
+    );
+    let info = unsafe { info.assume_init() };
+    assert_eq!(
+        unsafe { std::ffi::CStr::from_ptr(info.id.as_ptr()) }
+            .to_str()
+            .unwrap(),
+        "acme-files"
+    );
+    assert_eq!(info.risk, 4);
+    // The embedded catalog is still there underneath (mode extend).
+    let mut slack = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
+    assert_eq!(
+        cloudsight_engine_lookup_app(engine, c"app.slack.com".as_ptr(), slack.as_mut_ptr()),
+        cloudsight_result::Ok
+    );
+    assert_eq!(
+        cloudsight_engine_lookup_app(engine, c"evilslack.com".as_ptr(), slack.as_mut_ptr()),
+        cloudsight_result::NotFound
+    );
+
+    // The record carries the app and the verdict.
+    assert_eq!(cloudsight_engine_flush(engine, 10), cloudsight_result::Ok);
+    let mut records = vec![cloudsight_record::zeroed(); 4];
+    let mut n = 0;
+    assert_eq!(
+        cloudsight_engine_drain(engine, records.as_mut_ptr(), records.len(), &mut n),
+        cloudsight_result::Ok
+    );
+    assert_eq!(n, 1);
+    let r = &records[0];
+    assert!(r.has_app);
+    assert_eq!(r.verdict, cloudsight_verdict::Block as u8);
+    assert_eq!(
+        unsafe { std::ffi::CStr::from_ptr(r.server_name.as_ptr()) }
+            .to_str()
+            .unwrap(),
+        "upload.acme-files.example"
+    );
+    assert_eq!(r.name_source, 1);
+    cloudsight_engine_free(engine);
+}
