@@ -1,0 +1,23 @@
+//! The ClientHello reassembler: segments with arbitrary sequence numbers (u32 seq + u16 length +
+//! bytes), an optional initial sequence number; memory must stay under the cap.
+#![no_main]
+use cloudsight::inspect::tls::{parse_client_hello, HelloReassembler};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((isn, mut rest)) = data.split_first_chunk::<5>() else { return };
+    let start = (isn[4] & 1 == 1).then(|| u32::from_le_bytes([isn[0], isn[1], isn[2], isn[3]]));
+    let mut r = HelloReassembler::new(start);
+    while let Some((head, tail)) = rest.split_first_chunk::<6>() {
+        let seq = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let len = usize::from(u16::from_le_bytes([head[4], head[5]])).min(tail.len());
+        let (segment, next) = tail.split_at(len);
+        r.push(seq, segment);
+        assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+        rest = next;
+    }
+    if let Some(hello) = r.hello() {
+        let _ = parse_client_hello(hello);
+    }
+    let _ = parse_client_hello(data);
+});
