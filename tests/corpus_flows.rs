@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::corpus::{corpus_dir, run_capture, truth_flows, FlowSummary};
+use support::corpus::{capture_names, corpus_dir, run_capture, truth_flows, FlowSummary};
 
 #[test]
 fn flow_counts_match_wireshark_truth() {
@@ -20,11 +20,7 @@ fn flow_counts_match_wireshark_truth() {
     let mut phantoms = 0usize;
     let mut missing = 0usize;
     let mut report = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcap"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
+    let names = capture_names(&dir);
     for name in &names {
         let truth = truth_flows(&dir, name);
         let ours = run_capture(&dir.join("pcap").join(name));

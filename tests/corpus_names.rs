@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use support::corpus::{corpus_dir, run_capture, truth_flows, FlowSummary};
+use support::corpus::{capture_names, corpus_dir, run_capture, truth_flows, FlowSummary};
 
 /// The name and source the truth expects for a flow, if any.
 fn expected(truth: &Value) -> Option<(&'static str, String)> {
@@ -50,11 +50,7 @@ fn names_match_wireshark_truth() {
     let Some(dir) = corpus_dir() else { return };
     let mut per_source: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcap"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
+    let names = capture_names(&dir);
     for name in &names {
         let truth = truth_flows(&dir, name);
         let ours = run_capture(&dir.join("pcap").join(name));

@@ -22,6 +22,16 @@ pub fn corpus_dir() -> Option<PathBuf> {
     None
 }
 
+/// The capture file names of the corpus, sorted.
+pub fn capture_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcap"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 /// One flow's totals, from the truth or from our records.
 #[derive(Debug, Clone, Default)]
 pub struct FlowSummary {
