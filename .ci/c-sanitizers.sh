@@ -40,7 +40,7 @@ libs=("$lib" -lpthread -ldl -lm)
 
 echo "== ASan + UBSan build"
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-for prog in api_misuse discover; do
+for prog in api_misuse discover policy; do
     "$cc" "${common[@]}" -O1 "${san[@]}" "examples/c/$prog.c" "${libs[@]}" -o "$out/$prog-asan"
 done
 
@@ -67,6 +67,7 @@ run_checked() { # name, command...: run, keep stdout away, fail loudly on a non-
 }
 
 run_checked "api_misuse (asan+ubsan)" "$out/api_misuse-asan"
+run_checked "policy (asan+ubsan)" "$out/policy-asan"
 for f in "${inputs[@]}" "${corpus[@]}"; do
     run_checked "discover --threads 2 $(basename "$f") (asan+ubsan)" "$out/discover-asan" --threads 2 "$f"
 done
@@ -75,13 +76,14 @@ run_checked "discover --threads 1 (asan+ubsan)" "$out/discover-asan" --threads 1
 
 if command -v valgrind >/dev/null; then
     echo "== valgrind memcheck"
-    for prog in api_misuse discover; do
+    for prog in api_misuse discover policy; do
         "$cc" "${common[@]}" -O0 "examples/c/$prog.c" "${libs[@]}" -o "$out/$prog-plain"
     done
     vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible
         --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
         --num-callers=50 --suppressions="$root/.ci/valgrind.supp")
     run_checked "api_misuse (valgrind)" "${vg[@]}" "$out/api_misuse-plain"
+    run_checked "policy (valgrind)" "${vg[@]}" "$out/policy-plain"
     for f in "${inputs[@]}"; do
         run_checked "discover --threads 2 $(basename "$f") (valgrind)" "${vg[@]}" "$out/discover-plain" --threads 2 "$f"
     done

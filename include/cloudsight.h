@@ -109,7 +109,7 @@ enum cloudsight_result
      */
     CLOUDSIGHT_RESULT_UNKNOWN_APP = 8,
     /**
-     * No app claims that name.
+     * Nothing found: no app claims that name, or no such flow is tracked.
      */
     CLOUDSIGHT_RESULT_NOT_FOUND = 9,
 };
@@ -717,6 +717,41 @@ cloudsight_result cloudsight_engine_drain_encoded(const struct cloudsight_engine
  */
 cloudsight_result cloudsight_engine_stats(const struct cloudsight_engine *engine,
                                           struct cloudsight_stats *out);
+
+/**
+ * A connection opened (e.g. an ALE connect event): `tuple->src` is the client, `tuple->dst` the
+ * server; `ctx` (nullable) the process and user behind it. On success `*verdict` (if not NULL)
+ * holds the flow's verdict: a server named by an earlier DNS answer can already be `BLOCK`.
+ */
+cloudsight_result cloudsight_engine_open_flow(const struct cloudsight_engine *engine,
+                                              const struct cloudsight_flow_tuple *tuple,
+                                              const struct cloudsight_context *ctx,
+                                              uint64_t ts_ns,
+                                              cloudsight_verdict *verdict);
+
+/**
+ * Bytes of a stream, in order: `data`/`len` are the bytes the OS handed over (the first few KiB
+ * are all naming needs; later chunks may pass `len` 0 and only count), `wire_bytes` what this
+ * chunk counts on the wire (records sum it into bytes up/down; each call counts as one packet).
+ * `direction` is a `cloudsight_stream_direction`. A flow not opened yet is opened with
+ * `tuple->src` as client. On success `*verdict` (if not NULL) holds the flow's verdict.
+ */
+cloudsight_result cloudsight_engine_stream_data(const struct cloudsight_engine *engine,
+                                                const struct cloudsight_flow_tuple *tuple,
+                                                uint32_t direction,
+                                                const uint8_t *data,
+                                                size_t len,
+                                                uint64_t wire_bytes,
+                                                uint64_t ts_ns,
+                                                cloudsight_verdict *verdict);
+
+/**
+ * A connection closed: the flow ends now (reason fin) and its record is queued.
+ * `CLOUDSIGHT_RESULT_NOT_FOUND` when no such flow is tracked (never opened, or already ended).
+ */
+cloudsight_result cloudsight_engine_close_flow(const struct cloudsight_engine *engine,
+                                               const struct cloudsight_flow_tuple *tuple,
+                                               uint64_t ts_ns);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -88,9 +88,54 @@ impl Default for Config {
     }
 }
 
+/// Where a flow's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A captured packet.
+    Packet,
+    /// A stream sensor's connection event (nothing sent yet).
+    StreamOpen,
+    /// A stream sensor's bytes, in order, without TCP sequence numbers.
+    StreamData,
+}
+
+/// Which way stream bytes go, relative to the tuple given to [`Engine::open_flow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamDirection {
+    /// From the tuple's `src` (the client) to its `dst` (the server).
+    ClientToServer,
+    /// From the server to the client.
+    ServerToClient,
+}
+
 /// DNS (port 53) and mDNS (5353), by either port.
 fn is_dns_port(view: &PacketView<'_>) -> bool {
     matches!(view.src_port, 53 | 5353) || matches!(view.dst_port, 53 | 5353)
+}
+
+/// The packet a stream call stands for.
+fn stream_view<'a>(
+    tuple: &FlowTuple,
+    direction: StreamDirection,
+    data: &'a [u8],
+    ip_len: u32,
+) -> PacketView<'a> {
+    let (src, src_port, dst, dst_port) = match direction {
+        StreamDirection::ClientToServer => (tuple.src, tuple.src_port, tuple.dst, tuple.dst_port),
+        StreamDirection::ServerToClient => (tuple.dst, tuple.dst_port, tuple.src, tuple.src_port),
+    };
+    PacketView {
+        src,
+        dst,
+        transport: tuple.transport,
+        src_port,
+        dst_port,
+        tcp_flags: 0,
+        seq: 0,
+        ip_len,
+        payload: data,
+        fragment: None,
+    }
 }
 
 /// Memory one tracked flow costs in the table: key and entry in the map (with hashbrown's control
@@ -297,7 +342,7 @@ impl Engine {
                 self.counters
                     .ip_bytes
                     .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
-                self.on_packet(&view, ts_ns, context)
+                self.on_packet(&view, ts_ns, context, Input::Packet)
             }
             Ok(Parsed::Fragment(fragment)) => {
                 self.counters
@@ -349,6 +394,7 @@ impl Engine {
         view: &PacketView<'_>,
         ts: u64,
         context: Option<ContextRef<'_>>,
+        input: Input,
     ) -> Verdict {
         let (key, side) = FlowKey::new(
             view.transport,
@@ -377,7 +423,7 @@ impl Engine {
                 restarted = Some(e.id);
                 bump(&self.counters.flows_created);
             }
-            self.update(&key, e, side, view, ts, context)
+            self.update(&key, e, side, view, ts, context, input)
         });
         if let Some(verdict) = known {
             if let Some(id) = restarted {
@@ -395,7 +441,7 @@ impl Engine {
         entry.first_packet(side, view.src_port, view.dst_port);
         let verdict = match self.table.insert_reserved(key, entry, |e| {
             self.name_from_dns(e, &key, ts);
-            self.update(&key, e, side, view, ts, context)
+            self.update(&key, e, side, view, ts, context, input)
         }) {
             Ok(verdict) => {
                 bump(&self.counters.flows_created);
@@ -414,6 +460,7 @@ impl Engine {
 
     /// Everything a packet does to its flow; runs under the flow's map guard.
     #[inline]
+    #[allow(clippy::too_many_arguments)] // the packet's parts, passed apart on the hot path
     fn update(
         &self,
         key: &FlowKey,
@@ -422,16 +469,28 @@ impl Engine {
         view: &PacketView<'_>,
         ts: u64,
         context: Option<ContextRef<'_>>,
+        input: Input,
     ) -> Verdict {
-        e.count(side, view.ip_len, ts);
-        if view.transport == Transport::Tcp {
-            e.tcp(side, view.tcp_flags, view.seq, ts);
+        match input {
+            Input::Packet => {
+                e.count(side, view.ip_len, ts);
+                if view.transport == Transport::Tcp {
+                    e.tcp(side, view.tcp_flags, view.seq, ts);
+                }
+            }
+            Input::StreamOpen => {
+                // The sensor says who connected: as sure as a SYN. Stream offsets start at 1.
+                e.evidence(side, Evidence::Syn);
+                e.syn_next_seq = Some(1);
+                e.last_seen = e.last_seen.max(ts);
+            }
+            Input::StreamData => e.count(side, view.ip_len, ts),
         }
         if !view.payload.is_empty() {
             if is_dns_port(view) {
                 self.dns_packet(e, side, view, ts);
             } else if !e.inspect_done {
-                self.inspect(e, side, view, ts);
+                self.inspect(e, side, view, ts, input);
             }
         }
         if let Some(ctx) = context {
@@ -478,7 +537,7 @@ impl Engine {
     }
 
     /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
-    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
+    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64, input: Input) {
         let _ = ts;
         if e.inspector.is_none() {
             if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
@@ -495,7 +554,12 @@ impl Engine {
             return;
         };
         let before = inspector.memory();
-        let step = inspector.payload(view.transport, from_client, weak, view.seq, view.payload);
+        // Stream bytes come in order without sequence numbers: number them by offset.
+        let seq = match input {
+            Input::StreamData => inspector.stream_seq(),
+            _ => view.seq,
+        };
+        let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);
         let after = inspector.memory();
         if after >= before {
             self.inspect_memory
@@ -700,6 +764,73 @@ impl Engine {
             device: self.config.device.clone(),
             process: context.and_then(FlowContext::process),
             user: context.and_then(FlowContext::user),
+        }
+    }
+
+    /// A stream sensor's connection event (Windows WFP ALE connect, macOS NetworkExtension new
+    /// flow): `tuple.src` is the client, `tuple.dst` the server. Creates the flow (named from DNS
+    /// if an answer named the server) and returns its verdict, so a connection to an unsanctioned
+    /// app named by DNS can be refused before any byte is sent.
+    pub fn open_flow(
+        &self,
+        tuple: &FlowTuple,
+        context: Option<ContextRef<'_>>,
+        ts_ns: u64,
+    ) -> Verdict {
+        let view = stream_view(tuple, StreamDirection::ClientToServer, &[], 0);
+        self.on_packet(&view, ts_ns, context, Input::StreamOpen)
+    }
+
+    /// Bytes of a stream, in order, as the OS hands them over (`data` may be only the start of
+    /// what was sent; inspection needs only the first few KiB). `wire_bytes` is what the sensor
+    /// counts for this chunk on the wire (IP bytes if it knows them, else payload bytes): records
+    /// sum it into `bytes_up`/`bytes_down`, and count each call as one packet. Flows not opened
+    /// with [`Engine::open_flow`] are opened with `tuple.src` as client.
+    pub fn stream_data(
+        &self,
+        tuple: &FlowTuple,
+        direction: StreamDirection,
+        data: &[u8],
+        wire_bytes: u64,
+        ts_ns: u64,
+    ) -> Verdict {
+        let (key, _) = FlowKey::new(
+            tuple.transport,
+            tuple.src,
+            tuple.src_port,
+            tuple.dst,
+            tuple.dst_port,
+        );
+        if self.table.with_entry(&key, |_| ()).is_none() {
+            self.open_flow(tuple, None, ts_ns);
+        }
+        let wire = u32::try_from(wire_bytes).unwrap_or(u32::MAX);
+        let view = stream_view(tuple, direction, data, wire);
+        self.on_packet(&view, ts_ns, None, Input::StreamData)
+    }
+
+    /// A stream sensor's close event: the flow ends now (reason `fin`) and its record is queued.
+    /// Returns false when no such flow is tracked.
+    pub fn close_flow(&self, tuple: &FlowTuple, ts_ns: u64) -> bool {
+        let (key, _) = FlowKey::new(
+            tuple.transport,
+            tuple.src,
+            tuple.src_port,
+            tuple.dst,
+            tuple.dst_port,
+        );
+        match self.table.remove(&key) {
+            Some(mut e) => {
+                if let Some(inspector) = e.inspector.take() {
+                    self.inspect_memory
+                        .fetch_sub(inspector.memory(), Ordering::Relaxed);
+                }
+                e.last_seen = e.last_seen.max(ts_ns);
+                let record = self.record(&key, &mut e, Event::Close, Some(Reason::Fin));
+                self.queue.push(record);
+                true
+            }
+            None => false,
         }
     }
 

@@ -403,6 +403,13 @@ impl FlowTable {
         None
     }
 
+    /// Remove one flow.
+    pub fn remove(&self, key: &FlowKey) -> Option<FlowEntry> {
+        let (_, entry) = self.map.remove(key)?;
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        Some(entry)
+    }
+
     /// Remove every flow for which `f` says so, handing it to `removed` (used by tick and flush).
     pub fn drain_where(
         &self,

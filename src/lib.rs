@@ -46,7 +46,7 @@ pub mod capi;
 pub use catalog::{App, Catalog, CatalogError, Category};
 pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};
 pub use encode::{decode_batch, drain_encoded, encode_batch, CodecError, Encoding};
-pub use engine::{Config, Engine, Error, Stats};
+pub use engine::{Config, Engine, Error, Stats, StreamDirection};
 pub use packet::{LinkType, Transport};
 pub use policy::{Policy, Sanction};
 pub use record::{ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict};

@@ -1008,3 +1008,110 @@ fn result_texts_are_static_and_distinct() {
     let version = unsafe { CStr::from_ptr(cloudsight_version()) };
     assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tests: the catalog/policy C program and the C++ example
+// ---------------------------------------------------------------------------------------------
+
+/// Compile one more example against `libcloudsight.a` (built by `built()`) with `compiler` (the
+/// value of the environment variable `env`, else `default`) and `flags`; returns the executable.
+fn compile_example(
+    env: &str,
+    default: &str,
+    flags: &[&str],
+    source: &[&str],
+    name: &str,
+) -> PathBuf {
+    built(); // the static library
+    let lib = profile_dir().join("libcloudsight.a");
+    let out_dir = profile_dir().join("c-api-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join(name);
+    let src = source.iter().fold(root(), |p, part| p.join(part));
+    let compiler = std::env::var(env).unwrap_or_else(|_| default.into());
+    must_succeed(
+        &format!("compiling {}", src.display()),
+        Command::new(compiler)
+            .args(flags)
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg(&src)
+            .arg(&lib)
+            .args(["-lpthread", "-ldl", "-lm", "-o"])
+            .arg(&exe),
+    );
+    exe
+}
+
+#[test]
+fn c_policy_blocks_unsanctioned_app() {
+    let exe = compile_example(
+        "CC",
+        "cc",
+        &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"],
+        &["examples", "c", "policy.c"],
+        "policy",
+    );
+    let out = must_succeed("examples/c/policy.c", &mut Command::new(&exe));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("policy: all checks passed"),
+        "policy printed:\n{stdout}"
+    );
+}
+
+#[test]
+fn cpp_discover_matches_c_discover() {
+    let exe = compile_example(
+        "CXX",
+        "c++",
+        &[
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-g",
+        ],
+        &["examples", "cpp", "discover.cpp"],
+        "discover_cpp",
+    );
+    let (le_us, be_ns) = sample_files();
+    let mut files = vec![le_us.clone(), be_ns.clone()];
+    let bundled = root().join("examples").join("data").join("sample.pcap");
+    if is_classic_pcap(&bundled) {
+        files.push(bundled);
+    }
+    for file in &files {
+        let c = discover_c(file, &["--threads", "1"]);
+        let out = must_succeed("C++ discover", Command::new(&exe).arg(file));
+        let cpp = String::from_utf8(out.stdout).expect("UTF-8 output");
+        assert!(
+            !cpp.is_empty(),
+            "{}: C++ discover printed nothing",
+            file.display()
+        );
+        assert_same(
+            &format!("{}: C discover vs C++ discover", file.display()),
+            &normalized(&c, &["flow_id", "device"]),
+            &normalized(&cpp, &["flow_id", "device"]),
+        );
+    }
+    // The C++ error paths: not a pcap, and a missing file.
+    let garbage = target_dir().join("test-data").join("cpp-garbage.pcap");
+    std::fs::write(&garbage, b"this is not a capture file at all").unwrap();
+    let out = run(Command::new(&exe).arg(&garbage));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(Command::new(&exe).arg(target_dir().join("test-data").join("cpp-missing.pcap")));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,7 +1,9 @@
 /*
  * api_misuse.c: calls every export of cloudsight.h with NULL pointers, zero lengths, unknown link
  * types, invalid encodings and tiny buffers, and checks the documented result codes and that
- * outputs are left alone on failure. Exits 0 when every check holds, 1 otherwise.
+ * outputs are left alone on failure. The catalog calls (load_catalog, set_policy,
+ * set_domain_policy, lookup_app) get the same treatment, plus bad formats, modes and catalogs.
+ * Exits 0 when every check holds, 1 otherwise.
  *
  * Also prints the sizes of the ABI structs ("layout ...") so that the Rust tests can compare them
  * with `std::mem::size_of` of the Rust definitions.
@@ -291,6 +293,177 @@ static void drain_structs(void) {
     cloudsight_engine_free(engine);
 }
 
+/* The values of cloudsight_catalog_format, cloudsight_catalog_mode and cloudsight_sanction
+ * (src/capi/catalog.rs): the catalog calls take them as uint32_t. */
+enum {
+    MISUSE_FORMAT_TOML = 1,
+    MISUSE_FORMAT_JSON = 2,
+    MISUSE_MODE_REPLACE = 1,
+    MISUSE_MODE_EXTEND = 2,
+    MISUSE_SANCTIONED = 0,
+    MISUSE_UNSANCTIONED = 1,
+    MISUSE_MONITORED = 2,
+};
+
+static void catalog_and_policy(void) {
+    static const char good[] =
+        "schema_version = 1\n"
+        "apps = [ { id = \"misuse-app\", name = \"Misuse App\", category = \"cloudStorage\","
+        " domains = [\"misuse-app.example\"] } ]\n";
+    static const char good_json[] =
+        "{\"schema_version\": 1, \"apps\": [{\"id\": \"misuse-json\", \"name\": \"Misuse JSON\","
+        " \"category\": \"cloudStorage\", \"hosts\": [\"json.misuse.example\"]}]}";
+    static const char bad[] =
+        "schema_version = 1\n"
+        "apps = [ { id = \"misuse-app\", name = \"Misuse App\", category = \"nope\","
+        " domains = [\"misuse-app.example\"] } ]\n";
+    static const uint8_t not_utf8[] = {'s', 'c', 0xff, 0xfe, '\n'};
+    const uint8_t *good_text = (const uint8_t *)good;
+    cloudsight_engine *engine = make_engine();
+    CHECK(engine != NULL);
+    if (engine == NULL) return;
+
+    /* cloudsight_engine_load_catalog */
+    char error[128];
+    memset(error, 'x', sizeof error);
+    EXPECT(cloudsight_engine_load_catalog(NULL, good_text, strlen(good), MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_EXTEND, error, sizeof error),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_load_catalog(engine, NULL, 10, MISUSE_FORMAT_TOML, MISUSE_MODE_EXTEND,
+                                          error, sizeof error),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), 0, MISUSE_MODE_EXTEND,
+                                          error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), 3, MISUSE_MODE_EXTEND,
+                                          error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), MISUSE_FORMAT_TOML, 0,
+                                          error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), MISUSE_FORMAT_TOML,
+                                          UINT32_MAX, error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, SIZE_MAX, MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_EXTEND, error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    CHECK(error[0] == 'x'); /* no message for argument errors */
+    /* A catalog that does not load: the message is written (NUL-terminated, cut to the buffer),
+     * or not at all when there is no buffer. */
+    EXPECT(cloudsight_engine_load_catalog(engine, not_utf8, sizeof not_utf8, MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_EXTEND, error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    CHECK(memchr(error, '\0', sizeof error) != NULL && strstr(error, "UTF-8") != NULL);
+    memset(error, 'x', sizeof error);
+    EXPECT(cloudsight_engine_load_catalog(engine, (const uint8_t *)bad, strlen(bad),
+                                          MISUSE_FORMAT_TOML, MISUSE_MODE_EXTEND, error, sizeof error),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    CHECK(memchr(error, '\0', sizeof error) != NULL && strstr(error, "line 2") != NULL);
+    CHECK(strstr(error, "nope") != NULL);
+    char cut[4];
+    memset(cut, 'x', sizeof cut);
+    EXPECT(cloudsight_engine_load_catalog(engine, (const uint8_t *)bad, strlen(bad),
+                                          MISUSE_FORMAT_TOML, MISUSE_MODE_EXTEND, cut, sizeof cut),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    CHECK(memchr(cut, '\0', sizeof cut) != NULL);
+    memset(cut, 'x', sizeof cut);
+    EXPECT(cloudsight_engine_load_catalog(engine, (const uint8_t *)bad, strlen(bad),
+                                          MISUSE_FORMAT_TOML, MISUSE_MODE_EXTEND, cut, 0),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    CHECK(cut[0] == 'x'); /* error_len 0: nothing written */
+    EXPECT(cloudsight_engine_load_catalog(engine, (const uint8_t *)bad, strlen(bad),
+                                          MISUSE_FORMAT_TOML, MISUSE_MODE_EXTEND, NULL, 64),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    /* TOML text given as JSON, and an empty text (no schema_version). */
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), MISUSE_FORMAT_JSON,
+                                          MISUSE_MODE_EXTEND, NULL, 0),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, 0, MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_EXTEND, NULL, 0),
+           CLOUDSIGHT_RESULT_INVALID_CATALOG);
+
+    /* Nothing above loaded: the embedded catalog is in force. */
+    cloudsight_app_info info;
+    memset(&info, 0xab, sizeof info);
+    EXPECT(cloudsight_engine_lookup_app(engine, "www.misuse-app.example", &info),
+           CLOUDSIGHT_RESULT_NOT_FOUND);
+    CHECK((unsigned char)info.id[0] == 0xab && info.risk == 0xab); /* untouched on failure */
+    EXPECT(cloudsight_engine_set_policy(engine, "misuse-app", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_UNKNOWN_APP);
+
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_EXTEND, NULL, 0),
+           CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_load_catalog(engine, (const uint8_t *)good_json, strlen(good_json),
+                                          MISUSE_FORMAT_JSON, MISUSE_MODE_EXTEND, error, sizeof error),
+           CLOUDSIGHT_RESULT_OK);
+
+    /* cloudsight_engine_lookup_app */
+    EXPECT(cloudsight_engine_lookup_app(NULL, "misuse-app.example", &info),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_lookup_app(engine, NULL, &info), CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_lookup_app(engine, "misuse-app.example", NULL),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_lookup_app(engine, "\xff.misuse-app.example", &info),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_lookup_app(engine, "", &info), CLOUDSIGHT_RESULT_NOT_FOUND);
+    EXPECT(cloudsight_engine_lookup_app(engine, "evilmisuse-app.example", &info),
+           CLOUDSIGHT_RESULT_NOT_FOUND);
+    CHECK((unsigned char)info.id[0] == 0xab);
+    EXPECT(cloudsight_engine_lookup_app(engine, "a.b.misuse-app.example", &info),
+           CLOUDSIGHT_RESULT_OK);
+    CHECK(strcmp(info.id, "misuse-app") == 0 && strcmp(info.name, "Misuse App") == 0);
+    CHECK(strcmp(info.category, "cloudStorage") == 0 && info.risk <= 10);
+    EXPECT(cloudsight_engine_lookup_app(engine, "json.misuse.example", &info), CLOUDSIGHT_RESULT_OK);
+    CHECK(strcmp(info.id, "misuse-json") == 0);
+    /* Extend mode kept the embedded apps. */
+    EXPECT(cloudsight_engine_lookup_app(engine, "files.slack.com", &info), CLOUDSIGHT_RESULT_OK);
+    CHECK(strcmp(info.id, "slack") == 0);
+
+    /* cloudsight_engine_set_policy */
+    EXPECT(cloudsight_engine_set_policy(NULL, "misuse-app", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_set_policy(engine, NULL, MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_set_policy(engine, "misuse-app", 3), CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_set_policy(engine, "misuse-app", UINT32_MAX),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_set_policy(engine, "\xc3", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_set_policy(engine, "no-such-app", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_UNKNOWN_APP);
+    EXPECT(cloudsight_engine_set_policy(engine, "", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_UNKNOWN_APP);
+    EXPECT(cloudsight_engine_set_policy(engine, "misuse-app", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_set_policy(engine, "misuse-app", MISUSE_MONITORED), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_set_policy(engine, "slack", MISUSE_SANCTIONED), CLOUDSIGHT_RESULT_OK);
+
+    /* cloudsight_engine_set_domain_policy */
+    EXPECT(cloudsight_engine_set_domain_policy(NULL, "example.co.uk", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_set_domain_policy(engine, NULL, MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_set_domain_policy(engine, "example.co.uk", 3),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_set_domain_policy(engine, "\xff" "example.co.uk", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    EXPECT(cloudsight_engine_set_domain_policy(engine, "example.co.uk", MISUSE_UNSANCTIONED),
+           CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_set_domain_policy(engine, "example.co.uk", MISUSE_SANCTIONED),
+           CLOUDSIGHT_RESULT_OK);
+
+    /* Replace mode: only the loaded apps remain. */
+    EXPECT(cloudsight_engine_load_catalog(engine, good_text, strlen(good), MISUSE_FORMAT_TOML,
+                                          MISUSE_MODE_REPLACE, NULL, 0),
+           CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_lookup_app(engine, "files.slack.com", &info), CLOUDSIGHT_RESULT_NOT_FOUND);
+    EXPECT(cloudsight_engine_set_policy(engine, "slack", MISUSE_SANCTIONED),
+           CLOUDSIGHT_RESULT_UNKNOWN_APP);
+    EXPECT(cloudsight_engine_lookup_app(engine, "misuse-app.example", &info), CLOUDSIGHT_RESULT_OK);
+    cloudsight_engine_free(engine);
+}
+
 int main(void) {
     printf("layout record=%zu config=%zu context=%zu stats=%zu flow_tuple=%zu ip=%zu\n",
            sizeof(cloudsight_record), sizeof(cloudsight_config), sizeof(cloudsight_context),
@@ -310,6 +483,7 @@ int main(void) {
         cloudsight_engine_free(engine);
     }
     drain_structs();
+    catalog_and_policy();
 
     if (failures != 0) {
         fprintf(stderr, "api_misuse: %d of %d checks failed\n", failures, checks);

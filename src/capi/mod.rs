@@ -13,11 +13,13 @@ use std::ffi::{c_char, CStr};
 mod catalog;
 mod engine;
 mod record;
+mod stream;
 mod types;
 
 pub use catalog::*;
 pub use engine::*;
 pub use record::*;
+pub use stream::*;
 pub use types::*;
 
 /// Result of every fallible call. Numbers are stable; retired numbers are never reused.
@@ -44,7 +46,7 @@ pub enum cloudsight_result {
     InvalidCatalog = 7,
     /// No app with that id in the catalog in force.
     UnknownApp = 8,
-    /// No app claims that name.
+    /// Nothing found: no app claims that name, or no such flow is tracked.
     NotFound = 9,
 }
 
@@ -66,7 +68,7 @@ impl cloudsight_result {
                 c"the catalog did not load; the catalog in force is unchanged"
             }
             cloudsight_result::UnknownApp => c"no app with that id in the catalog",
-            cloudsight_result::NotFound => c"no app claims that name",
+            cloudsight_result::NotFound => c"not found (no such app or flow)",
         }
     }
 }

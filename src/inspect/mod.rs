@@ -128,6 +128,11 @@ impl Inspector {
         }
     }
 
+    /// The sequence number of the client's next stream byte, for stream input (offsets from 1).
+    pub fn stream_seq(&self) -> u32 {
+        self.client_bytes.wrapping_add(1)
+    }
+
     /// Bytes of buffers held (for the engine's global inspection-memory bound).
     pub fn memory(&self) -> usize {
         match &self.protocol {
