@@ -15,7 +15,7 @@
 mod capture;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,7 +170,21 @@ fn main() -> ExitCode {
     let mut last_tick = 0;
     let mut last_ts = 0;
     let mut records = Vec::new();
-    for frame in &frames {
+    // A progress bar for large captures, only when a person watches stderr.
+    let progress = (frames.len() >= 200_000 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(frames.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    for (i, frame) in frames.iter().enumerate() {
+        if let Some(bar) = &progress {
+            if i % 65_536 == 0 {
+                bar.set_position(i as u64);
+            }
+        }
         if engine
             .process_packet_linktype(frame.linktype, &frame.data, frame.ts_ns, None)
             .is_err()
@@ -183,6 +197,9 @@ fn main() -> ExitCode {
             last_tick = frame.ts_ns;
             records.extend(engine.drain(usize::MAX));
         }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     engine.flush(last_ts);
     let elapsed = started.elapsed();
