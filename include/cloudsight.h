@@ -189,6 +189,94 @@ typedef uint8_t cloudsight_ip_family;
 #endif // __cplusplus
 
 /**
+ * Format of a catalog text given to `cloudsight_engine_load_catalog`.
+ */
+enum cloudsight_catalog_format
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+    /**
+     * TOML (the schema of the embedded catalog: `schema_version = 1`, `[[apps]]` or `apps = [...]`).
+     */
+    CLOUDSIGHT_CATALOG_FORMAT_TOML = 1,
+    /**
+     * JSON with the same fields.
+     */
+    CLOUDSIGHT_CATALOG_FORMAT_JSON = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t cloudsight_catalog_format;
+#endif // __cplusplus
+
+/**
+ * What a loaded catalog does to the one in force.
+ */
+enum cloudsight_catalog_mode
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+    /**
+     * The loaded catalog replaces the one in force (the embedded one included).
+     */
+    CLOUDSIGHT_CATALOG_MODE_REPLACE = 1,
+    /**
+     * The loaded catalog extends the one in force; its apps override apps with the same id.
+     */
+    CLOUDSIGHT_CATALOG_MODE_EXTEND = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t cloudsight_catalog_mode;
+#endif // __cplusplus
+
+/**
+ * An admin's decision about an app or a registrable domain.
+ */
+enum cloudsight_sanction
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+    /**
+     * Approved: verdict allow.
+     */
+    CLOUDSIGHT_SANCTION_SANCTIONED = 0,
+    /**
+     * Not approved: verdict block.
+     */
+    CLOUDSIGHT_SANCTION_UNSANCTIONED = 1,
+    /**
+     * Watched: verdict monitor.
+     */
+    CLOUDSIGHT_SANCTION_MONITORED = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t cloudsight_sanction;
+#endif // __cplusplus
+
+/**
+ * Which way stream bytes go, relative to the tuple given to `cloudsight_engine_open_flow`.
+ */
+enum cloudsight_stream_direction
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+    /**
+     * From the tuple's `src` (the client) to its `dst` (the server).
+     */
+    CLOUDSIGHT_STREAM_DIRECTION_CLIENT_TO_SERVER = 1,
+    /**
+     * From the server to the client.
+     */
+    CLOUDSIGHT_STREAM_DIRECTION_SERVER_TO_CLIENT = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t cloudsight_stream_direction;
+#endif // __cplusplus
+
+/**
  * The engine: one per sensor, shared by all its threads. Every call on it is thread-safe, except
  * `cloudsight_engine_free`, which must be the last call on it.
  */

@@ -490,7 +490,7 @@ impl Engine {
             if is_dns_port(view) {
                 self.dns_packet(e, side, view, ts);
             } else if !e.inspect_done {
-                self.inspect(e, side, view, ts, input);
+                self.inspect(e, side, view, input);
             }
         }
         if let Some(ctx) = context {

@@ -192,19 +192,21 @@ impl cloudsight_record {
         self.verdict = r.verdict as u8;
         self.ech = r.ech;
         put(&mut self.community_id, &r.community_id);
-        let text = |o: &Option<String>| o.as_deref().unwrap_or("").to_owned();
+        fn text(o: &Option<String>) -> &str {
+            o.as_deref().unwrap_or("")
+        }
         flag(
-            put(&mut self.server_name, &text(&r.server_name)),
+            put(&mut self.server_name, text(&r.server_name)),
             CLOUDSIGHT_TRUNCATED_SERVER_NAME,
         );
-        flag(put(&mut self.sni, &text(&r.sni)), CLOUDSIGHT_TRUNCATED_SNI);
+        flag(put(&mut self.sni, text(&r.sni)), CLOUDSIGHT_TRUNCATED_SNI);
         flag(
             put(&mut self.alpn, &r.alpn.join(",")),
             CLOUDSIGHT_TRUNCATED_ALPN,
         );
-        put(&mut self.ja4, &text(&r.ja4));
+        put(&mut self.ja4, text(&r.ja4));
         flag(
-            put(&mut self.registrable_domain, &text(&r.registrable_domain)),
+            put(&mut self.registrable_domain, text(&r.registrable_domain)),
             CLOUDSIGHT_TRUNCATED_REGISTRABLE_DOMAIN,
         );
         self.has_app = r.app.is_some();
