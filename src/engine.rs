@@ -537,8 +537,7 @@ impl Engine {
     }
 
     /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
-    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64, input: Input) {
-        let _ = ts;
+    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, input: Input) {
         if e.inspector.is_none() {
             if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
                 bump(&self.counters.inspect_skipped);

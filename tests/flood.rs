@@ -110,8 +110,32 @@ impl LegitSet {
             let client = ([192, 168, 77, 1 + i as u8], 50_000 + i as u16);
             let server = ([52, 1, 1, 1 + (i % 4) as u8], 443);
             let hello = sample::client_hello("app.slack.com", &["h2"], i as u8);
-            let up = |flags, seq, p: &[u8]| (true, ipv4(client.0, client.1, server.0, server.1, Some((flags, seq)), p));
-            let down = |flags, seq, p: &[u8]| (false, ipv4(server.0, server.1, client.0, client.1, Some((flags, seq)), p));
+            let up = |flags, seq, p: &[u8]| {
+                (
+                    true,
+                    ipv4(
+                        client.0,
+                        client.1,
+                        server.0,
+                        server.1,
+                        Some((flags, seq)),
+                        p,
+                    ),
+                )
+            };
+            let down = |flags, seq, p: &[u8]| {
+                (
+                    false,
+                    ipv4(
+                        server.0,
+                        server.1,
+                        client.0,
+                        client.1,
+                        Some((flags, seq)),
+                        p,
+                    ),
+                )
+            };
             let script = vec![
                 up(SYN, 1000, &[]),
                 down(SYN | ACK, 5000, &[]),
@@ -120,10 +144,29 @@ impl LegitSet {
                 down(ACK, 5001, &[0x17; 1400]),
                 up(ACK, 1001 + hello.len() as u32, &[]),
             ];
-            index.insert((IpAddr::from(client.0), client.1, IpAddr::from(server.0), server.1), i);
-            flows.push(Legit { client, server, script, step: 0, bytes: [0; 2], packets: [0; 2] });
+            index.insert(
+                (
+                    IpAddr::from(client.0),
+                    client.1,
+                    IpAddr::from(server.0),
+                    server.1,
+                ),
+                i,
+            );
+            flows.push(Legit {
+                client,
+                server,
+                script,
+                step: 0,
+                bytes: [0; 2],
+                packets: [0; 2],
+            });
         }
-        LegitSet { flows, next: 0, index }
+        LegitSet {
+            flows,
+            next: 0,
+            index,
+        }
     }
 
     /// Send the next packet of the next legitimate flow.
@@ -132,7 +175,11 @@ impl LegitSet {
         let f = &mut self.flows[self.next % n];
         self.next += 1;
         // After the handshake and the hello, the last two packets (data down, ACK up) repeat.
-        let i = if f.step < f.script.len() { f.step } else { f.script.len() - 2 + (f.step - f.script.len()) % 2 };
+        let i = if f.step < f.script.len() {
+            f.step
+        } else {
+            f.script.len() - 2 + (f.step - f.script.len()) % 2
+        };
         f.step += 1;
         let (up, frame) = &f.script[i];
         engine.process_packet(LinkType::Raw, frame, ts, None);
@@ -145,8 +192,28 @@ impl LegitSet {
         for f in &mut self.flows {
             // FINs both ways end each connection.
             for (up, frame) in [
-                (true, ipv4(f.client.0, f.client.1, f.server.0, f.server.1, Some((FIN_ACK, 9)), &[])),
-                (false, ipv4(f.server.0, f.server.1, f.client.0, f.client.1, Some((FIN_ACK, 9)), &[])),
+                (
+                    true,
+                    ipv4(
+                        f.client.0,
+                        f.client.1,
+                        f.server.0,
+                        f.server.1,
+                        Some((FIN_ACK, 9)),
+                        &[],
+                    ),
+                ),
+                (
+                    false,
+                    ipv4(
+                        f.server.0,
+                        f.server.1,
+                        f.client.0,
+                        f.client.1,
+                        Some((FIN_ACK, 9)),
+                        &[],
+                    ),
+                ),
             ] {
                 engine.process_packet(LinkType::Raw, &frame, T0, None);
                 let side = usize::from(!up);
@@ -173,7 +240,10 @@ impl Tally {
         if r.reason == Some(Reason::Evicted) {
             self.evicted += 1;
         }
-        if let Some(&i) = legit.index.get(&(r.client_ip, r.client_port, r.server_ip, r.server_port)) {
+        if let Some(&i) = legit
+            .index
+            .get(&(r.client_ip, r.client_port, r.server_ip, r.server_port))
+        {
             let c = self.legit_bytes.entry(i).or_default();
             c[0] += r.bytes_up;
             c[1] += r.bytes_down;
@@ -206,11 +276,22 @@ struct Report {
 impl Report {
     fn start(name: &'static str, rss_cap_mib: u64) -> Report {
         reset_peak_rss();
-        Report { name, packets: 0, start: Instant::now(), rss_cap_mib }
+        Report {
+            name,
+            packets: 0,
+            start: Instant::now(),
+            rss_cap_mib,
+        }
     }
 
     /// Check the common invariants, print the figures, check the legitimate flows.
-    fn finish(&self, engine: &Engine, legit: &mut LegitSet, tally: &mut Tally, before_flush: Stats) {
+    fn finish(
+        &self,
+        engine: &Engine,
+        legit: &mut LegitSet,
+        tally: &mut Tally,
+        before_flush: Stats,
+    ) {
         legit.finish(engine);
         engine.flush(T0);
         tally.drain(engine, legit);
@@ -242,11 +323,25 @@ impl Report {
             s.drop_other_protocol,
             s.drop_not_ip,
         );
-        assert!(peak_mib <= self.rss_cap_mib, "{}: peak RSS {peak_mib} MiB over {} MiB", self.name, self.rss_cap_mib);
+        assert!(
+            peak_mib <= self.rss_cap_mib,
+            "{}: peak RSS {peak_mib} MiB over {} MiB",
+            self.name,
+            self.rss_cap_mib
+        );
         assert!(before_flush.flows_peak <= before_flush.flow_capacity);
-        assert_eq!(s.records_dropped, 0, "the test drains often enough that no record is dropped");
-        assert_eq!(s.records, tally.records, "every record produced was drained");
-        assert_eq!(s.flows_evicted, tally.evicted, "every eviction made an evicted record");
+        assert_eq!(
+            s.records_dropped, 0,
+            "the test drains often enough that no record is dropped"
+        );
+        assert_eq!(
+            s.records, tally.records,
+            "every record produced was drained"
+        );
+        assert_eq!(
+            s.flows_evicted, tally.evicted,
+            "every eviction made an evicted record"
+        );
         assert_eq!(s.inspect_memory, 0, "inspection memory left after flush");
         assert_eq!(s.flows_active, 0);
         // Exact counts for the legitimate flows, over all their records (evicted ones included).
@@ -265,8 +360,14 @@ impl Report {
 fn check_bounds(engine: &Engine, config: &Config) -> Stats {
     let s = engine.stats();
     assert!(s.flows_active <= s.flow_capacity, "{s:?}");
-    assert!(s.dns_cache_entries <= config.dns_cache_entries as u64, "DNS cache over its bound: {s:?}");
-    assert!(s.records_queued <= config.queue_capacity as u64 + 1, "{s:?}");
+    assert!(
+        s.dns_cache_entries <= config.dns_cache_entries as u64,
+        "DNS cache over its bound: {s:?}"
+    );
+    assert!(
+        s.records_queued <= config.queue_capacity as u64 + 1,
+        "{s:?}"
+    );
     s
 }
 
@@ -276,7 +377,11 @@ const LEGIT_EVERY: u64 = 64;
 #[test]
 #[ignore = "flood: run with --release -- --ignored"]
 fn flood_random_tuples_and_garbage_10m() {
-    let config = Config { max_flows: 50_000, queue_capacity: 16_384, ..Config::default() };
+    let config = Config {
+        max_flows: 50_000,
+        queue_capacity: 16_384,
+        ..Config::default()
+    };
     let engine = Engine::new(config.clone()).unwrap();
     let mut report = Report::start("random tuples + garbage", 160);
     let mut legit = LegitSet::new(16);
@@ -312,7 +417,12 @@ fn flood_random_tuples_and_garbage_10m() {
                 if r & 0x100 != 0 && len > 0 {
                     garbage[0] = 0x45;
                 }
-                engine.process_packet(links[(r >> 32) as usize % links.len()], &garbage[..len], ts, None);
+                engine.process_packet(
+                    links[(r >> 32) as usize % links.len()],
+                    &garbage[..len],
+                    ts,
+                    None,
+                );
             }
             // Random 5-tuples, random TCP flags, random payload bytes.
             1 | 2 => {
@@ -352,14 +462,24 @@ fn flood_random_tuples_and_garbage_10m() {
     }
     report.finish(&engine, &mut legit, &mut tally, last);
     let s = engine.stats();
-    assert!(s.flows_evicted > 1_000_000, "the flood overflowed the table: {s:?}");
-    assert!(s.drop_link_truncated + s.drop_ip_malformed + s.drop_not_ip > 1_000_000, "{s:?}");
+    assert!(
+        s.flows_evicted > 1_000_000,
+        "the flood overflowed the table: {s:?}"
+    );
+    assert!(
+        s.drop_link_truncated + s.drop_ip_malformed + s.drop_not_ip > 1_000_000,
+        "{s:?}"
+    );
 }
 
 #[test]
 #[ignore = "flood: run with --release -- --ignored"]
 fn flood_syn() {
-    let config = Config { max_flows: 20_000, queue_capacity: 16_384, ..Config::default() };
+    let config = Config {
+        max_flows: 20_000,
+        queue_capacity: 16_384,
+        ..Config::default()
+    };
     let engine = Engine::new(config.clone()).unwrap();
     let mut report = Report::start("SYN flood", 128);
     let mut legit = LegitSet::new(16);
@@ -444,7 +564,10 @@ fn flood_quic_initials() {
             last = check_bounds(&engine, &config);
         }
     }
-    eprintln!("flood QUIC: inspect memory peak {max_inspect} of {}", config.max_inspect_bytes);
+    eprintln!(
+        "flood QUIC: inspect memory peak {max_inspect} of {}",
+        config.max_inspect_bytes
+    );
     report.finish(&engine, &mut legit, &mut tally, last);
 }
 
@@ -484,13 +607,24 @@ fn flood_dns_answers() {
     let mut ts = T0;
     let mut last = engine.stats();
     let mut max_cache = 0;
-    let names = ["a.example.com", "cdn-1234567.eu-west-1.example.net", "x.y.z.very.long.name.example.org"];
+    let names = [
+        "a.example.com",
+        "cdn-1234567.eu-west-1.example.net",
+        "x.y.z.very.long.name.example.org",
+    ];
     for i in 0..400_000u64 {
         ts += 5 * US;
         let name = names[i as usize % names.len()];
         let msg = dns_response(i as u16, name, 24, &mut rng);
         // Answers from a resolver to a few client ports (one flow each).
-        let frame = ipv4([8, 8, 8, 8], 53, [192, 168, 1, 10], 40_000 + (i % 64) as u16, None, &msg);
+        let frame = ipv4(
+            [8, 8, 8, 8],
+            53,
+            [192, 168, 1, 10],
+            40_000 + (i % 64) as u16,
+            None,
+            &msg,
+        );
         engine.process_packet(LinkType::Raw, &frame, ts, None);
         report.packets += 1;
         if i % LEGIT_EVERY == 0 {
@@ -504,8 +638,15 @@ fn flood_dns_answers() {
         }
     }
     let s = check_bounds(&engine, &config);
-    eprintln!("flood DNS: {} answers, cache entries max {max_cache} of {}", 400_000 * 24, config.dns_cache_entries);
-    assert_eq!(s.dns_cache_entries, config.dns_cache_entries as u64, "the cache fills to its bound");
+    eprintln!(
+        "flood DNS: {} answers, cache entries max {max_cache} of {}",
+        400_000 * 24,
+        config.dns_cache_entries
+    );
+    assert_eq!(
+        s.dns_cache_entries, config.dns_cache_entries as u64,
+        "the cache fills to its bound"
+    );
     report.finish(&engine, &mut legit, &mut tally, last);
 }
 
@@ -538,7 +679,14 @@ fn flood_slow_drip_client_hello_100k_flows() {
         engine.process_packet(LinkType::Raw, &frame, ts, None);
         report.packets += 1;
     }
-    let mut seg = ipv4([0; 4], 40_000, [151, 101, 1, 1], 443, Some((PSH_ACK, 1000)), &[0]);
+    let mut seg = ipv4(
+        [0; 4],
+        40_000,
+        [151, 101, 1, 1],
+        443,
+        Some((PSH_ACK, 1000)),
+        &[0],
+    );
     let mut n = 0u64;
     for byte in 0..30usize {
         seg[24..28].copy_from_slice(&(1000 + byte as u32).to_be_bytes());

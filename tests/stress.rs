@@ -20,7 +20,14 @@ use cloudsight::{Catalog, Config, ContextRef, Engine, FlowTuple, LinkType, Sanct
 const T0: u64 = 1_700_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 
-fn ipv4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, tcp: Option<(u8, u32)>, payload: &[u8]) -> Vec<u8> {
+fn ipv4(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    tcp: Option<(u8, u32)>,
+    payload: &[u8],
+) -> Vec<u8> {
     let l4_len = if tcp.is_some() { 20 } else { 8 } + payload.len();
     let mut f = Vec::with_capacity(20 + l4_len);
     f.extend_from_slice(&[0x45, 0]);
@@ -55,7 +62,9 @@ fn with_watchdog(limit: Duration, body: impl FnOnce() + Send + 'static) {
         Ok(()) => handle.join().unwrap(),
         // The body panicked: join to re-raise its panic.
         Err(mpsc::RecvTimeoutError::Disconnected) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("deadlock or livelock: not done after {limit:?}"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("deadlock or livelock: not done after {limit:?}")
+        }
     }
 }
 
@@ -180,7 +189,11 @@ fn run_stress() {
     let drainer = {
         let engine = engine.clone();
         let done = done.clone();
-        let (b, p, r) = (drained_bytes.clone(), drained_packets.clone(), drained_records.clone());
+        let (b, p, r) = (
+            drained_bytes.clone(),
+            drained_packets.clone(),
+            drained_records.clone(),
+        );
         thread::spawn(move || loop {
             let finished = done.load(Ordering::Acquire);
             engine.drain_with(|rec| {
@@ -191,7 +204,9 @@ fn run_stress() {
             });
             // Also the encoded path, with a small buffer.
             let mut buf = [0u8; 2048];
-            if let Ok(n) = cloudsight::drain_encoded(&engine, cloudsight::Encoding::BincodeBatch, &mut buf) {
+            if let Ok(n) =
+                cloudsight::drain_encoded(&engine, cloudsight::Encoding::BincodeBatch, &mut buf)
+            {
                 if n > 0 {
                     let (_, recs) = cloudsight::decode_batch(&buf[..n]).expect("batch decodes");
                     for rec in recs {
@@ -219,11 +234,19 @@ fn run_stress() {
                 i += 1;
                 let now = T0 + clock.load(Ordering::Relaxed) * MS;
                 // Ticks, now and then with time going backwards.
-                engine.tick(if i % 5 == 0 { now.saturating_sub(700 * MS) } else { now });
+                engine.tick(if i % 5 == 0 {
+                    now.saturating_sub(700 * MS)
+                } else {
+                    now
+                });
                 let t = (i % 4) as u8;
                 let f = (i * 7919 % 400) as u16;
                 let tuple = FlowTuple {
-                    transport: if f % 3 == 0 { Transport::Udp } else { Transport::Tcp },
+                    transport: if f % 3 == 0 {
+                        Transport::Udp
+                    } else {
+                        Transport::Tcp
+                    },
                     src: IpAddr::from([10, t, (f >> 8) as u8, f as u8]),
                     src_port: 40_000 + f,
                     dst: IpAddr::from([52, 1, (f % 7) as u8, 10]),
@@ -232,7 +255,11 @@ fn run_stress() {
                 let user = format!("CORP\\user{i}");
                 engine.bind_context(
                     &tuple,
-                    ContextRef { pid: Some(i as u32), user_name: Some(&user), ..ContextRef::default() },
+                    ContextRef {
+                        pid: Some(i as u32),
+                        user_name: Some(&user),
+                        ..ContextRef::default()
+                    },
                     now,
                 );
                 match i % 6 {
@@ -280,7 +307,13 @@ fn run_stress() {
     assert_eq!(s.flows_evicted, 0);
     assert_eq!(s.records, drained_records.load(Ordering::Relaxed));
     assert_eq!(s.packets, fed_packets.load(Ordering::Relaxed));
-    assert_eq!(drained_packets.load(Ordering::Relaxed), fed_packets.load(Ordering::Relaxed));
-    assert_eq!(drained_bytes.load(Ordering::Relaxed), fed_bytes.load(Ordering::Relaxed));
+    assert_eq!(
+        drained_packets.load(Ordering::Relaxed),
+        fed_packets.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        drained_bytes.load(Ordering::Relaxed),
+        fed_bytes.load(Ordering::Relaxed)
+    );
     assert_eq!(s.inspect_memory, 0);
 }

@@ -174,8 +174,10 @@ fn main() -> ExitCode {
     let progress = (frames.len() >= 200_000 && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(frames.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} ({eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames {per_sec} ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
