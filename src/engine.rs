@@ -275,7 +275,7 @@ pub struct Engine {
     held: Mutex<VecDeque<ActivityRecord>>,
     counters: Counters,
     dns_cache: dns::DnsCache,
-    inspect_memory: AtomicUsize,
+    inspect_memory: Arc<AtomicUsize>,
     catalog: RwLock<Arc<Catalog>>,
     policy: RwLock<Arc<Policy>>,
 }
@@ -314,7 +314,7 @@ impl Engine {
                 config.dns_ttl_floor_s,
                 config.dns_ttl_ceiling_s,
             ),
-            inspect_memory: AtomicUsize::new(0),
+            inspect_memory: Arc::new(AtomicUsize::new(0)),
             catalog: RwLock::new(embedded_catalog()),
             policy: RwLock::new(Arc::new(Policy::new())),
             config,
@@ -545,28 +545,19 @@ impl Engine {
                 return;
             }
             let isn = e.syn_next_seq.filter(|_| e.evidence == Evidence::Syn);
-            e.inspector = Some(Box::new(Inspector::new(isn)));
+            e.inspector = Some(Box::new(Inspector::new(isn, self.inspect_memory.clone())));
         }
         let from_client = side == e.client_side;
         let weak = e.evidence < Evidence::AppRequest;
         let Some(inspector) = e.inspector.as_mut() else {
             return;
         };
-        let before = inspector.memory();
         // Stream bytes come in order without sequence numbers: number them by offset.
         let seq = match input {
             Input::StreamData => inspector.stream_seq(),
             _ => view.seq,
         };
         let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);
-        let after = inspector.memory();
-        if after >= before {
-            self.inspect_memory
-                .fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            self.inspect_memory
-                .fetch_sub(before - after, Ordering::Relaxed);
-        }
         match step {
             Step::Continue => {}
             Step::ClientSpoke => e.evidence(side, Evidence::AppRequest),
@@ -581,10 +572,8 @@ impl Engine {
 
     fn end_inspection(&self, e: &mut FlowEntry) {
         e.inspect_done = true;
-        if let Some(inspector) = e.inspector.take() {
-            self.inspect_memory
-                .fetch_sub(inspector.memory(), Ordering::Relaxed);
-        }
+        // Dropping the inspector gives its buffer bytes back to the gauge.
+        e.inspector = None;
     }
 
     /// Name a flow from its own bytes (SNI, Host). A DNS name given at the flow's start yields,
@@ -820,10 +809,6 @@ impl Engine {
         );
         match self.table.remove(&key) {
             Some(mut e) => {
-                if let Some(inspector) = e.inspector.take() {
-                    self.inspect_memory
-                        .fetch_sub(inspector.memory(), Ordering::Relaxed);
-                }
                 e.last_seen = e.last_seen.max(ts_ns);
                 let record = self.record(&key, &mut e, Event::Close, Some(Reason::Fin));
                 self.queue.push(record);

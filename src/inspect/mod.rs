@@ -10,6 +10,7 @@ pub mod http;
 pub mod quic;
 pub mod tls;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::packet::Transport;
@@ -115,11 +116,23 @@ pub(crate) struct Inspector {
     client_bytes: u32,
     /// A client payload at `client_isn` was seen (and was neither TLS nor HTTP).
     saw_stream_start: bool,
+    /// The engine's gauge of all inspectors' buffer bytes, and this inspector's share of it:
+    /// kept in step after every payload and given back on drop, however the flow ends.
+    gauge: Arc<AtomicUsize>,
+    counted: usize,
+}
+
+impl Drop for Inspector {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(self.counted, Ordering::Relaxed);
+    }
 }
 
 impl Inspector {
-    pub fn new(client_isn: Option<u32>) -> Inspector {
+    pub fn new(client_isn: Option<u32>, gauge: Arc<AtomicUsize>) -> Inspector {
         Inspector {
+            gauge,
+            counted: 0,
             protocol: Protocol::Unknown,
             client_isn,
             packets: 0,
@@ -161,6 +174,25 @@ impl Inspector {
         if from_client {
             self.client_bytes = self.client_bytes.saturating_add(payload.len() as u32);
         }
+        let step = self.step(transport, from_client, weak_client, seq, payload);
+        let now = self.memory();
+        if now >= self.counted {
+            self.gauge.fetch_add(now - self.counted, Ordering::Relaxed);
+        } else {
+            self.gauge.fetch_sub(self.counted - now, Ordering::Relaxed);
+        }
+        self.counted = now;
+        step
+    }
+
+    fn step(
+        &mut self,
+        transport: Transport,
+        from_client: bool,
+        weak_client: bool,
+        seq: u32,
+        payload: &[u8],
+    ) -> Step {
         let step = match (&mut self.protocol, transport) {
             (Protocol::Unknown, Transport::Tcp) if from_client || weak_client => {
                 self.start_tcp(seq, payload)
