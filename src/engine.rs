@@ -276,15 +276,39 @@ pub struct Engine {
     counters: Counters,
     dns_cache: dns::DnsCache,
     inspect_memory: Arc<AtomicUsize>,
-    catalog: RwLock<Arc<Catalog>>,
+    catalog: RwLock<Arc<LoadedCatalog>>,
     policy: RwLock<Arc<Policy>>,
 }
 
+/// A catalog in force, with one shared [`AppInfo`] per app for the flows it names.
+struct LoadedCatalog {
+    catalog: Arc<Catalog>,
+    infos: Vec<Arc<AppInfo>>,
+}
+
+impl LoadedCatalog {
+    fn new(catalog: Arc<Catalog>) -> LoadedCatalog {
+        let infos = catalog
+            .apps()
+            .iter()
+            .map(|a| {
+                Arc::new(AppInfo {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    category: a.category.id().to_owned(),
+                    risk: a.risk,
+                })
+            })
+            .collect();
+        LoadedCatalog { catalog, infos }
+    }
+}
+
 /// The embedded catalog, parsed once per process.
-fn embedded_catalog() -> Arc<Catalog> {
-    static EMBEDDED: OnceLock<Arc<Catalog>> = OnceLock::new();
+fn embedded_catalog() -> Arc<LoadedCatalog> {
+    static EMBEDDED: OnceLock<Arc<LoadedCatalog>> = OnceLock::new();
     EMBEDDED
-        .get_or_init(|| Arc::new(Catalog::embedded()))
+        .get_or_init(|| Arc::new(LoadedCatalog::new(Arc::new(Catalog::embedded()))))
         .clone()
 }
 
@@ -592,7 +616,7 @@ impl Engine {
             .filter(|n| n.source == Some(NameSource::Dns))
             .and_then(|n| n.server_name.clone());
         let mut flow_name = FlowName::default();
-        let name = (!name.is_empty()).then_some(name);
+        let name = (!name.is_empty()).then(|| name.into_boxed_str());
         if let Some(h) = hello {
             flow_name.alpn = h.alpn;
             flow_name.ech = h.ech;
@@ -600,11 +624,11 @@ impl Engine {
             // With ECH the SNI is the provider's public name, in another registrable domain
             // than the site. Browsers also send GREASE ECH with the real SNI, which a DNS name
             // of the same domain confirms: then the SNI stays.
-            let other_domain = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            let other_domain = match (&dns_name, &name) {
                 (Some(a), Some(b)) => registrable_domain(a) != registrable_domain(b),
                 _ => false,
             };
-            if h.ech && other_domain(&dns_name, &name) {
+            if h.ech && other_domain {
                 flow_name.server_name = dns_name;
                 flow_name.source = Some(NameSource::Dns);
                 flow_name.sni = name;
@@ -634,7 +658,7 @@ impl Engine {
         let (server, _) = key.endpoint(e.client_side.other());
         if let Some(name) = self.dns_cache.lookup(server, ts) {
             let flow_name = FlowName {
-                server_name: Some(lower_name(&name)),
+                server_name: Some(lower_name(&name).into_boxed_str()),
                 source: Some(NameSource::Dns),
                 ..FlowName::default()
             };
@@ -645,45 +669,39 @@ impl Engine {
     /// Give the flow its name, the name's app and registrable domain, and the verdict.
     fn set_name(&self, e: &mut FlowEntry, mut name: FlowName) {
         if let Some(server_name) = name.server_name.as_deref() {
-            let (app, domain, verdict) = self.classify(server_name);
+            let loaded = self.loaded_catalog();
+            let app = loaded
+                .catalog
+                .lookup_index(server_name.as_bytes())
+                .and_then(|i| loaded.infos.get(i.get()).cloned());
+            // The registrable domain is a suffix of the (lower-case) name: keep where it starts.
+            let domain = registrable_domain(server_name);
+            name.domain_start = domain.and_then(|d| u8::try_from(server_name.len() - d.len()).ok());
+            e.verdict = self
+                .policy()
+                .verdict(app.as_deref().map(|a| a.id.as_str()), domain);
             name.app = app;
-            name.registrable_domain = domain;
-            e.verdict = verdict;
         }
         e.name = Some(Box::new(name));
     }
 
-    /// Catalog and policy for a name.
-    fn classify(&self, server_name: &str) -> (Option<Arc<AppInfo>>, Option<String>, Verdict) {
-        let catalog = self.catalog();
-        let policy = self.policy();
-        let app = catalog.lookup(server_name.as_bytes());
-        let domain = registrable_domain(server_name).map(str::to_ascii_lowercase);
-        let verdict = policy.verdict(app.map(|a| a.id.as_str()), domain.as_deref());
-        let app = app.map(|a| {
-            Arc::new(AppInfo {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                category: a.category.id().to_owned(),
-                risk: a.risk,
-            })
-        });
-        (app, domain, verdict)
-    }
-
-    /// The catalog in force.
-    pub fn catalog(&self) -> Arc<Catalog> {
+    fn loaded_catalog(&self) -> Arc<LoadedCatalog> {
         self.catalog
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// Swap in another catalog. Packets keep flowing; flows already named keep their app.
-    pub fn set_catalog(&self, catalog: Catalog) {
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    /// The catalog in force.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.loaded_catalog().catalog.clone()
     }
 
+    /// Swap in another catalog. Packets keep flowing; flows already named keep their app.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        let loaded = Arc::new(LoadedCatalog::new(Arc::new(catalog)));
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+    }
     /// The policy in force.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy
@@ -740,14 +758,14 @@ impl Engine {
             bytes_down,
             packets_up,
             packets_down,
-            server_name: name.and_then(|n| n.server_name.clone()),
+            server_name: name.and_then(|n| n.server_name.as_deref().map(str::to_owned)),
             name_source: name.and_then(|n| n.source),
-            sni: name.and_then(|n| n.sni.clone()),
-            alpn: name.map(|n| n.alpn.clone()).unwrap_or_default(),
+            sni: name.and_then(|n| n.sni.as_deref().map(str::to_owned)),
+            alpn: name.map(FlowName::alpn_list).unwrap_or_default(),
             ech: name.is_some_and(|n| n.ech),
-            ja4: name.and_then(|n| n.ja4.clone()),
+            ja4: name.and_then(FlowName::ja4_text),
             app: name.and_then(|n| n.app.as_deref().cloned()),
-            registrable_domain: name.and_then(|n| n.registrable_domain.clone()),
+            registrable_domain: name.and_then(|n| n.registrable_domain().map(str::to_owned)),
             verdict: e.verdict,
             device: self.config.device.clone(),
             process: context.and_then(FlowContext::process),

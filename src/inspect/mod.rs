@@ -16,34 +16,62 @@ use std::sync::Arc;
 use crate::packet::Transport;
 use crate::record::{AppInfo, NameSource};
 
-/// What naming found out about a flow; allocated once, when the flow is named.
+/// What naming found out about a flow; allocated once, when the flow is named, and kept compact
+/// (a flow entry holds it for its whole life): the name in one allocation, the registrable domain
+/// as a suffix of it, the app shared with every flow of that app, JA4 inline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowName {
     /// The name that identifies the flow, lower case.
-    pub server_name: Option<String>,
+    pub server_name: Option<Box<str>>,
     /// Where `server_name` came from.
     pub source: Option<NameSource>,
-    /// The ClientHello SNI when it differs from `server_name`.
-    pub sni: Option<String>,
-    /// ALPN protocols offered by the client.
-    pub alpn: Vec<String>,
+    /// The ClientHello SNI when it differs from `server_name` (ECH outer name).
+    pub sni: Option<Box<str>>,
+    /// ALPN protocols offered by the client, as on the wire (one length byte before each).
+    pub alpn: Box<[u8]>,
     /// The ClientHello offered ECH.
     pub ech: bool,
     /// JA4 fingerprint of the ClientHello.
-    pub ja4: Option<String>,
-    /// The catalog's app for `server_name`.
+    pub ja4: Option<[u8; 36]>,
+    /// The catalog's app for `server_name`, shared by all flows of the app.
     pub app: Option<Arc<AppInfo>>,
-    /// Registrable domain (eTLD+1) of `server_name`.
-    pub registrable_domain: Option<String>,
+    /// Where the registrable domain (eTLD+1) starts in `server_name`.
+    pub domain_start: Option<u8>,
+}
+
+impl FlowName {
+    /// The offered ALPN protocols.
+    pub fn alpn_list(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = &self.alpn[..];
+        while let Some((&len, tail)) = rest.split_first() {
+            let len = usize::from(len).min(tail.len());
+            out.push(String::from_utf8_lossy(&tail[..len]).into_owned());
+            rest = &tail[len..];
+        }
+        out
+    }
+
+    /// The registrable domain of `server_name`.
+    pub fn registrable_domain(&self) -> Option<&str> {
+        let name = self.server_name.as_deref()?;
+        name.get(usize::from(self.domain_start?)..)
+    }
+
+    /// The JA4 fingerprint as text.
+    pub fn ja4_text(&self) -> Option<String> {
+        self.ja4.map(|j| String::from_utf8_lossy(&j).into_owned())
+    }
 }
 
 /// What a ClientHello said, copied out of the borrowed parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HelloInfo {
     pub sni: Option<String>,
-    pub alpn: Vec<String>,
+    /// ALPN as on the wire: a length byte before each protocol.
+    pub alpn: Box<[u8]>,
     pub ech: bool,
-    pub ja4: String,
+    pub ja4: [u8; 36],
 }
 
 impl HelloInfo {
@@ -52,13 +80,9 @@ impl HelloInfo {
         let ja4 = tls::ja4(&hello, transport);
         Some(HelloInfo {
             sni: hello.sni.map(lower_name),
-            alpn: hello
-                .alpn
-                .iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect(),
+            alpn: hello.alpn.raw().into(),
             ech: hello.ech,
-            ja4: String::from_utf8_lossy(&ja4).into_owned(),
+            ja4,
         })
     }
 }
