@@ -4,7 +4,7 @@
 #
 #   1. installs cargo-c (pinned) when `cargo cinstall` is missing, cmake and pkg-config when missing;
 #   2. `cargo cinstall --release` into a temporary prefix, then checks the layout: libcloudsight.a,
-#      libcloudsight.so -> .so.0 -> .so.<version> (SONAME libcloudsight.so.0),
+#      libcloudsight.so -> .so.0.1 -> .so.<version> (SONAME libcloudsight.so.0.1),
 #      include/cloudsight/cloudsight.h (identical to include/cloudsight.h), lib/pkgconfig/cloudsight.pc;
 #   3. `pkg-config --cflags --libs cloudsight` (printed and checked);
 #   4. configures and builds examples/cmake twice, shared (default) and static
@@ -23,6 +23,11 @@ cd "$root"
 
 say() { printf '== %s\n' "$*"; }
 die() { printf 'package.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# cargo-c always builds with `--features capi`, so the crate must declare that (empty) feature.
+if ! awk '/^\[/{in_f = ($0 == "[features]")} in_f && /^capi[ \t]*=/{found = 1} END{exit !found}' Cargo.toml; then
+    die "Cargo.toml has no \`capi\` feature; cargo-c needs one: add \`[features]\` with \`capi = []\`"
+fi
 
 # ---- tools ----------------------------------------------------------------------------------------
 if ! cargo cinstall --version >/dev/null 2>&1; then
@@ -59,7 +64,8 @@ cargo cinstall --release --locked --prefix "$prefix" --libdir "$prefix/lib" \
     --includedir "$prefix/include"
 
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
-major="${version%%.*}"
+# The SONAME carries major.minor while the major is 0 (an 0.x minor may change the ABI).
+major="$(echo "$version" | cut -d. -f1-2)"
 lib="$prefix/lib"
 for f in libcloudsight.a "libcloudsight.so.$version" "libcloudsight.so.$major" libcloudsight.so \
          pkgconfig/cloudsight.pc; do
@@ -137,7 +143,8 @@ for kind in shared static; do
     say "policy_c ($kind): $(cat "$tmp/policy-$kind.out")"
     if [ "$kind" = shared ]; then export LD_LIBRARY_PATH="$saved_ld_path"; fi
 done
-cmp -s "$tmp/discover_c-shared.jsonl" "$tmp/discover_c-static.jsonl" \
+# Flush order is unspecified: compare the sorted records.
+diff <(normalize "$tmp/discover_c-shared.jsonl") <(normalize "$tmp/discover_c-static.jsonl") \
     || die "the shared and static builds print different records"
 head -n 2 "$tmp/discover_c-shared.jsonl"
 say "package check passed"

@@ -116,7 +116,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let engine = Engine::new(Config::default()).expect("default config");
+    // The default engine, with a queue that holds a full table's records: the final flush
+    // queues every live flow at once and this single thread drains only afterwards.
+    let config = Config::default();
+    let engine = Engine::new(Config {
+        queue_capacity: config.effective_max_flows(),
+        ..config
+    })
+    .expect("default config");
     let linktype = reader.linktype;
     let mut data = Vec::with_capacity(BATCH * 1600);
     let mut frames: Vec<(usize, usize, u64)> = Vec::with_capacity(BATCH);

@@ -690,7 +690,9 @@ const char *cloudsight_version(void);
  * a `cloudsight_catalog_mode`) and swap it in without pausing the packet path; flows already named
  * keep their app. On a bad catalog the result is `CLOUDSIGHT_RESULT_INVALID_CATALOG`, the catalog
  * in force stays, and when `error` is not NULL the message (with line and field) is written there
- * as a NUL-terminated string cut to `error_len` bytes.
+ * as a NUL-terminated string cut to `error_len` bytes. `CLOUDSIGHT_RESULT_NULL_PARAMETER` for a
+ * NULL `engine`, or a NULL `text` with a non-zero `len`; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an unknown `format` or `mode`
+ * or a `len` over `PTRDIFF_MAX`.
  */
 cloudsight_result cloudsight_engine_load_catalog(const struct cloudsight_engine *engine,
                                                  const uint8_t *text,
@@ -701,15 +703,18 @@ cloudsight_result cloudsight_engine_load_catalog(const struct cloudsight_engine 
                                                  size_t error_len);
 
 /**
- * Sanction an app by catalog id (`sanction` a `cloudsight_sanction`). Flows named from now on get
- * the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such id.
+ * Sanction an app by catalog id (`sanction_value` a `cloudsight_sanction`). Flows named from now
+ * on get the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such
+ * id; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an id that is not UTF-8 or an unknown sanction.
  */
 cloudsight_result cloudsight_engine_set_policy(const struct cloudsight_engine *engine,
                                                const char *app_id,
                                                uint32_t sanction_value);
 
 /**
- * Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims.
+ * Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims
+ * (`sanction_value` a `cloudsight_sanction`). `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a domain
+ * that is not UTF-8 or an unknown sanction.
  */
 cloudsight_result cloudsight_engine_set_domain_policy(const struct cloudsight_engine *engine,
                                                       const char *registrable_domain,
@@ -717,7 +722,8 @@ cloudsight_result cloudsight_engine_set_domain_policy(const struct cloudsight_en
 
 /**
  * Look up the app the catalog in force gives a host name (for the sensor's own UI). On success
- * `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name.
+ * `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name;
+ * `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a name that is not UTF-8.
  */
 cloudsight_result cloudsight_engine_lookup_app(const struct cloudsight_engine *engine,
                                                const char *host,

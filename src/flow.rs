@@ -151,6 +151,10 @@ pub(crate) struct FlowEntry {
     pub inspector: Option<Box<Inspector>>,
 }
 
+/// `size_of` the per-flow entry, for the size test and the benchmarks (the type is crate-private).
+#[doc(hidden)]
+pub const FLOW_ENTRY_SIZE: usize = std::mem::size_of::<FlowEntry>();
+
 impl FlowEntry {
     pub fn new(id: u64, ts: u64) -> FlowEntry {
         FlowEntry {

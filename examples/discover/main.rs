@@ -391,20 +391,31 @@ fn bench(engine: &Engine, frames: &mut [capture::Frame], passes: u32) {
     let span = frames.iter().map(|f| f.ts_ns).max().unwrap_or(0)
         - frames.iter().map(|f| f.ts_ns).min().unwrap_or(0)
         + 1_000_000_000;
-    let offsets: Vec<Option<(usize, usize, u8, u8)>> = frames
+    // Two bytes of each address: (offset, original value) of the higher and the lower byte.
+    type Orig = [(usize, u8); 2];
+    let offsets: Vec<Option<(Orig, Orig)>> = frames
         .iter()
-        .map(|f| address_offsets(f).map(|(s, d)| (s, d, f.data[s], f.data[d])))
+        .map(|f| {
+            address_offsets(f).map(|(s, d)| {
+                (
+                    [(s - 1, f.data[s - 1]), (s, f.data[s])],
+                    [(d - 1, f.data[d - 1]), (d, f.data[d])],
+                )
+            })
+        })
         .collect();
     let mut total = std::time::Duration::ZERO;
     let mut packets = 0u64;
     for pass in 0..passes {
         for (frame, offs) in frames.iter_mut().zip(&offsets) {
-            if let Some((src, dst, orig_src, orig_dst)) = *offs {
-                // Change a byte of both addresses the same way: flows stay consistent within a
-                // pass and differ between passes (256 distinct passes before addresses repeat).
-                let tag = pass as u8;
-                frame.data[src] = orig_src.wrapping_add(tag);
-                frame.data[dst] = orig_dst.wrapping_add(tag);
+            if let Some((src, dst)) = offs {
+                // Add the pass number to a 16-bit field of both addresses: flows stay consistent
+                // within a pass and differ between passes (65536 passes before addresses repeat).
+                for [(hi, hi_orig), (lo, lo_orig)] in [src, dst] {
+                    let v = u16::from_be_bytes([*hi_orig, *lo_orig]).wrapping_add(pass as u16);
+                    frame.data[*hi] = (v >> 8) as u8;
+                    frame.data[*lo] = v as u8;
+                }
             }
         }
         let shift = u64::from(pass) * span;

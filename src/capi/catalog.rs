@@ -66,7 +66,9 @@ fn sanction(value: u32) -> Option<Sanction> {
 /// a `cloudsight_catalog_mode`) and swap it in without pausing the packet path; flows already named
 /// keep their app. On a bad catalog the result is `CLOUDSIGHT_RESULT_INVALID_CATALOG`, the catalog
 /// in force stays, and when `error` is not NULL the message (with line and field) is written there
-/// as a NUL-terminated string cut to `error_len` bytes.
+/// as a NUL-terminated string cut to `error_len` bytes. `CLOUDSIGHT_RESULT_NULL_PARAMETER` for a
+/// NULL `engine`, or a NULL `text` with a non-zero `len`; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an unknown `format` or `mode`
+/// or a `len` over `PTRDIFF_MAX`.
 #[no_mangle]
 pub extern "C" fn cloudsight_engine_load_catalog(
     engine: *const cloudsight_engine,
@@ -93,6 +95,9 @@ pub extern "C" fn cloudsight_engine_load_catalog(
                 put(out, message);
             }
         };
+        if !matches!(format, 1 | 2) || !matches!(mode, 1 | 2) {
+            return cloudsight_result::InvalidArgument;
+        }
         let Ok(text) = std::str::from_utf8(bytes) else {
             report("catalog is not UTF-8");
             return cloudsight_result::InvalidCatalog;
@@ -118,8 +123,9 @@ pub extern "C" fn cloudsight_engine_load_catalog(
     })
 }
 
-/// Sanction an app by catalog id (`sanction` a `cloudsight_sanction`). Flows named from now on get
-/// the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such id.
+/// Sanction an app by catalog id (`sanction_value` a `cloudsight_sanction`). Flows named from now
+/// on get the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such
+/// id; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an id that is not UTF-8 or an unknown sanction.
 #[no_mangle]
 pub extern "C" fn cloudsight_engine_set_policy(
     engine: *const cloudsight_engine,
@@ -145,7 +151,9 @@ pub extern "C" fn cloudsight_engine_set_policy(
     })
 }
 
-/// Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims.
+/// Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims
+/// (`sanction_value` a `cloudsight_sanction`). `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a domain
+/// that is not UTF-8 or an unknown sanction.
 #[no_mangle]
 pub extern "C" fn cloudsight_engine_set_domain_policy(
     engine: *const cloudsight_engine,
@@ -169,7 +177,8 @@ pub extern "C" fn cloudsight_engine_set_domain_policy(
 }
 
 /// Look up the app the catalog in force gives a host name (for the sensor's own UI). On success
-/// `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name.
+/// `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name;
+/// `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a name that is not UTF-8.
 #[no_mangle]
 pub extern "C" fn cloudsight_engine_lookup_app(
     engine: *const cloudsight_engine,
