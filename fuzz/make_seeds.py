@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Write the fuzz seed corpora (fuzz/seeds/<target>/) from the project's own test data:
-examples/data/sample.pcap frames, src/inspect/testdata/*.bin and the embedded catalog.
+examples/data/sample.pcap frames, src/inspect/testdata/*.bin and the embedded catalog. Files
+named regression-* (inputs that crashed a target once) are kept.
 
     python3 fuzz/make_seeds.py          # rewrites fuzz/seeds/ (deterministic; < 1 MB in all)
 
@@ -12,7 +13,6 @@ package; without it those seeds are skipped and the raw Initials are still writt
 import hashlib
 import hmac
 import os
-import shutil
 import struct
 import sys
 
@@ -193,8 +193,11 @@ def fuzz_form_initials(datagram):
 
 
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    # Regenerate everything but the crash reproducers kept as regression seeds.
+    for dp, _, fs in os.walk(OUT):
+        for f in fs:
+            if not f.startswith("regression-"):
+                os.remove(os.path.join(dp, f))
 
     link, frames = pcap_frames(read("examples", "data", "sample.pcap"))
     assert link == 1, "sample.pcap is Ethernet"

@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   # libFuzzer's summary lines only; everything when it failed.
-  grep -E "^#[0-9]+ +(INITED|DONE)|^stat::number_of_executed_units" "$log" || true
+  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::number_of_executed_units" "$log" || true
   if [ "$status" -ne 0 ]; then
     tail -n 60 "$log" >&2
     rm -f "$log"

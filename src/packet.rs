@@ -8,8 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    EtherType, IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
-    TransportSlice, UdpSlice,
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice,
 };
 
 /// A pcap LINKTYPE this library decodes. Any other number is refused with an error.
@@ -244,23 +243,20 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
             let header = v6.header();
             let src = IpAddr::V6(Ipv6Addr::from(header.source()));
             let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
-            let mut fragment = None;
-            for ext in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    if f.is_fragmenting_payload() {
-                        fragment = Some((
-                            FragmentId {
-                                src,
-                                dst,
-                                protocol: v6.payload().ip_number.0,
-                                id: f.identification(),
-                            },
-                            f.fragment_offset().value(),
-                            f.more_fragments(),
-                        ));
-                    }
-                }
-            }
+            let fragment = ipv6_fragment(v6.extensions().first_header(), v6.extensions().slice())
+                .map(|(id, offset, more)| {
+                    let protocol = v6.payload().ip_number.0;
+                    (
+                        FragmentId {
+                            src,
+                            dst,
+                            protocol,
+                            id,
+                        },
+                        offset,
+                        more,
+                    )
+                });
             (
                 src,
                 dst,
@@ -317,6 +313,43 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
     }))
 }
 
+/// The (identification, offset in 8-byte units, more fragments) of the fragment header among an
+/// IPv6 packet's extension headers, when it fragments the payload (the last such header wins).
+///
+/// The chain is walked here with bounds checks instead of etherparse's `Ipv6ExtensionSliceIter`:
+/// that iterator (etherparse 0.21) trusts the whole chain to have been validated, but after a lax
+/// parse that stopped at a bad header (a hop-by-hop header not first, a truncated header) it walks
+/// on past the end of the slice with unchecked reads (out-of-bounds read; found by fuzzing).
+fn ipv6_fragment(first: Option<IpNumber>, chain: &[u8]) -> Option<(u32, u16, bool)> {
+    use etherparse::ip_number::{AUTH, IPV6_DEST_OPTIONS, IPV6_FRAG, IPV6_HOP_BY_HOP, IPV6_ROUTE};
+    let mut next = first?;
+    let mut rest = chain;
+    let mut found = None;
+    loop {
+        let len = match next {
+            IPV6_HOP_BY_HOP | IPV6_ROUTE | IPV6_DEST_OPTIONS => {
+                (usize::from(*rest.get(1)?) + 1) * 8
+            }
+            IPV6_FRAG => 8,
+            AUTH => (usize::from(*rest.get(1)?) + 2) * 4,
+            _ => return found,
+        };
+        let Some(header) = rest.get(..len) else {
+            return found;
+        };
+        if next == IPV6_FRAG {
+            let offset = u16::from_be_bytes([header[2], header[3]]) >> 3;
+            let more = header[3] & 1 != 0;
+            if offset != 0 || more {
+                let id = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+                found = Some((id, offset, more));
+            }
+        }
+        next = IpNumber(header[0]);
+        rest = &rest[len..];
+    }
+}
+
 fn tcp_view<'a>(tcp: &TcpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> PacketView<'a> {
     let header = tcp.header_slice();
     PacketView {
@@ -346,5 +379,85 @@ fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         ip_len,
         payload: udp.payload(),
         fragment: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv6 packet (raw, LINKTYPE_RAW) with `next` as the first next-header value and `chain`
+    /// (extension headers, then whatever follows) as its payload.
+    fn ipv6(next: u8, chain: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(chain.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(chain);
+        p
+    }
+
+    /// Regression (fuzz/artifacts/capi/crash-1a52fe49...): a hop-by-hop header followed by a
+    /// second hop-by-hop header. etherparse's lax parse stops at the second one (not at the start)
+    /// but its extension iterator walked on past the validated bytes: an out-of-bounds read
+    /// ("slice::get_unchecked requires that the index is within the slice" with debug assertions).
+    #[test]
+    fn a_bad_extension_chain_is_walked_within_bounds() {
+        let chains: [(u8, &[u8]); 6] = [
+            // hop-by-hop -> hop-by-hop (not at start), nothing after.
+            (0, &[0, 0, 0, 0, 0, 0, 0, 0]),
+            // hop-by-hop -> destination options announcing 16 bytes, 8 present.
+            (0, &[60, 0, 0, 0, 0, 0, 0, 0, 17, 1, 0, 0, 0, 0, 0, 0]),
+            // routing -> fragment, cut short.
+            (43, &[44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0]),
+            // authentication header -> authentication header, cut short.
+            (51, &[51, 0, 0, 0, 0, 0, 0, 0, 51]),
+            // hop-by-hop claiming 2048 bytes.
+            (0, &[17, 255, 0, 0, 0, 0, 0, 0]),
+            // fragment -> hop-by-hop.
+            (44, &[0, 0, 0, 1, 0, 0, 0, 7]),
+        ];
+        for (next, chain) in chains {
+            let frame = ipv6(next, chain);
+            for len in 0..=frame.len() {
+                let _ = parse(LinkType::Raw, &frame[..len]);
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_fragments_are_found_after_other_extension_headers() {
+        // hop-by-hop (8 bytes) -> fragment (first fragment: offset 0, more) -> UDP.
+        let mut chain = vec![44, 0, 1, 4, 0, 0, 0, 0];
+        chain.extend_from_slice(&[17, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe]);
+        chain.extend_from_slice(&[0x13, 0x88, 0x00, 0x35, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        match parse(LinkType::Raw, &ipv6(0, &chain)) {
+            Ok(Parsed::Packet(view)) => {
+                let id = view.fragment.expect("first fragment");
+                assert_eq!((id.id, id.protocol), (0xcafe_babe, 17));
+                assert_eq!((view.src_port, view.dst_port), (5000, 53));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A later fragment (offset 2, no more) of the same datagram.
+        let later = [17, 0, 0, 16, 0xca, 0xfe, 0xba, 0xbe, 9, 9, 9, 9];
+        match parse(LinkType::Raw, &ipv6(44, &later)) {
+            Ok(Parsed::Fragment(f)) => {
+                assert_eq!((f.id.id, f.more, f.ip_len), (0xcafe_babe, false, 40 + 12));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            ipv6_fragment(Some(IpNumber(44)), &later[..7]),
+            None,
+            "cut short"
+        );
+        assert_eq!(ipv6_fragment(None, &later), None);
+        // An atomic fragment (offset 0, no more) does not fragment the payload.
+        assert_eq!(
+            ipv6_fragment(Some(IpNumber(44)), &[17, 0, 0, 0, 0, 0, 0, 1]),
+            None
+        );
     }
 }

@@ -46,8 +46,9 @@ fn stats(engine: *const cloudsight_engine) -> cloudsight_stats {
 
 #[test]
 fn configs_with_zero_or_absurd_limits_are_refused_or_work() {
+    type Change = fn(&mut cloudsight_config);
     let invalid = cloudsight_result::InvalidConfig;
-    let cases: [(&str, fn(&mut cloudsight_config)); 8] = [
+    let cases: [(&str, Change); 8] = [
         ("max_flows 0", |c| c.max_flows = 0),
         ("max_table_bytes 0", |c| c.max_table_bytes = 0),
         ("max_table_bytes below one flow", |c| c.max_table_bytes = 1),
@@ -486,7 +487,8 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
     for (format, mode, want) in [
         (1, 1, cloudsight_result::InvalidCatalog),
         (2, 2, cloudsight_result::InvalidCatalog),
-        (0, 1, cloudsight_result::InvalidCatalog),
+        // A bad format number is refused before the text is read.
+        (0, 1, cloudsight_result::InvalidArgument),
     ] {
         assert_eq!(
             cloudsight_engine_load_catalog(

@@ -94,7 +94,7 @@ fn feeders_drainer_and_control_plane_agree_on_every_byte() {
 fn run_stress() {
     const FEEDERS: usize = 4;
     const FLOWS_PER_FEEDER: usize = 400;
-    const ROUNDS: usize = 200;
+    const ROUNDS: usize = 1500;
     let engine = Arc::new(
         Engine::new(Config {
             max_flows: 1 << 16,
@@ -272,7 +272,7 @@ fn run_stress() {
                 }
                 let s = engine.stats();
                 assert!(s.flows_active <= s.flow_capacity);
-                thread::sleep(Duration::from_millis(2));
+                thread::sleep(Duration::from_micros(100));
             }
         })
     };
@@ -304,6 +304,7 @@ fn run_stress() {
         s.bindings_dropped,
     );
     assert_eq!(s.records_dropped, 0);
+    assert_eq!(s.inspect_memory, 0, "inspection memory left after flush");
     assert_eq!(s.flows_evicted, 0);
     assert_eq!(s.records, drained_records.load(Ordering::Relaxed));
     assert_eq!(s.packets, fed_packets.load(Ordering::Relaxed));
@@ -315,5 +316,4 @@ fn run_stress() {
         drained_bytes.load(Ordering::Relaxed),
         fed_bytes.load(Ordering::Relaxed)
     );
-    assert_eq!(s.inspect_memory, 0);
 }

@@ -116,13 +116,29 @@ fn ip(input: &mut Input<'_>) -> cloudsight_ip {
     cloudsight_ip { family, addr }
 }
 
+/// A 5-tuple among a few, sometimes with a bad protocol or address family.
+fn tuple(input: &mut Input<'_>) -> cloudsight_flow_tuple {
+    let protocol = [6, 17, 1, 0][usize::from(input.u8() % 4)];
+    cloudsight_flow_tuple {
+        protocol,
+        src: ip(input),
+        src_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
+        dst: ip(input),
+        dst_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let mut config = std::mem::MaybeUninit::<cloudsight_config>::uninit();
-    assert_eq!(cloudsight_config_default(config.as_mut_ptr()), cloudsight_result::Ok);
+    assert_eq!(
+        cloudsight_config_default(config.as_mut_ptr()),
+        cloudsight_result::Ok
+    );
     // SAFETY: written by cloudsight_config_default.
     let mut config = unsafe { config.assume_init() };
-    let device = cstring(input.bytes(usize::from(input.u8() % 16)));
+    let n = usize::from(input.u8() % 16);
+    let device = cstring(input.bytes(n));
     config.device_id = device.as_ptr();
     // Small (sometimes zero) limits, so that every bound is reached.
     config.max_flows = u64::from(input.u8() % 32);
@@ -150,7 +166,7 @@ fuzz_target!(|data: &[u8]| {
     let path = cstring(b"C:\\Windows\\explorer.exe");
     let bad = cstring(b"\xc3\x28");
     while !input.is_empty() {
-        match input.u8() % 16 {
+        match input.u8() % 19 {
             0 | 1 => {
                 let link = LINKS[usize::from(input.u8()) % LINKS.len()];
                 let len = usize::from(input.u16() % 2048);
@@ -159,7 +175,11 @@ fuzz_target!(|data: &[u8]| {
                 let r = ok(cloudsight_engine_process_packet(
                     engine,
                     link,
-                    if frame.is_empty() { null() } else { frame.as_ptr() },
+                    if frame.is_empty() {
+                        null()
+                    } else {
+                        frame.as_ptr()
+                    },
                     frame.len(),
                     ts,
                     null(),
@@ -167,18 +187,31 @@ fuzz_target!(|data: &[u8]| {
                 ));
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::UnknownLinkType);
             }
-            2 | 3 | 4 => {
+            2..=4 => {
                 let frame = synth_packet(&mut input);
                 let with_ctx = input.u8();
                 let ctx = cloudsight_context {
                     has_pid: with_ctx & 1 != 0,
                     pid: u32::from(with_ctx),
                     process_start_ns: 0,
-                    process_path: if with_ctx & 2 != 0 { path.as_ptr() } else { null() },
-                    user_name: if with_ctx & 4 != 0 { bad.as_ptr() } else { null() },
+                    process_path: if with_ctx & 2 != 0 {
+                        path.as_ptr()
+                    } else {
+                        null()
+                    },
+                    user_name: if with_ctx & 4 != 0 {
+                        bad.as_ptr()
+                    } else {
+                        null()
+                    },
                     user_id: null(),
                 };
-                let link = if with_ctx & 8 != 0 { 101 } else { 228 + u32::from(frame[0] >> 6 == 1) };
+                let link = if with_ctx & 8 != 0 {
+                    101
+                } else {
+                    228 + u32::from(frame[0] >> 6 == 1)
+                };
+                let mut verdict = cloudsight_verdict::Allow;
                 let r = ok(cloudsight_engine_process_packet(
                     engine,
                     link,
@@ -186,21 +219,19 @@ fuzz_target!(|data: &[u8]| {
                     frame.len(),
                     ts,
                     if with_ctx & 16 != 0 { &ctx } else { null() },
-                    if with_ctx & 32 != 0 { null_mut() } else { &mut cloudsight_verdict::Allow },
+                    if with_ctx & 32 != 0 {
+                        null_mut()
+                    } else {
+                        &mut verdict
+                    },
                 ));
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
                 ts = ts.wrapping_add(u64::from(input.u8()) * 10_000_000);
             }
             5 => {
-                let protocol = [6, 17, 1, 0][usize::from(input.u8() % 4)];
-                let tuple = cloudsight_flow_tuple {
-                    protocol,
-                    src: ip(&mut input),
-                    src_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
-                    dst: ip(&mut input),
-                    dst_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
-                };
-                let user = cstring(input.bytes(usize::from(input.u8() % 8)));
+                let tuple = tuple(&mut input);
+                let n = usize::from(input.u8() % 8);
+                let user = cstring(input.bytes(n));
                 let ctx = cloudsight_context {
                     has_pid: true,
                     pid: 42,
@@ -210,18 +241,38 @@ fuzz_target!(|data: &[u8]| {
                     user_id: null(),
                 };
                 let which = input.u8();
-                let tuple_ptr = if which & 1 != 0 { null() } else { &tuple as *const _ };
-                let ctx_ptr = if which & 2 != 0 { null() } else { &ctx as *const _ };
-                ok(cloudsight_engine_bind_context(engine, tuple_ptr, ctx_ptr, ts));
+                let tuple_ptr = if which & 1 != 0 {
+                    null()
+                } else {
+                    &tuple as *const _
+                };
+                let ctx_ptr = if which & 2 != 0 {
+                    null()
+                } else {
+                    &ctx as *const _
+                };
+                ok(cloudsight_engine_bind_context(
+                    engine, tuple_ptr, ctx_ptr, ts,
+                ));
             }
             6 => {
                 // Time moves forward a lot, or backwards.
                 let step = u64::from(input.u16()) * 100_000_000;
-                ts = if input.u8() & 1 == 0 { ts.wrapping_add(step) } else { ts.wrapping_sub(step) };
-                assert_eq!(ok(cloudsight_engine_tick(engine, ts)), cloudsight_result::Ok);
+                ts = if input.u8() & 1 == 0 {
+                    ts.wrapping_add(step)
+                } else {
+                    ts.wrapping_sub(step)
+                };
+                assert_eq!(
+                    ok(cloudsight_engine_tick(engine, ts)),
+                    cloudsight_result::Ok
+                );
             }
             7 => {
-                assert_eq!(ok(cloudsight_engine_flush(engine, ts)), cloudsight_result::Ok);
+                assert_eq!(
+                    ok(cloudsight_engine_flush(engine, ts)),
+                    cloudsight_result::Ok
+                );
             }
             8 => {
                 let capacity = usize::from(input.u8() % 5);
@@ -248,13 +299,22 @@ fuzz_target!(|data: &[u8]| {
                     buf.as_mut_ptr()
                 };
                 let mut written = usize::MAX;
-                let r = ok(cloudsight_engine_drain_encoded(engine, encoding, ptr, capacity, &mut written));
+                let r = ok(cloudsight_engine_drain_encoded(
+                    engine,
+                    encoding,
+                    ptr,
+                    capacity,
+                    &mut written,
+                ));
                 match r {
                     cloudsight_result::Ok => {
                         assert!(written <= capacity);
                         if encoding == 2 && written > 0 {
                             let decoded = cloudsight::decode_batch(&buf[..written]);
-                            assert!(decoded.is_ok(), "a drained batch does not decode: {decoded:?}");
+                            assert!(
+                                decoded.is_ok(),
+                                "a drained batch does not decode: {decoded:?}"
+                            );
                         }
                         if encoding == 1 {
                             assert!(written == 0 || buf[written - 1] == b'\n');
@@ -274,15 +334,26 @@ fuzz_target!(|data: &[u8]| {
                 let error_len = usize::from(input.u8()) % 65;
                 let r = ok(cloudsight_engine_load_catalog(
                     engine,
-                    if text.is_empty() && format == 0 { null() } else { text.as_ptr() },
+                    if text.is_empty() && format == 0 {
+                        null()
+                    } else {
+                        text.as_ptr()
+                    },
                     text.len(),
                     format,
                     mode,
-                    if error_len == 0 { null_mut() } else { error.as_mut_ptr() },
+                    if error_len == 0 {
+                        null_mut()
+                    } else {
+                        error.as_mut_ptr()
+                    },
                     error_len,
                 ));
                 if r == cloudsight_result::InvalidCatalog && error_len > 0 {
-                    assert!(error[..error_len].contains(&0), "error message not terminated");
+                    assert!(
+                        error[..error_len].contains(&0),
+                        "error message not terminated"
+                    );
                 }
             }
             11 => {
@@ -292,17 +363,28 @@ fuzz_target!(|data: &[u8]| {
                 ok(cloudsight_engine_set_policy(engine, id.as_ptr(), sanction));
                 if sel & 0x80 != 0 {
                     let domain = cstring(NAMES[usize::from(sel) % NAMES.len()]);
-                    ok(cloudsight_engine_set_domain_policy(engine, domain.as_ptr(), sanction));
+                    ok(cloudsight_engine_set_domain_policy(
+                        engine,
+                        domain.as_ptr(),
+                        sanction,
+                    ));
                 }
             }
             12 => {
                 let name = cstring(NAMES[usize::from(input.u8()) % NAMES.len()]);
                 let mut info = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
-                ok(cloudsight_engine_lookup_app(engine, name.as_ptr(), info.as_mut_ptr()));
+                ok(cloudsight_engine_lookup_app(
+                    engine,
+                    name.as_ptr(),
+                    info.as_mut_ptr(),
+                ));
             }
             13 => {
                 let mut stats = cloudsight_stats::default();
-                assert_eq!(ok(cloudsight_engine_stats(engine, &mut stats)), cloudsight_result::Ok);
+                assert_eq!(
+                    ok(cloudsight_engine_stats(engine, &mut stats)),
+                    cloudsight_result::Ok
+                );
                 assert!(stats.flows_active <= stats.flow_capacity);
                 assert!(stats.records_queued <= config.queue_capacity.max(1) + 4);
             }
@@ -317,28 +399,111 @@ fuzz_target!(|data: &[u8]| {
                     cloudsight_engine_process_packet(engine, 1, null(), 5, ts, null(), null_mut()),
                     cloudsight_result::NullParameter
                 );
-                assert_eq!(cloudsight_engine_drain(engine, null_mut(), 0, null_mut()), cloudsight_result::NullParameter);
-                assert_eq!(cloudsight_engine_drain(null(), null_mut(), 0, &mut written), cloudsight_result::NullParameter);
-                assert_eq!(cloudsight_engine_tick(null(), ts), cloudsight_result::NullParameter);
-                assert_eq!(cloudsight_engine_stats(engine, null_mut()), cloudsight_result::NullParameter);
+                assert_eq!(
+                    cloudsight_engine_drain(engine, null_mut(), 0, null_mut()),
+                    cloudsight_result::NullParameter
+                );
+                assert_eq!(
+                    cloudsight_engine_drain(null(), null_mut(), 0, &mut written),
+                    cloudsight_result::NullParameter
+                );
+                assert_eq!(
+                    cloudsight_engine_tick(null(), ts),
+                    cloudsight_result::NullParameter
+                );
+                assert_eq!(
+                    cloudsight_engine_stats(engine, null_mut()),
+                    cloudsight_result::NullParameter
+                );
                 assert_eq!(
                     cloudsight_engine_load_catalog(engine, null(), 0, 1, 1, null_mut(), 0),
                     cloudsight_result::NullParameter
                 );
             }
+            16 => {
+                // Stream input: a connection opened (ALE connect).
+                let t = tuple(&mut input);
+                let mut verdict = cloudsight_verdict::Allow;
+                let r = ok(cloudsight_engine_open_flow(
+                    engine,
+                    &t,
+                    null(),
+                    ts,
+                    &mut verdict,
+                ));
+                assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
+            }
+            17 => {
+                // Stream bytes, either direction (or a bad one), any wire count.
+                let t = tuple(&mut input);
+                let direction = u32::from(input.u8() % 4);
+                let len = usize::from(input.u16() % 2048);
+                let data = input.bytes(len);
+                let wire = match input.u8() % 3 {
+                    0 => data.len() as u64,
+                    1 => u64::from(input.u32()),
+                    _ => u64::MAX,
+                };
+                let r = ok(cloudsight_engine_stream_data(
+                    engine,
+                    &t,
+                    direction,
+                    if data.is_empty() {
+                        null()
+                    } else {
+                        data.as_ptr()
+                    },
+                    data.len(),
+                    wire,
+                    ts,
+                    null_mut(),
+                ));
+                assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
+            }
+            18 => {
+                let t = tuple(&mut input);
+                let r = ok(cloudsight_engine_close_flow(engine, &t, ts));
+                assert!(matches!(
+                    r,
+                    cloudsight_result::Ok
+                        | cloudsight_result::NotFound
+                        | cloudsight_result::InvalidArgument
+                ));
+            }
             _ => {
                 // Empty and one-byte frames on every link type.
                 let link = LINKS[usize::from(input.u8()) % 8];
                 let b = [input.u8()];
-                ok(cloudsight_engine_process_packet(engine, link, null(), 0, ts, null(), null_mut()));
-                ok(cloudsight_engine_process_packet(engine, link, b.as_ptr(), 1, ts, null(), null_mut()));
+                ok(cloudsight_engine_process_packet(
+                    engine,
+                    link,
+                    null(),
+                    0,
+                    ts,
+                    null(),
+                    null_mut(),
+                ));
+                ok(cloudsight_engine_process_packet(
+                    engine,
+                    link,
+                    b.as_ptr(),
+                    1,
+                    ts,
+                    null(),
+                    null_mut(),
+                ));
             }
         }
     }
     ok(cloudsight_engine_flush(engine, ts));
     let mut written = 0usize;
     loop {
-        let r = ok(cloudsight_engine_drain(engine, records.as_mut_ptr(), 1, &mut written));
+        let r = ok(cloudsight_engine_drain(
+            engine,
+            records.as_mut_ptr(),
+            1,
+            &mut written,
+        ));
         assert_eq!(r, cloudsight_result::Ok);
         if written == 0 {
             break;

@@ -16,15 +16,24 @@ const LINKS: [LinkType; 8] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&[link, step], mut rest)) = data.split_first_chunk::<2>() else { return };
-    let engine = Engine::new(Config { max_flows: 64, queue_capacity: 16, ..Config::default() }).unwrap();
+    let Some((&[link, step], mut rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let engine = Engine::new(Config {
+        max_flows: 64,
+        queue_capacity: 16,
+        ..Config::default()
+    })
+    .unwrap();
     let link = LINKS[usize::from(link) % LINKS.len()];
     let mut ts = 0u64;
     while let Some((len, tail)) = rest.split_first_chunk::<2>() {
         let len = usize::from(u16::from_le_bytes(*len)).min(tail.len());
         let (frame, next) = tail.split_at(len);
         // Time moves forward and, now and then, backwards.
-        ts = ts.wrapping_add(u64::from(step) * 1_000_000_000).wrapping_sub(u64::from(step & 1));
+        ts = ts
+            .wrapping_add(u64::from(step) * 1_000_000_000)
+            .wrapping_sub(u64::from(step & 1));
         engine.process_packet(link, frame, ts, None);
         rest = next;
     }

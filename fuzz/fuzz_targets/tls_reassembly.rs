@@ -5,7 +5,9 @@ use cloudsight::inspect::tls::{parse_client_hello, HelloReassembler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((isn, mut rest)) = data.split_first_chunk::<5>() else { return };
+    let Some((isn, mut rest)) = data.split_first_chunk::<5>() else {
+        return;
+    };
     let start = (isn[4] & 1 == 1).then(|| u32::from_le_bytes([isn[0], isn[1], isn[2], isn[3]]));
     let mut r = HelloReassembler::new(start);
     while let Some((head, tail)) = rest.split_first_chunk::<6>() {

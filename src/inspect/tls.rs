@@ -925,12 +925,11 @@ impl HelloReassembler {
                 return;
             }
         }
+        // The buffer grows with the bytes received, never ahead of them: reserving the length a
+        // hello announces (up to 16 KiB for 9 bytes of a record and handshake header) let a peer
+        // make every flow hold 16 KiB with one small segment (found by the slow-drip flood test).
         if self.state == HelloProgress::Complete {
             self.deframe();
-        } else if let Some(need) = self.scan.hs_need {
-            // The message length is known: reserve the rest once instead of per segment.
-            let bound = (self.scan.pos + need - self.scan.hs_have).min(Self::MAX_BYTES);
-            self.reserve_to(bound);
         }
     }
 
@@ -1384,6 +1383,39 @@ mod tests {
             parse_client_hello(&msg),
             Err(TlsError::Malformed(_))
         ));
+    }
+
+    /// Regression (slow-drip flood): a record and handshake header announcing a 16 KB hello used
+    /// to reserve the whole announced length at once; the buffer now holds what was received.
+    #[test]
+    fn an_announced_length_is_not_reserved_ahead_of_the_bytes() {
+        let header = [
+            0x16, 0x03, 0x01, 0x3e, 0x80, 0x01, 0x00, 0x3e, 0x7c, 0x03, 0x03,
+        ];
+        let mut r = HelloReassembler::new(Some(1000));
+        let mut seq = 1000;
+        for (i, byte) in header.iter().enumerate() {
+            assert_eq!(
+                r.push(seq, std::slice::from_ref(byte)),
+                HelloProgress::NeedMore
+            );
+            seq += 1;
+            assert!(
+                r.memory() <= 2 * (i + 1),
+                "{} bytes held for {} received",
+                r.memory(),
+                i + 1
+            );
+        }
+        assert_eq!(r.push(seq, &[0x41; 1000]), HelloProgress::NeedMore);
+        assert!(r.memory() <= 2 * (header.len() + 1000), "{}", r.memory());
+        // A whole hello still reassembles from 1-byte segments.
+        let mut r = HelloReassembler::new(Some(1));
+        for (i, byte) in CURL.iter().enumerate() {
+            r.push(1 + i as u32, std::slice::from_ref(byte));
+        }
+        assert!(r.hello().is_some());
+        assert!(r.memory() <= CURL.len());
     }
 
     #[test]
