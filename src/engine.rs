@@ -581,6 +581,15 @@ impl Engine {
             _ => view.seq,
         };
         let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);
+        // The cap holds for growth too: a flow whose buffer takes the total past it stops being
+        // inspected (so the total exceeds the cap by at most one segment, for one moment).
+        if step == Step::Continue
+            && self.inspect_memory.load(Ordering::Relaxed) > self.config.max_inspect_bytes
+        {
+            bump(&self.counters.inspect_skipped);
+            self.end_inspection(e);
+            return;
+        }
         match step {
             Step::Continue => {}
             Step::ClientSpoke => e.evidence(side, Evidence::AppRequest),
@@ -915,17 +924,30 @@ impl Engine {
         }
     }
 
-    /// End every flow now (reason `flush`): end of a capture, or shutdown.
+    /// End every flow now (reason `flush`): end of a capture, or shutdown. Nothing is lost: records
+    /// that do not fit in the queue wait beside it for the next drains (at most one per flow the
+    /// table held).
     pub fn flush(&self, _now_ns: u64) {
+        let mut overflow = Vec::new();
         self.table
             .drain_where(|_, _| Some(Reason::Flush), &mut |key, mut e, reason| {
                 let record = self.record(&key, &mut e, Event::Close, Some(reason));
-                self.queue.push(record);
+                if let Err(record) = self.queue.try_push(record) {
+                    overflow.push(record);
+                }
             });
+        if !overflow.is_empty() {
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(overflow.into_iter().map(|r| *r));
+        }
     }
 
-    /// Hand queued records to `deliver` in order until it returns `false` (it could not take that
-    /// record: it is kept and comes first next time) or none is left. Returns how many were taken.
+    /// Hand queued records to `deliver` until it returns `false` (it could not take that record: it
+    /// is kept and comes first next time) or none is left. Returns how many were taken. Records
+    /// kept back (by a full caller buffer, or a flush that overflowed the queue) come before the
+    /// queue's.
     pub fn drain_with(&self, mut deliver: impl FnMut(&ActivityRecord) -> bool) -> usize {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let mut taken = 0;

@@ -240,6 +240,16 @@ impl FlowEntry {
         }
     }
 
+    /// Whether losing this flow to eviction costs little: ended, long idle, or an unnamed flow of a
+    /// few packets that is not blocked.
+    fn cheap_to_evict(&self, now: u64) -> bool {
+        self.ended()
+            || now.saturating_sub(self.last_seen) >= CHEAP_IDLE_NS
+            || (self.name.is_none()
+                && self.verdict == Verdict::Allow
+                && self.packets[0].saturating_add(self.packets[1]) <= CHEAP_PACKETS)
+    }
+
     /// The TCP connection has ended (RST, or FINs both ways) and only lingers.
     pub fn ended(&self) -> bool {
         self.tcp_state & TCP_ENDED != 0
@@ -283,8 +293,12 @@ pub(crate) struct FlowTable {
     order: Mutex<VecDeque<(FlowKey, u64)>>,
 }
 
-/// How many queue entries eviction looks at to find an idle flow before taking the oldest.
-const EVICTION_SCAN: usize = 8;
+/// How many of the oldest flows eviction looks at for one that is cheap to lose.
+const EVICTION_SCAN: usize = 64;
+/// A flow idle this long is cheap to evict, whatever it is.
+const CHEAP_IDLE_NS: u64 = 10_000_000_000;
+/// An unnamed flow of at most this many packets is cheap to evict (a flood's flows are 1 packet).
+const CHEAP_PACKETS: u32 = 3;
 
 impl FlowTable {
     pub fn new(capacity: usize) -> FlowTable {
@@ -384,27 +398,39 @@ impl FlowTable {
         }
     }
 
-    /// Remove the oldest flow, preferring one idle for at least a second among the few oldest.
+    /// Remove a flow to make room. From the oldest on, the first flow that is cheap to lose goes:
+    /// one that has ended, one idle for `CHEAP_IDLE_NS`, or an unnamed one of a few packets (what a
+    /// flood of new 5-tuples is made of). Flows worth keeping (named, blocked, busy) are moved to
+    /// the back as they are passed. When none of the `EVICTION_SCAN` oldest is cheap, the least
+    /// recently seen of them goes: oldest idle first.
     fn evict_one(&self, now: u64) -> Option<(FlowKey, FlowEntry)> {
         let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
-        let mut second_chances = 0;
-        while let Some((key, id)) = order.pop_front() {
-            let last_seen = match self.map.get(&key) {
-                Some(e) if e.id == id => e.last_seen,
+        let mut fallback: Option<(u64, FlowKey, u64)> = None;
+        let mut victim = None;
+        let mut scanned = 0;
+        while scanned < EVICTION_SCAN {
+            let Some((key, id)) = order.pop_front() else {
+                break;
+            };
+            let (cheap, last_seen) = match self.map.get(&key) {
+                Some(e) if e.id == id => (e.cheap_to_evict(now), e.last_seen),
                 _ => continue, // that flow already ended
             };
-            let recently_active = now.saturating_sub(last_seen) < 1_000_000_000;
-            if recently_active && second_chances < EVICTION_SCAN {
-                second_chances += 1;
-                order.push_back((key, id));
-                continue;
+            scanned += 1;
+            if cheap {
+                victim = Some((key, id));
+                break;
             }
-            if let Some(removed) = self.map.remove_if(&key, |_, e| e.id == id) {
-                self.live.fetch_sub(1, Ordering::AcqRel);
-                return Some(removed);
+            if fallback.is_none_or(|(seen, _, _)| last_seen < seen) {
+                fallback = Some((last_seen, key, id));
             }
+            order.push_back((key, id));
         }
-        None
+        // The fallback's queue entry stays behind; it is skipped as stale once the flow is gone.
+        let (key, id) = victim.or(fallback.map(|(_, key, id)| (key, id)))?;
+        let removed = self.map.remove_if(&key, |_, e| e.id == id)?;
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        Some(removed)
     }
 
     /// Remove one flow.

@@ -31,6 +31,13 @@ impl RecordQueue {
         }
     }
 
+    /// Push unless the queue is full; a full queue hands the record back (for callers that must
+    /// not lose it). The record counts as produced either way.
+    pub fn try_push(&self, record: ActivityRecord) -> Result<(), Box<ActivityRecord>> {
+        self.pushed.fetch_add(1, Ordering::Relaxed);
+        self.queue.push(Box::new(record))
+    }
+
     pub fn pop(&self) -> Option<ActivityRecord> {
         self.queue.pop().map(|b| *b)
     }

@@ -1,7 +1,6 @@
-//! Failing regression tests for bugs found by the flood tests in files this suite may not edit
-//! (src/engine.rs). Each is `#[ignore = "bug: ..."]` so CI stays green (CI does not run this file
-//! with `--ignored`); run them with `cargo test --release --test known_bugs -- --ignored`.
-//! Remove the `ignore` with the fix.
+//! Regression tests for bugs the flood tests found in the engine: the inspection-memory cap holding
+//! for growing buffers, a flush of a full table losing records, and a new-tuple flood evicting
+//! (and so unblocking) active named flows.
 
 #[path = "../examples/make_sample.rs"]
 #[allow(dead_code)]
@@ -38,7 +37,7 @@ fn tcp(client: [u8; 4], flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
 /// A fix: check (and charge) the growth, not only the admission - e.g. end inspection of a flow
 /// whose next payload would take the gauge past the cap.
 #[test]
-#[ignore = "bug: src/engine.rs enforces max_inspect_bytes only when an inspector is created"]
+
 fn inspection_memory_stays_under_max_inspect_bytes_when_admitted_flows_grow() {
     const FLOWS: u32 = 2_000;
     let cap = 64 << 10;
@@ -89,7 +88,7 @@ fn inspection_memory_stays_under_max_inspect_bytes_when_admitted_flows_grow() {
 /// (e.g. `flush_with(deliver)` / draining inside flush), or validate queue_capacity >=
 /// effective max flows.
 #[test]
-#[ignore = "bug: src/engine.rs flush of a full table overflows the record queue with the default config"]
+
 fn flush_of_a_full_table_keeps_every_record_with_the_default_config() {
     let config = Config::default();
     let flows = config.effective_max_flows() as u32;
@@ -121,7 +120,7 @@ fn flush_of_a_full_table_keeps_every_record_with_the_default_config() {
 /// few packets / no name (e.g. a separate probation queue for flows that have not been answered
 /// or named), or keep the verdict of a recently evicted key.
 #[test]
-#[ignore = "bug: src/flow.rs eviction under a new-tuple flood drops active named flows; a blocked flow then gets allow"]
+
 fn a_blocked_flow_stays_blocked_under_a_syn_flood() {
     let engine = Engine::new(Config {
         max_flows: 1_000,
