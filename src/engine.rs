@@ -925,8 +925,8 @@ impl Engine {
     }
 
     /// End every flow now (reason `flush`): end of a capture, or shutdown. Nothing is lost: records
-    /// that do not fit in the queue wait beside it for the next drains (at most one per flow the
-    /// table held).
+    /// that do not fit in the queue wait beside it for the next drains (up to one per flow the
+    /// table can hold).
     pub fn flush(&self, _now_ns: u64) {
         let mut overflow = Vec::new();
         self.table
@@ -937,10 +937,13 @@ impl Engine {
                 }
             });
         if !overflow.is_empty() {
-            self.held
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(overflow.into_iter().map(|r| *r));
+            // Bounded all the same: beside the queue wait at most as many records as the table
+            // holds flows (repeated flushes with nothing drained in between drop the excess).
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let room = self.table.capacity().saturating_sub(held.len());
+            let excess = overflow.len().saturating_sub(room);
+            self.queue.count_dropped(excess as u64);
+            held.extend(overflow.into_iter().take(room).map(|r| *r));
         }
     }
 

@@ -38,6 +38,11 @@ impl RecordQueue {
         self.queue.push(Box::new(record))
     }
 
+    /// Count records dropped outside the queue (a flush's overflow past its bound).
+    pub fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn pop(&self) -> Option<ActivityRecord> {
         self.queue.pop().map(|b| *b)
     }
