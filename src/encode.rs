@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -130,7 +131,7 @@ impl<'a> WireRecord<'a> {
             alpn: Cow::Borrowed(&r.alpn),
             ech: r.ech,
             ja4: r.ja4.as_deref().map(Cow::Borrowed),
-            app: r.app.as_ref().map(Cow::Borrowed),
+            app: r.app.as_deref().map(Cow::Borrowed),
             registrable_domain: r.registrable_domain.as_deref().map(Cow::Borrowed),
             verdict: r.verdict,
             process: r.process.as_ref().map(Cow::Borrowed),
@@ -138,7 +139,7 @@ impl<'a> WireRecord<'a> {
         }
     }
 
-    fn into_record(self, device: &Device) -> ActivityRecord {
+    fn into_record(self, device: &Arc<Device>) -> ActivityRecord {
         ActivityRecord {
             schema: self.schema,
             flow_id: self.flow_id,
@@ -162,7 +163,7 @@ impl<'a> WireRecord<'a> {
             alpn: self.alpn.into_owned(),
             ech: self.ech,
             ja4: self.ja4.map(Cow::into_owned),
-            app: self.app.map(Cow::into_owned),
+            app: self.app.map(|a| Arc::new(a.into_owned())),
             registrable_domain: self.registrable_domain.map(Cow::into_owned),
             verdict: self.verdict,
             device: device.clone(),
@@ -227,10 +228,10 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(Device, Vec<ActivityRecord>), Codec
             header.schema
         )));
     }
-    let device = Device {
+    let device = Arc::new(Device {
         id: header.device_id.into_owned(),
         name: header.device_name.into_owned(),
-    };
+    });
     // Never trust a count for an allocation: each record takes at least one byte per field.
     let mut records = Vec::with_capacity((header.count as usize).min(bytes.len() / 16));
     for i in 0..header.count {
@@ -246,7 +247,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(Device, Vec<ActivityRecord>), Codec
             bytes.len() - at
         )));
     }
-    Ok((device, records))
+    Ok((Device::clone(&device), records))
 }
 
 /// Drain whole records from `engine` into `out` in `encoding`; returns the bytes written (0 when

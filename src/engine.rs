@@ -277,6 +277,8 @@ pub struct Engine {
     inspect_memory: Arc<AtomicUsize>,
     catalog: RwLock<Arc<LoadedCatalog>>,
     policy: RwLock<Arc<Policy>>,
+    /// The configured device, shared by every record.
+    device: Arc<Device>,
 }
 
 /// A catalog in force, with one shared [`AppInfo`] per app for the flows it names.
@@ -340,6 +342,7 @@ impl Engine {
             inspect_memory: Arc::new(AtomicUsize::new(0)),
             catalog: RwLock::new(embedded_catalog()),
             policy: RwLock::new(Arc::new(Policy::new())),
+            device: Arc::new(config.device.clone()),
             config,
         })
     }
@@ -772,10 +775,10 @@ impl Engine {
             alpn: name.map(FlowName::alpn_list).unwrap_or_default(),
             ech: name.is_some_and(|n| n.ech),
             ja4: name.and_then(FlowName::ja4_text),
-            app: name.and_then(|n| n.app.as_deref().cloned()),
+            app: name.and_then(|n| n.app.clone()),
             registrable_domain: name.and_then(|n| n.registrable_domain().map(str::to_owned)),
             verdict: e.verdict,
-            device: self.config.device.clone(),
+            device: self.device.clone(),
             process: context.and_then(FlowContext::process),
             user: context.and_then(FlowContext::user),
         }

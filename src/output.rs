@@ -63,7 +63,6 @@ impl RecordQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::Device;
     use crate::record::*;
 
     fn record(flow_id: u64) -> ActivityRecord {
@@ -93,7 +92,7 @@ mod tests {
             app: None,
             registrable_domain: None,
             verdict: Verdict::Allow,
-            device: Device::default(),
+            device: Default::default(),
             process: None,
             user: None,
         }

@@ -4,6 +4,7 @@
 //! flow's records is the flow's total. Every field is always present in JSON, `null` when unknown.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -142,14 +143,14 @@ pub struct ActivityRecord {
     pub ech: bool,
     /// JA4 fingerprint of the ClientHello.
     pub ja4: Option<String>,
-    /// The cloud app, if the catalog knows the name.
-    pub app: Option<AppInfo>,
+    /// The cloud app, if the catalog knows the name (shared by the records of that app).
+    pub app: Option<Arc<AppInfo>>,
     /// Registrable domain (eTLD+1) of `server_name`.
     pub registrable_domain: Option<String>,
     /// The verdict for the flow.
     pub verdict: Verdict,
-    /// The device (from the engine's configuration).
-    pub device: Device,
+    /// The device (from the engine's configuration; shared by every record of the engine).
+    pub device: Arc<Device>,
     /// The process behind the flow, if the sensor said.
     pub process: Option<Process>,
     /// The user behind the flow, if the sensor said.

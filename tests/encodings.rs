@@ -5,6 +5,8 @@
 #[allow(dead_code)]
 mod sample;
 
+use std::sync::Arc;
+
 use cloudsight::record::*;
 use cloudsight::{decode_batch, encode_batch, Device, Process, User};
 
@@ -32,18 +34,18 @@ fn record() -> ActivityRecord {
         alpn: vec!["h2".into()],
         ech: false,
         ja4: None,
-        app: Some(AppInfo {
+        app: Some(Arc::new(AppInfo {
             id: "slack".into(),
             name: "Slack".into(),
             category: "collaboration".into(),
             risk: 9,
-        }),
+        })),
         registrable_domain: Some("slack.com".into()),
         verdict: Verdict::Allow,
-        device: Device {
+        device: Arc::new(Device {
             id: "d1".into(),
             name: "laptop".into(),
-        },
+        }),
         process: Some(Process {
             pid: 42,
             start_time_ns: 5,
@@ -78,7 +80,7 @@ fn bincode_batch_golden_bytes() {
     }
     assert_eq!(hex, golden.replace(['\n', ' '], ""));
     let (device, back) = decode_batch(&bytes).unwrap();
-    assert_eq!(device, r.device);
+    assert_eq!(device, *r.device);
     assert_eq!(back, vec![r]);
 }
 

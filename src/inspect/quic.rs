@@ -622,13 +622,19 @@ struct DatagramOutcome {
     error: Option<QuicError>,
 }
 
+thread_local! {
+    /// Each thread's decryption buffer, lent to the [`QuicInitial`] decoding a datagram.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Per-flow state while a QUIC flow is being inspected; created on the first client datagram that
 /// looks like a client Initial.
 pub struct QuicInitial {
     version: u32,
     keys: Option<Box<ConnKeys>>,
     crypto: CryptoStream,
-    /// Reused decryption buffer: unprotected header (the AAD) followed by the payload.
+    /// Decryption buffer (unprotected header, the AAD, then the payload), lent by the thread's
+    /// [`SCRATCH`] for one datagram and empty otherwise.
     scratch: Vec<u8>,
     largest_pn: Option<u64>,
     packets: u32,
@@ -692,11 +698,16 @@ impl QuicInitial {
             Phase::Abandoned => return QuicProgress::Abandoned,
             Phase::Active => {}
         }
+        // The decryption buffer is per thread, not per flow: a flood of new flows would otherwise
+        // allocate and free one (up to MAX_PACKET_LEN bytes) per flow.
+        self.scratch = SCRATCH.with(|s| s.take());
         let outcome = self.decode_datagram(udp_payload);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        SCRATCH.with(|s| s.replace(scratch));
         match self.crypto.state() {
             HelloState::Complete => {
                 self.phase = Phase::Complete;
-                self.scratch = Vec::new();
                 self.keys = None;
                 return QuicProgress::Complete;
             }
@@ -746,7 +757,6 @@ impl QuicInitial {
     fn abandon(&mut self) -> QuicProgress {
         self.phase = Phase::Abandoned;
         self.crypto = CryptoStream::default();
-        self.scratch = Vec::new();
         self.keys = None;
         QuicProgress::Abandoned
     }
@@ -1402,10 +1412,7 @@ mod tests {
         );
         assert_eq!(decode_datagram_for_fuzzing(&far), Ok(1));
         assert_eq!(q.push_datagram(&far), QuicProgress::NeedMore);
-        assert_eq!(
-            q.memory(),
-            q.scratch.capacity() + std::mem::size_of::<ConnKeys>()
-        );
+        assert_eq!(q.memory(), std::mem::size_of::<ConnKeys>());
         let edge = QuicInitial::MAX_CRYPTO as u64 - 10;
         let near = protect(VERSION_1, &[1; 8], 1, 1, &crypto_frame(edge, &[0xbb; 500]));
         assert_eq!(q.push_datagram(&near), QuicProgress::NeedMore);

@@ -562,6 +562,44 @@ fn write_hex_list<I>(h: &mut Sha256, values: I, sorted: bool)
 where
     I: Iterator<Item = u16> + Clone,
 {
+    // The usual case (a few dozen values): sort a copy on the stack and hash the text in one
+    // update. Hostile hellos with more values take the allocation-free path below.
+    const FAST: usize = 256;
+    let mut vals = [0u16; FAST];
+    let mut n = 0;
+    let mut fits = true;
+    for v in values.clone() {
+        if n == FAST {
+            fits = false;
+            break;
+        }
+        vals[n] = v;
+        n += 1;
+    }
+    if fits {
+        let vals = &mut vals[..n];
+        if sorted {
+            vals.sort_unstable();
+        }
+        let mut text = [0u8; FAST * 5];
+        let mut len = 0;
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                text[len] = b',';
+                len += 1;
+            }
+            let b = v.to_be_bytes();
+            text[len..len + 4].copy_from_slice(&[
+                HEX[usize::from(b[0] >> 4)],
+                HEX[usize::from(b[0] & 0x0f)],
+                HEX[usize::from(b[1] >> 4)],
+                HEX[usize::from(b[1] & 0x0f)],
+            ]);
+            len += 4;
+        }
+        h.update(&text[..len]);
+        return;
+    }
     let mut first = true;
     let emit = |v: u16| {
         if !first {
