@@ -811,13 +811,7 @@ impl Engine {
         wire_bytes: u64,
         ts_ns: u64,
     ) -> Verdict {
-        let (key, _) = FlowKey::new(
-            tuple.transport,
-            tuple.src,
-            tuple.src_port,
-            tuple.dst,
-            tuple.dst_port,
-        );
+        let (key, _) = FlowKey::from_tuple(tuple);
         if self.table.with_entry(&key, |_| ()).is_none() {
             self.open_flow(tuple, None, ts_ns);
         }
@@ -829,13 +823,7 @@ impl Engine {
     /// A stream sensor's close event: the flow ends now (reason `fin`) and its record is queued.
     /// Returns false when no such flow is tracked.
     pub fn close_flow(&self, tuple: &FlowTuple, ts_ns: u64) -> bool {
-        let (key, _) = FlowKey::new(
-            tuple.transport,
-            tuple.src,
-            tuple.src_port,
-            tuple.dst,
-            tuple.dst_port,
-        );
+        let (key, _) = FlowKey::from_tuple(tuple);
         match self.table.remove(&key) {
             Some(mut e) => {
                 e.last_seen = e.last_seen.max(ts_ns);
@@ -851,13 +839,7 @@ impl Engine {
     /// first packet. The latest binding wins; a binding waits `binding_ttl_ns` for its flow.
     pub fn bind_context(&self, tuple: &FlowTuple, context: ContextRef<'_>, ts_ns: u64) {
         bump(&self.counters.bindings);
-        let (key, _) = FlowKey::new(
-            tuple.transport,
-            tuple.src,
-            tuple.src_port,
-            tuple.dst,
-            tuple.dst_port,
-        );
+        let (key, _) = FlowKey::from_tuple(tuple);
         let owned = Arc::new(context.to_owned());
         if self
             .table

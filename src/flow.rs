@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 
-use crate::context::FlowContext;
+use crate::context::{FlowContext, FlowTuple};
 use crate::inspect::{FlowName, Inspector};
 use crate::packet::{tcp_flags, FragmentId, Transport};
 use crate::record::{Reason, Verdict};
@@ -85,6 +85,17 @@ impl FlowKey {
             };
             (key, Side::B)
         }
+    }
+
+    /// The key of a sensor's 5-tuple, and the side its `src` is.
+    pub fn from_tuple(tuple: &FlowTuple) -> (FlowKey, Side) {
+        FlowKey::new(
+            tuple.transport,
+            tuple.src,
+            tuple.src_port,
+            tuple.dst,
+            tuple.dst_port,
+        )
     }
 
     /// The (address, port) of one side.

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::types::{
     cloudsight_config, cloudsight_context, cloudsight_encoding, cloudsight_flow_tuple,
-    cloudsight_stats, cloudsight_verdict,
+    cloudsight_stats, cloudsight_verdict, read_context, read_tuple,
 };
 use super::{cloudsight_record, cloudsight_result, ffi_boundary, non_null};
 use crate::{CodecError, Config, Encoding, Engine, LinkType};
@@ -113,14 +113,10 @@ pub extern "C" fn cloudsight_engine_process_packet(
             // SAFETY: `data` is non-NULL and readable for `len` bytes (caller contract).
             unsafe { std::slice::from_raw_parts(data, len) }
         };
-        let context = if ctx.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL; its strings are NULL or NUL-terminated (caller contract).
-            match unsafe { (*ctx).context_ref() } {
-                Ok(c) => Some(c),
-                Err(e) => return e,
-            }
+        // SAFETY: NULL or a context whose strings are NULL or NUL-terminated (caller contract).
+        let context = match unsafe { read_context(ctx) } {
+            Ok(c) => c,
+            Err(e) => return e,
         };
         let v = engine.process_packet(link, frame, ts_ns, context);
         if !verdict.is_null() {
@@ -142,18 +138,15 @@ pub extern "C" fn cloudsight_engine_bind_context(
 ) -> cloudsight_result {
     ffi_boundary!({
         non_null!(engine);
-        non_null!(tuple);
         non_null!(ctx);
-        // SAFETY: non-NULL pointers to live values (caller contract).
-        let (engine, tuple, ctx) = unsafe { (engine_ref(engine), *tuple, &*ctx) };
-        let tuple = match tuple.to_tuple() {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
-        // SAFETY: the context's strings are NULL or NUL-terminated (caller contract).
-        let context = match unsafe { ctx.context_ref() } {
-            Ok(c) => c,
-            Err(e) => return e,
+        // SAFETY: a live handle, a readable tuple, a context whose strings are NULL or
+        // NUL-terminated (caller contract).
+        let (engine, tuple, context) =
+            unsafe { (engine_ref(engine), read_tuple(tuple), read_context(ctx)) };
+        let (tuple, context) = match (tuple, context) {
+            (Ok(t), Ok(Some(c))) => (t, c),
+            (Err(e), _) | (_, Err(e)) => return e,
+            (_, Ok(None)) => return cloudsight_result::NullParameter,
         };
         engine.bind_context(&tuple, context, ts_ns);
         cloudsight_result::Ok

@@ -2,7 +2,9 @@
 //! stream layer with ALE connect events, macOS NetworkExtension content filters).
 
 use super::engine::engine_ref;
-use super::types::{cloudsight_context, cloudsight_flow_tuple, cloudsight_verdict};
+use super::types::{
+    cloudsight_context, cloudsight_flow_tuple, cloudsight_verdict, read_context, read_tuple,
+};
 use super::{cloudsight_engine, cloudsight_result, ffi_boundary, non_null};
 use crate::StreamDirection;
 
@@ -29,21 +31,13 @@ pub extern "C" fn cloudsight_engine_open_flow(
 ) -> cloudsight_result {
     ffi_boundary!({
         non_null!(engine);
-        non_null!(tuple);
-        // SAFETY: live handle and a readable tuple (caller contract).
-        let (engine, tuple) = unsafe { (engine_ref(engine), *tuple) };
-        let tuple = match tuple.to_tuple() {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
-        let context = if ctx.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL; its strings are NULL or NUL-terminated (caller contract).
-            match unsafe { (*ctx).context_ref() } {
-                Ok(c) => Some(c),
-                Err(e) => return e,
-            }
+        // SAFETY: a live handle, a readable tuple, NULL or a context whose strings are NULL or
+        // NUL-terminated (caller contract).
+        let (engine, tuple, context) =
+            unsafe { (engine_ref(engine), read_tuple(tuple), read_context(ctx)) };
+        let (tuple, context) = match (tuple, context) {
+            (Ok(t), Ok(c)) => (t, c),
+            (Err(e), _) | (_, Err(e)) => return e,
         };
         let v = engine.open_flow(&tuple, context, ts_ns);
         if !verdict.is_null() {
@@ -73,7 +67,6 @@ pub extern "C" fn cloudsight_engine_stream_data(
 ) -> cloudsight_result {
     ffi_boundary!({
         non_null!(engine);
-        non_null!(tuple);
         if data.is_null() && len != 0 {
             return cloudsight_result::NullParameter;
         }
@@ -85,9 +78,9 @@ pub extern "C" fn cloudsight_engine_stream_data(
             2 => StreamDirection::ServerToClient,
             _ => return cloudsight_result::InvalidArgument,
         };
-        // SAFETY: live handle and a readable tuple (caller contract).
-        let (engine, tuple) = unsafe { (engine_ref(engine), *tuple) };
-        let tuple = match tuple.to_tuple() {
+        // SAFETY: a live handle and a readable tuple (caller contract).
+        let (engine, tuple) = unsafe { (engine_ref(engine), read_tuple(tuple)) };
+        let tuple = match tuple {
             Ok(t) => t,
             Err(e) => return e,
         };
@@ -116,10 +109,9 @@ pub extern "C" fn cloudsight_engine_close_flow(
 ) -> cloudsight_result {
     ffi_boundary!({
         non_null!(engine);
-        non_null!(tuple);
-        // SAFETY: live handle and a readable tuple (caller contract).
-        let (engine, tuple) = unsafe { (engine_ref(engine), *tuple) };
-        let tuple = match tuple.to_tuple() {
+        // SAFETY: a live handle and a readable tuple (caller contract).
+        let (engine, tuple) = unsafe { (engine_ref(engine), read_tuple(tuple)) };
+        let tuple = match tuple {
             Ok(t) => t,
             Err(e) => return e,
         };

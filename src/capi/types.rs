@@ -108,6 +108,35 @@ pub struct cloudsight_flow_tuple {
     pub dst_port: u16,
 }
 
+/// Read a caller's tuple pointer.
+///
+/// # Safety
+/// `tuple` is NULL or points to a readable `cloudsight_flow_tuple`.
+pub(crate) unsafe fn read_tuple(
+    tuple: *const cloudsight_flow_tuple,
+) -> Result<FlowTuple, cloudsight_result> {
+    if tuple.is_null() {
+        return Err(cloudsight_result::NullParameter);
+    }
+    // SAFETY: non-NULL and readable (caller contract).
+    unsafe { *tuple }.to_tuple()
+}
+
+/// Read a caller's optional context pointer (NULL is "no context").
+///
+/// # Safety
+/// `ctx` is NULL or points to a `cloudsight_context` whose strings are NULL or NUL-terminated
+/// and outlive `'a`.
+pub(crate) unsafe fn read_context<'a>(
+    ctx: *const cloudsight_context,
+) -> Result<Option<ContextRef<'a>>, cloudsight_result> {
+    if ctx.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL; forwarded from the caller's contract.
+    unsafe { (*ctx).context_ref() }.map(Some)
+}
+
 impl cloudsight_flow_tuple {
     pub(crate) fn to_tuple(self) -> Result<FlowTuple, cloudsight_result> {
         let transport = match self.protocol {
