@@ -1,20 +1,18 @@
-//! Encodings of records for the wire: JSON lines, and bincode batches.
+//! Encodings of records for the wire: JSON lines, and bincode batches. A pure stage: records and
+//! the device in, bytes out (and back); draining the engine into a caller's buffer is the
+//! engine's (`Engine::drain_encoded`), which uses [`BufferEncoder`].
 //!
 //! All bincode use lives in this module: bincode 2.0.1 (pinned; upstream declared it finished, see
 //! RUSTSEC-2025-0141) with `config::standard()`. A batch is a header (magic `CSRB`, schema version,
-//! the device once, record count) followed by the records' fields in schema order, device omitted.
+//! the device once, record count) followed by each [`ActivityRecord`] in its serde form: the
+//! record's own derive is the wire form, so no field list is repeated here.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::{Device, Process, User};
-use crate::engine::Engine;
-use crate::record::{
-    ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict, SCHEMA_VERSION,
-};
+use crate::context::Device;
+use crate::record::{ActivityRecord, JsonRecord, SCHEMA_VERSION};
 
 /// Magic bytes that open every bincode batch.
 pub const BATCH_MAGIC: [u8; 4] = *b"CSRB";
@@ -29,30 +27,39 @@ pub enum Encoding {
     BincodeBatch = 2,
 }
 
-/// Errors of encoding into a caller's buffer and of decoding a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodecError {
+/// Encoding into a caller's buffer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
     /// Not even one record fits; `needed` bytes would hold the next one. Nothing was taken.
     BufferTooSmall {
         /// Bytes needed for the next record (with the batch header, for bincode).
         needed: usize,
     },
-    /// A batch did not decode; the text says where.
-    Decode(String),
 }
 
-impl std::fmt::Display for CodecError {
+impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CodecError::BufferTooSmall { needed } => {
+            EncodeError::BufferTooSmall { needed } => {
                 write!(f, "buffer too small: the next record needs {needed} bytes")
             }
-            CodecError::Decode(what) => write!(f, "batch does not decode: {what}"),
         }
     }
 }
 
-impl std::error::Error for CodecError {}
+impl std::error::Error for EncodeError {}
+
+/// A batch did not decode; the text says where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch does not decode: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -69,119 +76,16 @@ struct BatchHeader<'a> {
     count: u32,
 }
 
-/// A record as a batch carries it: the fields of [`ActivityRecord`] in order, without the device.
-#[derive(Serialize, Deserialize)]
-struct WireRecord<'a> {
-    schema: u16,
-    flow_id: u64,
-    #[serde(borrow)]
-    community_id: Cow<'a, str>,
-    event: Event,
-    reason: Option<Reason>,
-    first_seen_ns: u64,
-    last_seen_ns: u64,
-    protocol: Protocol,
-    client_ip: IpAddr,
-    client_port: u16,
-    server_ip: IpAddr,
-    server_port: u16,
-    bytes_up: u64,
-    bytes_down: u64,
-    packets_up: u64,
-    packets_down: u64,
-    #[serde(borrow)]
-    server_name: Option<Cow<'a, str>>,
-    name_source: Option<NameSource>,
-    #[serde(borrow)]
-    sni: Option<Cow<'a, str>>,
-    alpn: Cow<'a, [String]>,
-    ech: bool,
-    #[serde(borrow)]
-    ja4: Option<Cow<'a, str>>,
-    app: Option<Cow<'a, AppInfo>>,
-    #[serde(borrow)]
-    registrable_domain: Option<Cow<'a, str>>,
-    verdict: Verdict,
-    process: Option<Cow<'a, Process>>,
-    user: Option<Cow<'a, User>>,
-}
-
-impl<'a> WireRecord<'a> {
-    fn from_record(r: &'a ActivityRecord) -> WireRecord<'a> {
-        WireRecord {
-            schema: r.schema,
-            flow_id: r.flow_id,
-            community_id: Cow::Borrowed(&r.community_id),
-            event: r.event,
-            reason: r.reason,
-            first_seen_ns: r.first_seen_ns,
-            last_seen_ns: r.last_seen_ns,
-            protocol: r.protocol,
-            client_ip: r.client_ip,
-            client_port: r.client_port,
-            server_ip: r.server_ip,
-            server_port: r.server_port,
-            bytes_up: r.bytes_up,
-            bytes_down: r.bytes_down,
-            packets_up: r.packets_up,
-            packets_down: r.packets_down,
-            server_name: r.server_name.as_deref().map(Cow::Borrowed),
-            name_source: r.name_source,
-            sni: r.sni.as_deref().map(Cow::Borrowed),
-            alpn: Cow::Borrowed(&r.alpn),
-            ech: r.ech,
-            ja4: r.ja4.as_deref().map(Cow::Borrowed),
-            app: r.app.as_deref().map(Cow::Borrowed),
-            registrable_domain: r.registrable_domain.as_deref().map(Cow::Borrowed),
-            verdict: r.verdict,
-            process: r.process.as_ref().map(Cow::Borrowed),
-            user: r.user.as_ref().map(Cow::Borrowed),
-        }
-    }
-
-    fn into_record(self, device: &Arc<Device>) -> ActivityRecord {
-        ActivityRecord {
-            schema: self.schema,
-            flow_id: self.flow_id,
-            community_id: self.community_id.into_owned(),
-            event: self.event,
-            reason: self.reason,
-            first_seen_ns: self.first_seen_ns,
-            last_seen_ns: self.last_seen_ns,
-            protocol: self.protocol,
-            client_ip: self.client_ip,
-            client_port: self.client_port,
-            server_ip: self.server_ip,
-            server_port: self.server_port,
-            bytes_up: self.bytes_up,
-            bytes_down: self.bytes_down,
-            packets_up: self.packets_up,
-            packets_down: self.packets_down,
-            server_name: self.server_name.map(Cow::into_owned),
-            name_source: self.name_source,
-            sni: self.sni.map(Cow::into_owned),
-            alpn: self.alpn.into_owned(),
-            ech: self.ech,
-            ja4: self.ja4.map(Cow::into_owned),
-            app: self.app.map(|a| Arc::new(a.into_owned())),
-            registrable_domain: self.registrable_domain.map(Cow::into_owned),
-            verdict: self.verdict,
-            device: device.clone(),
-            process: self.process.map(Cow::into_owned),
-            user: self.user.map(Cow::into_owned),
-        }
-    }
-}
-
-/// Append one record as a JSON line (`\n`-terminated).
-pub fn write_json_line(record: &ActivityRecord, out: &mut Vec<u8>) {
+/// Append one record as a JSON line (`\n`-terminated): its fields, then the device.
+pub fn write_json_line(device: &Device, record: &ActivityRecord, out: &mut Vec<u8>) {
     // Serializing plain data into a Vec cannot fail: no I/O, no map with non-string keys.
-    serde_json::to_writer(&mut *out, record).expect("records always serialize to JSON");
+    serde_json::to_writer(&mut *out, &JsonRecord { record, device })
+        .expect("records always serialize to JSON");
     out.push(b'\n');
 }
 
 fn write_wire_record(record: &ActivityRecord, out: &mut Vec<u8>) {
-    bincode::serde::encode_into_std_write(WireRecord::from_record(record), out, config())
+    bincode::serde::encode_into_std_write(record, out, config())
         .expect("records always encode with bincode");
 }
 
@@ -197,10 +101,14 @@ fn write_batch_header(device: &Device, count: u32, out: &mut Vec<u8>) {
         .expect("batch headers always encode with bincode");
 }
 
-fn batch_header_len(device: &Device, count: u32) -> usize {
-    let mut v = Vec::with_capacity(32 + device.id.len() + device.name.len());
-    write_batch_header(device, count, &mut v);
-    v.len()
+/// Bytes of bincode's standard variable-length encoding of a `u32` (a single byte below 251,
+/// else a marker byte and the value as u16 or u32).
+fn varint_len(n: u32) -> usize {
+    match n {
+        0..=250 => 1,
+        251..=0xffff => 3,
+        _ => 5,
+    }
 }
 
 /// Encode records as one bincode batch.
@@ -213,93 +121,149 @@ pub fn encode_batch(device: &Device, records: &[ActivityRecord]) -> Vec<u8> {
     out
 }
 
-/// Decode one bincode batch: the device and the records, each carrying the device again.
-pub fn decode_batch(bytes: &[u8]) -> Result<(Device, Vec<ActivityRecord>), CodecError> {
-    let err =
-        |what: &str, e: bincode::error::DecodeError| CodecError::Decode(format!("{what}: {e}"));
+/// Decode one bincode batch: the device, and the records.
+pub fn decode_batch(bytes: &[u8]) -> Result<(Device, Vec<ActivityRecord>), DecodeError> {
+    let err = |what: &str, e: bincode::error::DecodeError| DecodeError(format!("{what}: {e}"));
     let (header, mut at): (BatchHeader<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| err("header", e))?;
     if header.magic != BATCH_MAGIC {
-        return Err(CodecError::Decode("bad magic".into()));
+        return Err(DecodeError("bad magic".into()));
     }
     if header.schema != SCHEMA_VERSION {
-        return Err(CodecError::Decode(format!(
+        return Err(DecodeError(format!(
             "schema version {} (this library reads {SCHEMA_VERSION})",
             header.schema
         )));
     }
-    let device = Arc::new(Device {
+    let device = Device {
         id: header.device_id.into_owned(),
         name: header.device_name.into_owned(),
-    });
+    };
     // Never trust a count for an allocation: each record takes at least one byte per field.
     let mut records = Vec::with_capacity((header.count as usize).min(bytes.len() / 16));
     for i in 0..header.count {
-        let (wire, used): (WireRecord<'_>, usize) =
-            bincode::serde::borrow_decode_from_slice(&bytes[at..], config())
+        let (record, used): (ActivityRecord, usize) =
+            bincode::serde::decode_from_slice(&bytes[at..], config())
                 .map_err(|e| err(&format!("record {i}"), e))?;
         at += used;
-        records.push(wire.into_record(&device));
+        records.push(record);
     }
     if at != bytes.len() {
-        return Err(CodecError::Decode(format!(
+        return Err(DecodeError(format!(
             "{} bytes after the last record",
             bytes.len() - at
         )));
     }
-    Ok((Device::clone(&device), records))
+    Ok((device, records))
 }
 
-/// Drain whole records from `engine` into `out` in `encoding`; returns the bytes written (0 when
-/// no record is waiting). When not even one record fits, nothing is taken and the error says how
-/// many bytes the next one needs.
-pub fn drain_encoded(
-    engine: &Engine,
+/// Fills a caller's buffer with whole encoded records, one at a time, until the next one does not
+/// fit. The batch header's length is computed once (only its record count's length varies).
+#[derive(Debug)]
+pub struct BufferEncoder<'a> {
     encoding: Encoding,
-    out: &mut [u8],
-) -> Result<usize, CodecError> {
-    let capacity = out.len();
-    let mut body = Vec::with_capacity(capacity.min(1 << 20));
-    let mut scratch = Vec::with_capacity(512);
-    let mut count: u32 = 0;
-    let mut needed = None;
-    let device = &engine.config().device;
-    engine.drain_with(|record| {
-        scratch.clear();
-        let header = match encoding {
+    device: &'a Device,
+    capacity: usize,
+    /// Batch header bytes before the record count (bincode only).
+    header_prefix: usize,
+    body: Vec<u8>,
+    scratch: Vec<u8>,
+    count: u32,
+    needed: Option<usize>,
+}
+
+impl<'a> BufferEncoder<'a> {
+    /// An encoder for a buffer of `capacity` bytes.
+    pub fn new(encoding: Encoding, device: &'a Device, capacity: usize) -> BufferEncoder<'a> {
+        let header_prefix = match encoding {
+            Encoding::JsonLines => 0,
+            Encoding::BincodeBatch => {
+                let mut v = Vec::with_capacity(32 + device.id.len() + device.name.len());
+                write_batch_header(device, 0, &mut v);
+                v.len() - varint_len(0)
+            }
+        };
+        BufferEncoder {
+            encoding,
+            device,
+            capacity,
+            header_prefix,
+            body: Vec::with_capacity(capacity.min(1 << 20)),
+            scratch: Vec::with_capacity(512),
+            count: 0,
+            needed: None,
+        }
+    }
+
+    /// Add `record` if it fits; false (and nothing added) when it does not.
+    pub fn push(&mut self, record: &ActivityRecord) -> bool {
+        self.scratch.clear();
+        let header = match self.encoding {
             Encoding::JsonLines => {
-                write_json_line(record, &mut scratch);
+                write_json_line(self.device, record, &mut self.scratch);
                 0
             }
             Encoding::BincodeBatch => {
-                write_wire_record(record, &mut scratch);
-                batch_header_len(device, count + 1)
+                write_wire_record(record, &mut self.scratch);
+                self.header_prefix + varint_len(self.count.saturating_add(1))
             }
         };
-        let total = header + body.len() + scratch.len();
-        if total > capacity || count == u32::MAX {
-            if count == 0 {
-                needed = Some(total);
+        let total = header + self.body.len() + self.scratch.len();
+        if total > self.capacity || self.count == u32::MAX {
+            if self.count == 0 {
+                self.needed = Some(total);
             }
             return false;
         }
-        body.extend_from_slice(&scratch);
-        count += 1;
+        self.body.extend_from_slice(&self.scratch);
+        self.count += 1;
         true
-    });
-    if let Some(needed) = needed {
-        return Err(CodecError::BufferTooSmall { needed });
     }
-    if count == 0 {
-        return Ok(0);
+
+    /// Write what was added into `out` (at least `capacity` bytes long); returns the bytes
+    /// written, 0 when nothing was added, or the size the first record needed.
+    pub fn finish(self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        if let Some(needed) = self.needed {
+            return Err(EncodeError::BufferTooSmall { needed });
+        }
+        if self.count == 0 {
+            return Ok(0);
+        }
+        let mut written = 0;
+        if self.encoding == Encoding::BincodeBatch {
+            let mut header = Vec::with_capacity(self.header_prefix + 5);
+            write_batch_header(self.device, self.count, &mut header);
+            out[..header.len()].copy_from_slice(&header);
+            written = header.len();
+        }
+        out[written..written + self.body.len()].copy_from_slice(&self.body);
+        Ok(written + self.body.len())
     }
-    let mut written = 0;
-    if encoding == Encoding::BincodeBatch {
-        let mut header = Vec::with_capacity(64);
-        write_batch_header(device, count, &mut header);
-        out[..header.len()].copy_from_slice(&header);
-        written = header.len();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_bincode() {
+        for n in [0u32, 1, 250, 251, 252, 0xffff, 0x1_0000, u32::MAX] {
+            let bytes = bincode::serde::encode_to_vec(n, config()).unwrap();
+            assert_eq!(varint_len(n), bytes.len(), "{n}");
+        }
     }
-    out[written..written + body.len()].copy_from_slice(&body);
-    Ok(written + body.len())
+
+    #[test]
+    fn header_length_is_prefix_plus_count() {
+        let device = Device {
+            id: "d".repeat(300),
+            name: "n".into(),
+        };
+        let enc = BufferEncoder::new(Encoding::BincodeBatch, &device, 1 << 16);
+        for count in [0u32, 1, 250, 251, 70_000] {
+            let mut v = Vec::new();
+            write_batch_header(&device, count, &mut v);
+            assert_eq!(v.len(), enc.header_prefix + varint_len(count), "{count}");
+        }
+    }
 }

@@ -33,8 +33,10 @@ pub mod community_id;
 pub mod context;
 pub mod encode;
 pub mod engine;
+mod error;
 pub mod flow;
 pub mod inspect;
+mod naming;
 mod output;
 pub mod packet;
 pub mod policy;
@@ -43,10 +45,11 @@ pub mod record;
 #[allow(unsafe_code)]
 pub mod capi;
 
-pub use catalog::{App, Catalog, CatalogError, Category};
+pub use catalog::{App, Catalog, Category};
 pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};
-pub use encode::{decode_batch, drain_encoded, encode_batch, CodecError, Encoding};
+pub use encode::{decode_batch, encode_batch, DecodeError, EncodeError, Encoding};
 pub use engine::{Config, Engine, Error, Stats, StreamDirection};
+pub use error::LoadError;
 pub use packet::{LinkType, Transport};
 pub use policy::{Policy, Sanction};
-pub use record::{ActivityRecord, AppInfo, Event, NameSource, Protocol, Reason, Verdict};
+pub use record::{ActivityRecord, AppInfo, Event, JsonRecord, NameSource, Reason, Verdict};

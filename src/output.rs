@@ -67,34 +67,8 @@ mod tests {
 
     fn record(flow_id: u64) -> ActivityRecord {
         ActivityRecord {
-            schema: SCHEMA_VERSION,
             flow_id,
-            community_id: String::new(),
-            event: Event::Close,
-            reason: Some(Reason::Flush),
-            first_seen_ns: 0,
-            last_seen_ns: 0,
-            protocol: Protocol::Udp,
-            client_ip: [127, 0, 0, 1].into(),
-            client_port: 1,
-            server_ip: [127, 0, 0, 1].into(),
-            server_port: 2,
-            bytes_up: 0,
-            bytes_down: 0,
-            packets_up: 0,
-            packets_down: 0,
-            server_name: None,
-            name_source: None,
-            sni: None,
-            alpn: vec![],
-            ech: false,
-            ja4: None,
-            app: None,
-            registrable_domain: None,
-            verdict: Verdict::Allow,
-            device: Default::default(),
-            process: None,
-            user: None,
+            ..full_record()
         }
     }
 

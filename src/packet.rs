@@ -1,7 +1,7 @@
 //! Link layer and IP/TCP/UDP slicing: one captured frame in, one borrowed [`PacketView`] out.
 //!
 //! Parsing never allocates and never panics; every frame that cannot become a flow packet comes back
-//! as a [`Drop`] reason the engine counts. Link types are pcap LINKTYPE numbers (tcpdump.org
+//! as a [`DropReason`] the engine counts. Link types are pcap LINKTYPE numbers (tcpdump.org
 //! link-layer header types); IP and transport slicing is etherparse's lax mode, so a frame truncated
 //! by the capture's snaplen still counts with the length its IP header states.
 
@@ -50,8 +50,11 @@ impl LinkType {
     }
 }
 
-/// Transport protocol of a tracked flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Transport protocol of a tracked flow (records name it `tcp` or `udp`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Transport {
     /// TCP (IP protocol 6).
@@ -134,7 +137,7 @@ pub enum Parsed<'a> {
 
 /// Why a frame is not a flow packet. Each reason has its own counter in the engine's stats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// The link-layer header is cut short.
     LinkTruncated,
     /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...).
@@ -155,23 +158,27 @@ const SLL_HEADER_LEN: usize = 16;
 const SLL2_HEADER_LEN: usize = 20;
 
 /// Parse one frame of the given link type.
-pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, Drop> {
+pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
     let sliced = match link {
         LinkType::Ethernet => {
-            LaxSlicedPacket::from_ethernet(frame).map_err(|_| Drop::LinkTruncated)?
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| DropReason::LinkTruncated)?
         }
         LinkType::LinuxSll => {
-            let header = frame.get(..SLL_HEADER_LEN).ok_or(Drop::LinkTruncated)?;
+            let header = frame
+                .get(..SLL_HEADER_LEN)
+                .ok_or(DropReason::LinkTruncated)?;
             let ether_type = u16::from_be_bytes([header[14], header[15]]);
             LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL_HEADER_LEN..])
         }
         LinkType::LinuxSll2 => {
-            let header = frame.get(..SLL2_HEADER_LEN).ok_or(Drop::LinkTruncated)?;
+            let header = frame
+                .get(..SLL2_HEADER_LEN)
+                .ok_or(DropReason::LinkTruncated)?;
             let ether_type = u16::from_be_bytes([header[0], header[1]]);
             LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL2_HEADER_LEN..])
         }
         LinkType::Null | LinkType::Loop => {
-            let family = frame.get(..4).ok_or(Drop::LinkTruncated)?;
+            let family = frame.get(..4).ok_or(DropReason::LinkTruncated)?;
             let family = [family[0], family[1], family[2], family[3]];
             let family = if link == LinkType::Loop {
                 u32::from_be_bytes(family)
@@ -188,32 +195,32 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, Drop> {
             // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (BSDs), 28 (FreeBSD), 30 (macOS).
             match family {
                 2 | 10 | 24 | 28 | 30 => ip(&frame[4..])?,
-                _ => return Err(Drop::NotIp),
+                _ => return Err(DropReason::NotIp),
             }
         }
         LinkType::Raw => ip(frame)?,
         LinkType::Ipv4 => match frame.first() {
             Some(b) if b >> 4 == 4 => ip(frame)?,
-            Some(_) => return Err(Drop::IpMalformed),
-            None => return Err(Drop::LinkTruncated),
+            Some(_) => return Err(DropReason::IpMalformed),
+            None => return Err(DropReason::LinkTruncated),
         },
         LinkType::Ipv6 => match frame.first() {
             Some(b) if b >> 4 == 6 => ip(frame)?,
-            Some(_) => return Err(Drop::IpMalformed),
-            None => return Err(Drop::LinkTruncated),
+            Some(_) => return Err(DropReason::IpMalformed),
+            None => return Err(DropReason::LinkTruncated),
         },
     };
     from_sliced(&sliced)
 }
 
-fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, Drop> {
+fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
     if frame.is_empty() {
-        return Err(Drop::LinkTruncated);
+        return Err(DropReason::LinkTruncated);
     }
-    LaxSlicedPacket::from_ip(frame).map_err(|_| Drop::IpMalformed)
+    LaxSlicedPacket::from_ip(frame).map_err(|_| DropReason::IpMalformed)
 }
 
-fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
+fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReason> {
     let (src, dst, ip_len, fragment, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let header = v4.header();
@@ -269,11 +276,11 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
             return Err(if sliced.stop_err.is_some() && sliced.net.is_none() {
                 match sliced.stop_err.as_ref().map(|(_, layer)| *layer) {
                     Some(etherparse::err::Layer::Ipv4Header)
-                    | Some(etherparse::err::Layer::Ipv6Header) => Drop::IpMalformed,
-                    _ => Drop::NotIp,
+                    | Some(etherparse::err::Layer::Ipv6Header) => DropReason::IpMalformed,
+                    _ => DropReason::NotIp,
                 }
             } else {
-                Drop::NotIp
+                DropReason::NotIp
             })
         }
     };
@@ -281,7 +288,7 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
     let transport = match payload.ip_number {
         IpNumber::TCP => Transport::Tcp,
         IpNumber::UDP => Transport::Udp,
-        _ => return Err(Drop::OtherProtocol),
+        _ => return Err(DropReason::OtherProtocol),
     };
 
     if let Some((id, offset, more)) = fragment {
@@ -297,13 +304,13 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, Drop> {
         (Some(TransportSlice::Tcp(tcp)), _) => tcp_view(tcp, src, dst, ip_len),
         (Some(TransportSlice::Udp(udp)), _) => udp_view(udp, src, dst, ip_len),
         (_, Transport::Tcp) => {
-            let tcp =
-                TcpSlice::from_slice(payload.payload).map_err(|_| Drop::TransportMalformed)?;
+            let tcp = TcpSlice::from_slice(payload.payload)
+                .map_err(|_| DropReason::TransportMalformed)?;
             tcp_view(&tcp, src, dst, ip_len)
         }
         (_, Transport::Udp) => {
-            let udp =
-                UdpSlice::from_slice_lax(payload.payload).map_err(|_| Drop::TransportMalformed)?;
+            let udp = UdpSlice::from_slice_lax(payload.payload)
+                .map_err(|_| DropReason::TransportMalformed)?;
             udp_view(&udp, src, dst, ip_len)
         }
     };

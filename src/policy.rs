@@ -21,6 +21,7 @@ use foldhash::fast::RandomState;
 use serde::Deserialize;
 
 use crate::catalog::{Catalog, MAX_NAME_LEN};
+use crate::error::LoadError;
 
 /// What an administrator decided about an app or domain, as in Defender for Cloud Apps.
 #[repr(u8)]
@@ -62,14 +63,14 @@ impl fmt::Display for Sanction {
 }
 
 impl FromStr for Sanction {
-    type Err = PolicyError;
+    type Err = LoadError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "sanctioned" => Ok(Sanction::Sanctioned),
             "unsanctioned" => Ok(Sanction::Unsanctioned),
             "monitored" => Ok(Sanction::Monitored),
-            _ => Err(PolicyError {
+            _ => Err(LoadError {
                 line: None,
                 field: None,
                 message: format!(
@@ -98,31 +99,6 @@ impl fmt::Display for Verdict {
         f.write_str(self.as_str())
     }
 }
-
-/// Why a policy file was rejected; `Display` renders `line 3: apps.dropbox: …`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyError {
-    /// 1-based line in the source text, when known.
-    pub line: Option<usize>,
-    /// Path of the offending field, when known.
-    pub field: Option<String>,
-    /// What is wrong, in words.
-    pub message: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PolicyError {}
 
 /// Sanctions per app id and per registrable domain, plus an optional default.
 #[derive(Clone, Debug, Default)]
@@ -223,7 +199,7 @@ impl Policy {
     }
 
     /// Parses a TOML policy file (schema in the module docs).
-    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+    pub fn from_toml(text: &str) -> Result<Policy, LoadError> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| {
                 let end = s.start.min(text.len());
@@ -233,7 +209,7 @@ impl Policy {
                     .count()
                     + 1
             });
-            PolicyError {
+            LoadError {
                 line,
                 field: None,
                 message: e.message().trim().to_owned(),

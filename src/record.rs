@@ -1,7 +1,12 @@
-//! Cloud-app activity records, schema version 1 (the table in DESIGN.md "Records").
+//! Cloud-app activity records, schema version 1 (docs/ARCHITECTURE.md "Records").
 //!
 //! A record covers one flow from its previous record (or its start) to `last_seen_ns`: the sum of a
 //! flow's records is the flow's total. Every field is always present in JSON, `null` when unknown.
+//!
+//! [`ActivityRecord`] is the one definition of the record: its serde derive is both the bincode
+//! wire form (field order = wire order) and, with the engine's [`Device`] added once per line, the
+//! JSON form ([`JsonRecord`]). The C form (`cloudsight_record`) is filled from it, and a test in
+//! `capi::record` fails when a field of this struct has no place in the C struct.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Device, Process, User};
+use crate::packet::Transport;
 
 /// The record schema version this library writes.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -56,17 +62,6 @@ pub enum NameSource {
     Dns = 4,
 }
 
-/// Transport protocol, as records name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[repr(u8)]
-pub enum Protocol {
-    /// TCP.
-    Tcp = 6,
-    /// UDP.
-    Udp = 17,
-}
-
 /// The admin's answer for a flow: fixed when the flow is named.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
@@ -96,7 +91,9 @@ pub struct AppInfo {
     pub risk: u8,
 }
 
-/// One cloud-app activity record (schema 1). Field order is the wire order of both encodings.
+/// One cloud-app activity record (schema 1), without the device: every record of an engine has the
+/// same device ([`crate::Config::device`]), which the encodings carry once per batch (bincode) or
+/// add to each line ([`JsonRecord`]). Field order is the wire order of both encodings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityRecord {
     /// Always [`SCHEMA_VERSION`].
@@ -114,8 +111,8 @@ pub struct ActivityRecord {
     /// Timestamp of the flow's latest packet.
     pub last_seen_ns: u64,
     /// `tcp` or `udp`.
-    pub protocol: Protocol,
-    /// Client address (see DESIGN.md "Flows" for the client rule).
+    pub protocol: Transport,
+    /// Client address (docs/ARCHITECTURE.md "Flows" has the client rule).
     pub client_ip: IpAddr,
     /// Client port.
     pub client_port: u16,
@@ -149,10 +146,102 @@ pub struct ActivityRecord {
     pub registrable_domain: Option<String>,
     /// The verdict for the flow.
     pub verdict: Verdict,
-    /// The device (from the engine's configuration; shared by every record of the engine).
-    pub device: Arc<Device>,
     /// The process behind the flow, if the sensor said.
     pub process: Option<Process>,
     /// The user behind the flow, if the sensor said.
     pub user: Option<User>,
+}
+
+/// A record as a JSON line carries it: the record's fields, then the device.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct JsonRecord<'a> {
+    /// The record.
+    #[serde(flatten)]
+    pub record: &'a ActivityRecord,
+    /// The engine's device.
+    pub device: &'a Device,
+}
+
+/// A record with every field set (and no field at its default), for tests of the record's forms.
+#[cfg(test)]
+pub(crate) fn full_record() -> ActivityRecord {
+    ActivityRecord {
+        schema: SCHEMA_VERSION,
+        flow_id: 7,
+        community_id: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=".into(),
+        event: Event::Close,
+        reason: Some(Reason::Fin),
+        first_seen_ns: 1_000,
+        last_seen_ns: 2_000,
+        protocol: Transport::Tcp,
+        client_ip: "10.0.0.1".parse().unwrap(),
+        client_port: 50000,
+        server_ip: "2001:db8::1".parse().unwrap(),
+        server_port: 443,
+        bytes_up: 300,
+        bytes_down: 70000,
+        packets_up: 5,
+        packets_down: 50,
+        server_name: Some("www.example.com".into()),
+        name_source: Some(NameSource::Dns),
+        sni: Some("cloudflare-ech.com".into()),
+        alpn: vec!["h2".into(), "http/1.1".into()],
+        ech: true,
+        ja4: Some("t13d1516h2_8daaf6152771_02713d6af862".into()),
+        app: Some(Arc::new(AppInfo {
+            id: "slack".into(),
+            name: "Slack".into(),
+            category: "collaboration".into(),
+            risk: 9,
+        })),
+        registrable_domain: Some("example.com".into()),
+        verdict: Verdict::Block,
+        process: Some(Process {
+            pid: 42,
+            start_time_ns: 5,
+            path: Some("/usr/bin/slack".into()),
+        }),
+        user: Some(User {
+            name: Some("alice".into()),
+            id: Some("S-1-5-21".into()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record's field names, from its serde form (the one definition).
+    fn field_names(r: &ActivityRecord) -> Vec<String> {
+        match serde_json::to_value(r).unwrap() {
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn json_line_is_the_record_plus_the_device() {
+        let r = full_record();
+        let device = Device {
+            id: "d1".into(),
+            name: "laptop".into(),
+        };
+        let line = serde_json::to_value(JsonRecord {
+            record: &r,
+            device: &device,
+        })
+        .unwrap();
+        let obj = line.as_object().unwrap();
+        let mut expected = field_names(&r);
+        expected.push("device".into());
+        assert_eq!(obj.len(), expected.len());
+        for f in &expected {
+            assert!(obj.contains_key(f), "{f} missing from the JSON line");
+        }
+        assert_eq!(line["device"]["name"], "laptop");
+        assert_eq!(line["protocol"], "tcp");
+        let back: ActivityRecord = serde_json::from_value(line).unwrap();
+        assert_eq!(back, r);
+    }
 }

@@ -204,9 +204,7 @@ fn run_stress() {
             });
             // Also the encoded path, with a small buffer.
             let mut buf = [0u8; 2048];
-            if let Ok(n) =
-                cloudsight::drain_encoded(&engine, cloudsight::Encoding::BincodeBatch, &mut buf)
-            {
+            if let Ok(n) = engine.drain_encoded(cloudsight::Encoding::BincodeBatch, &mut buf) {
                 if n > 0 {
                     let (_, recs) = cloudsight::decode_batch(&buf[..n]).expect("batch decodes");
                     for rec in recs {

@@ -215,7 +215,7 @@ fn main() -> ExitCode {
     let written = if options.jsonl {
         let mut buf = Vec::new();
         for r in &records {
-            cloudsight::encode::write_json_line(r, &mut buf);
+            cloudsight::encode::write_json_line(&engine.config().device, r, &mut buf);
         }
         out.write_all(&buf)
     } else {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use cloudsight::{Config, Engine, LinkType, Protocol};
+use cloudsight::{Config, Engine, LinkType, Transport};
 use libfuzzer_sys::fuzz_target;
 
 /// Endpoints: IPv4 and IPv6, client-ish and server ports, one address twice with two ports.
@@ -132,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
     for r in engine.drain(usize::MAX) {
         let client = (r.client_ip, r.client_port);
         let server = (r.server_ip, r.server_port);
-        let tcp = r.protocol == Protocol::Tcp;
+        let tcp = r.protocol == Transport::Tcp;
         let (a, b) = if client <= server {
             (client, server)
         } else {

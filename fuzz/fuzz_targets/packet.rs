@@ -40,6 +40,6 @@ fuzz_target!(|data: &[u8]| {
     engine.tick(ts);
     engine.flush(ts);
     let mut buf = [0u8; 256];
-    let _ = cloudsight::drain_encoded(&engine, cloudsight::Encoding::BincodeBatch, &mut buf);
+    let _ = engine.drain_encoded(cloudsight::Encoding::BincodeBatch, &mut buf);
     let _ = engine.drain(usize::MAX);
 });

@@ -7,7 +7,7 @@ use super::types::{
     cloudsight_stats, cloudsight_verdict, read_context, read_tuple,
 };
 use super::{cloudsight_record, cloudsight_result, ffi_boundary, non_null};
-use crate::{CodecError, Config, Encoding, Engine, LinkType};
+use crate::{Config, EncodeError, Encoding, Engine, LinkType};
 
 /// The engine: one per sensor, shared by all its threads. Every call on it is thread-safe, except
 /// `cloudsight_engine_free`, which must be the last call on it.
@@ -252,13 +252,11 @@ pub extern "C" fn cloudsight_engine_drain_encoded(
             // SAFETY: `buf` is non-NULL and writable for `capacity` bytes (caller contract).
             unsafe { std::slice::from_raw_parts_mut(buf, capacity) }
         };
-        let (result, n) = match crate::drain_encoded(engine, encoding, out) {
+        let (result, n) = match engine.drain_encoded(encoding, out) {
             Ok(n) => (cloudsight_result::Ok, n),
-            Err(CodecError::BufferTooSmall { needed }) => {
+            Err(EncodeError::BufferTooSmall { needed }) => {
                 (cloudsight_result::BufferTooSmall, needed)
             }
-            // Encoding records cannot fail to decode; nothing is written on this path.
-            Err(CodecError::Decode(_)) => return cloudsight_result::InvalidArgument,
         };
         // SAFETY: non-NULL and writable (caller contract).
         unsafe { written.write(n) };

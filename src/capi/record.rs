@@ -4,6 +4,8 @@ use std::ffi::c_char;
 
 use super::types::cloudsight_ip;
 use crate::ActivityRecord;
+#[cfg(test)]
+use crate::{NameSource, Reason, Verdict};
 
 /// Bit of `cloudsight_record.truncated`: a text field was cut to fit its array (the record's JSON
 /// or bincode encodings always carry the whole text).
@@ -244,6 +246,82 @@ impl cloudsight_record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::full_record;
+
+    fn text(field: &[c_char]) -> String {
+        let bytes: Vec<u8> = field
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Every field of the record (its serde form, the one definition) has a place in the C struct
+    /// and is filled: a field added to `ActivityRecord` fails here until the C form carries it.
+    #[test]
+    fn every_record_field_has_a_place_in_the_c_struct() {
+        let r = full_record();
+        let mut c = cloudsight_record::zeroed();
+        c.fill(&r);
+        let serde_json::Value::Object(fields) = serde_json::to_value(&r).unwrap() else {
+            unreachable!()
+        };
+        for name in fields.keys() {
+            let filled = match name.as_str() {
+                // The C ABI version fixes the record schema (one struct layout per schema).
+                "schema" => r.schema == crate::record::SCHEMA_VERSION,
+                "flow_id" => c.flow_id == r.flow_id,
+                "community_id" => text(&c.community_id) == r.community_id,
+                "event" => c.event == r.event as u8,
+                "reason" => c.reason == Reason::Fin as u8,
+                "first_seen_ns" => c.first_seen_ns == r.first_seen_ns,
+                "last_seen_ns" => c.last_seen_ns == r.last_seen_ns,
+                "protocol" => c.protocol == 6,
+                "client_ip" => c.client_ip.family == 4 && c.client_ip.addr[..4] == [10, 0, 0, 1],
+                "client_port" => c.client_port == r.client_port,
+                "server_ip" => c.server_ip.family == 6,
+                "server_port" => c.server_port == r.server_port,
+                "bytes_up" => c.bytes_up == r.bytes_up,
+                "bytes_down" => c.bytes_down == r.bytes_down,
+                "packets_up" => c.packets_up == r.packets_up,
+                "packets_down" => c.packets_down == r.packets_down,
+                "server_name" => Some(text(&c.server_name)) == r.server_name,
+                "name_source" => c.name_source == NameSource::Dns as u8,
+                "sni" => Some(text(&c.sni)) == r.sni,
+                "alpn" => text(&c.alpn) == "h2,http/1.1",
+                "ech" => c.ech,
+                "ja4" => Some(text(&c.ja4)) == r.ja4,
+                "app" => {
+                    c.has_app
+                        && text(&c.app_id) == "slack"
+                        && text(&c.app_name) == "Slack"
+                        && text(&c.app_category) == "collaboration"
+                        && c.app_risk == 9
+                }
+                "registrable_domain" => Some(text(&c.registrable_domain)) == r.registrable_domain,
+                "verdict" => c.verdict == Verdict::Block as u8,
+                "process" => {
+                    c.has_process
+                        && c.pid == 42
+                        && c.process_start_ns == 5
+                        && text(&c.process_path) == "/usr/bin/slack"
+                }
+                "user" => {
+                    c.has_user && text(&c.user_name) == "alice" && text(&c.user_id) == "S-1-5-21"
+                }
+                other => panic!(
+                    "record field `{other}` has no place in cloudsight_record: add it to the C \
+                     struct, to fill(), and here"
+                ),
+            };
+            assert!(
+                filled,
+                "record field `{name}` is not carried into cloudsight_record"
+            );
+        }
+        assert_eq!(c.truncated, 0);
+    }
 
     #[test]
     fn put_cuts_at_a_character_boundary_and_terminates() {

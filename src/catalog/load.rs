@@ -3,7 +3,6 @@
 //! field path of the first problem found.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -13,49 +12,12 @@ use toml::Spanned;
 use super::{App, Catalog, Category};
 
 /// The only `schema_version` this crate reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const FILE_SCHEMA_VERSION: i64 = 1;
 
 /// Longest app id accepted, in bytes.
 const MAX_ID_LEN: usize = 64;
 
-/// Why a catalog file was rejected: where (line, field path) and what.
-///
-/// `Display` renders `line 12: apps[3].category: unknown category 'foo'`, leaving out what is not
-/// known. JSON files give a line for syntax and shape errors only; lint errors in JSON carry the
-/// field path alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CatalogError {
-    /// 1-based line in the source text, when known.
-    pub line: Option<usize>,
-    /// Path of the offending field, such as `apps[3].category` or `schema_version`.
-    pub field: Option<String>,
-    /// What is wrong, in words.
-    pub message: String,
-}
-
-impl CatalogError {
-    fn new(line: Option<usize>, field: Option<String>, message: impl Into<String>) -> Self {
-        CatalogError {
-            line,
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for CatalogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CatalogError {}
+use crate::error::LoadError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,10 +145,10 @@ impl Locator<'_> {
     }
 }
 
-pub(super) fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
+pub(super) fn from_toml(text: &str) -> Result<Catalog, LoadError> {
     let root = DeTable::parse(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
-        CatalogError::new(
+        LoadError::new(
             line,
             None,
             format!("malformed TOML: {}", e.message().trim()),
@@ -198,12 +160,12 @@ pub(super) fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
             Some(s) => (Some(line_of(text, s.start)), locator.path_at(s.start)),
             None => (None, None),
         };
-        CatalogError::new(line, field, e.message().trim().to_owned())
+        LoadError::new(line, field, e.message().trim().to_owned())
     })?;
     build(raw, &locator)
 }
 
-pub(super) fn from_json(text: &str) -> Result<Catalog, CatalogError> {
+pub(super) fn from_json(text: &str) -> Result<Catalog, LoadError> {
     let raw: RawFile = serde_json::from_str(text).map_err(|e| {
         let line = (e.line() > 0).then_some(e.line());
         let message = match e.classify() {
@@ -212,7 +174,7 @@ pub(super) fn from_json(text: &str) -> Result<Catalog, CatalogError> {
             }
             _ => e.to_string(),
         };
-        CatalogError::new(line, None, message)
+        LoadError::new(line, None, message)
     })?;
     build(raw, &Locator::None)
 }
@@ -270,7 +232,7 @@ fn is_public_suffix(name: &str) -> bool {
     psl::suffix(name.as_bytes()).is_some_and(|s| s.as_bytes() == name.as_bytes())
 }
 
-fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, CatalogError> {
+fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, LoadError> {
     let err = |app: Option<usize>, field: &str, elem: Option<usize>, message: String| {
         let path = match (app, elem) {
             (None, _) => field.to_owned(),
@@ -279,16 +241,16 @@ fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, CatalogError> {
             (Some(i), Some(e)) => format!("apps[{i}].{field}[{e}]"),
         };
         let f = (!field.is_empty()).then_some(field);
-        CatalogError::new(loc.line(app, f, elem), Some(path), message)
+        LoadError::new(loc.line(app, f, elem), Some(path), message)
     };
 
-    if raw.schema_version != SCHEMA_VERSION {
+    if raw.schema_version != FILE_SCHEMA_VERSION {
         return Err(err(
             None,
             "schema_version",
             None,
             format!(
-                "unsupported schema_version {} (this build reads {SCHEMA_VERSION})",
+                "unsupported schema_version {} (this build reads {FILE_SCHEMA_VERSION})",
                 raw.schema_version
             ),
         ));

@@ -33,8 +33,9 @@ use std::net::IpAddr;
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
+pub use crate::error::LoadError;
 pub use category::{Category, UnknownCategory};
-pub use load::{CatalogError, DEFAULT_RISK, SCHEMA_VERSION};
+pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION};
 
 /// The catalog compiled into the library, as TOML text.
 pub const DEFAULT_CATALOG_TOML: &str = include_str!("default_catalog.toml");
@@ -110,12 +111,12 @@ impl Catalog {
     }
 
     /// Parses and lints a TOML catalog (schema in the module docs).
-    pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
+    pub fn from_toml(text: &str) -> Result<Catalog, LoadError> {
         load::from_toml(text)
     }
 
     /// Parses and lints a JSON catalog with the same shape as the TOML one.
-    pub fn from_json(text: &str) -> Result<Catalog, CatalogError> {
+    pub fn from_json(text: &str) -> Result<Catalog, LoadError> {
         load::from_json(text)
     }
 
@@ -246,7 +247,7 @@ impl Catalog {
             apps: &'a [App],
         }
         let file = File {
-            schema_version: SCHEMA_VERSION,
+            schema_version: FILE_SCHEMA_VERSION,
             apps: &self.apps,
         };
         serde_json::to_string_pretty(&file).expect("a catalog always serializes")

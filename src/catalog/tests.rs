@@ -4,7 +4,7 @@ fn cat(apps: &str) -> Catalog {
     Catalog::from_toml(&format!("schema_version = 1\napps = [\n{apps}\n]\n")).unwrap()
 }
 
-fn cat_err(apps: &str) -> CatalogError {
+fn cat_err(apps: &str) -> LoadError {
     Catalog::from_toml(&format!("schema_version = 1\napps = [\n{apps}\n]\n")).unwrap_err()
 }
 

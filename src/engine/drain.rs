@@ -1,0 +1,119 @@
+//! Time, flush and draining: flows end on the caller's clock, and their records leave through the
+//! queue to the sensor's draining thread (as values, or encoded into the caller's buffer).
+
+use std::sync::atomic::Ordering;
+
+use super::Engine;
+use crate::encode::{BufferEncoder, EncodeError, Encoding};
+use crate::packet::Transport;
+use crate::record::{ActivityRecord, Event, Reason};
+
+impl Engine {
+    /// Advance time: end idle flows and lingering closed connections, emit `update` records for
+    /// flows past the active timeout, forget stale bindings. Call it every second or so.
+    pub fn tick(&self, now_ns: u64) {
+        let c = &self.config;
+        self.table.drain_where(
+            |key, e| {
+                if e.ended() {
+                    (now_ns.saturating_sub(e.ended_at) >= c.tcp_linger_ns).then(|| e.end_reason())
+                } else {
+                    let idle = match key.transport {
+                        Transport::Tcp => c.tcp_idle_timeout_ns,
+                        Transport::Udp => c.udp_idle_timeout_ns,
+                    };
+                    (now_ns.saturating_sub(e.last_seen) >= idle).then_some(Reason::Idle)
+                }
+            },
+            &mut |key, mut e, reason| {
+                let record = self.record(&key, &mut e, Event::Close, Some(reason));
+                self.queue.push(record);
+            },
+        );
+        self.table.for_each_mut(|key, e| {
+            let has_counts = e.packets != [0, 0];
+            if has_counts && now_ns.saturating_sub(e.last_record) >= c.active_timeout_ns {
+                let record = self.record(key, e, Event::Update, None);
+                self.queue.push(record);
+            }
+        });
+        if self.pending_len.load(Ordering::Relaxed) > 0 {
+            let before = self.pending.len();
+            self.pending
+                .retain(|_, (_, ts)| now_ns.saturating_sub(*ts) < c.binding_ttl_ns);
+            let removed = before.saturating_sub(self.pending.len());
+            self.pending_len.fetch_sub(removed, Ordering::Relaxed);
+            self.counters
+                .bindings_dropped
+                .fetch_add(removed as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// End every flow now (reason `flush`): end of a capture, or shutdown. Nothing is lost: records
+    /// that do not fit in the queue wait beside it for the next drains (up to one per flow the
+    /// table can hold).
+    pub fn flush(&self, _now_ns: u64) {
+        let mut overflow = Vec::new();
+        self.table
+            .drain_where(|_, _| Some(Reason::Flush), &mut |key, mut e, reason| {
+                let record = self.record(&key, &mut e, Event::Close, Some(reason));
+                if let Err(record) = self.queue.try_push(record) {
+                    overflow.push(record);
+                }
+            });
+        if !overflow.is_empty() {
+            // Bounded all the same: beside the queue wait at most as many records as the table
+            // holds flows (repeated flushes with nothing drained in between drop the excess).
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let room = self.table.capacity().saturating_sub(held.len());
+            let excess = overflow.len().saturating_sub(room);
+            self.queue.count_dropped(excess as u64);
+            held.extend(overflow.into_iter().take(room).map(|r| *r));
+        }
+    }
+
+    /// Hand queued records to `deliver` until it returns `false` (it could not take that record: it
+    /// is kept and comes first next time) or none is left. Returns how many were taken. Records
+    /// kept back (by a full caller buffer, or a flush that overflowed the queue) come before the
+    /// queue's.
+    pub fn drain_with(&self, mut deliver: impl FnMut(&ActivityRecord) -> bool) -> usize {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = 0;
+        loop {
+            let record = match held.pop_front() {
+                Some(r) => r,
+                None => match self.queue.pop() {
+                    Some(r) => r,
+                    None => return taken,
+                },
+            };
+            if !deliver(&record) {
+                held.push_front(record);
+                return taken;
+            }
+            taken += 1;
+        }
+    }
+
+    /// Take up to `max` queued records.
+    pub fn drain(&self, max: usize) -> Vec<ActivityRecord> {
+        let mut out = Vec::new();
+        self.drain_with(|r| {
+            if out.len() >= max {
+                return false;
+            }
+            out.push(r.clone());
+            true
+        });
+        out
+    }
+
+    /// Drain whole records into `out` in `encoding`; returns the bytes written (0 when no record
+    /// is waiting). When not even one record fits, nothing is taken and the error says how many
+    /// bytes the next one needs.
+    pub fn drain_encoded(&self, encoding: Encoding, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut encoder = BufferEncoder::new(encoding, &self.device, out.len());
+        self.drain_with(|record| encoder.push(record));
+        encoder.finish(out)
+    }
+}

@@ -1,0 +1,203 @@
+//! The engine: one shared object that takes packets and context from any thread and produces
+//! activity records for the sensor to drain. It orchestrates the stages (packet, flow, inspect,
+//! naming, record, output) and holds no rule of its own beyond the flow lifecycle:
+//!
+//! - `path`: the packet path (a frame in, a verdict out) and inspection;
+//! - `stream`: stream input (open, data, close) for sensors that see reassembled streams;
+//! - `bind`: process and user context bound to a 5-tuple;
+//! - `drain`: time (tick), flush, and draining records (as values or encoded);
+//! - `config` and `stats`: configuration, errors, counters.
+//!
+//! Every method takes `&self` and is safe to call from many threads at once; the packet path never
+//! blocks on the drain side and never allocates for a packet of a known flow. Time is the caller's:
+//! the engine never reads a clock (docs/ARCHITECTURE.md "Contracts").
+
+mod bind;
+mod config;
+mod drain;
+mod path;
+mod stats;
+mod stream;
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, RwLock};
+
+use dashmap::DashMap;
+
+use crate::catalog::Catalog;
+use crate::community_id::community_id;
+use crate::context::{Device, FlowContext};
+use crate::flow::{FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState};
+use crate::inspect::dns;
+use crate::inspect::FlowName;
+use crate::naming::LoadedCatalog;
+use crate::output::RecordQueue;
+use crate::policy::Policy;
+use crate::record::{ActivityRecord, Event, Reason, SCHEMA_VERSION};
+
+pub use config::{Config, Error, BYTES_PER_FLOW};
+pub use stats::Stats;
+pub use stream::StreamDirection;
+
+use stats::Counters;
+
+/// Where a flow's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A captured packet.
+    Packet,
+    /// A stream sensor's connection event (nothing sent yet).
+    StreamOpen,
+    /// A stream sensor's bytes, in order, without TCP sequence numbers.
+    StreamData,
+}
+
+/// The cloud-discovery engine. Share it between threads with `Arc` (or by reference).
+pub struct Engine {
+    config: Config,
+    table: FlowTable,
+    fragments: FragmentTracker,
+    pending: DashMap<FlowKey, (Arc<FlowContext>, u64), SeededState>,
+    pending_len: AtomicUsize,
+    queue: RecordQueue,
+    /// Records taken off the queue by a drain that could not deliver them yet (a full caller
+    /// buffer); the next drain starts with them, so nothing is lost.
+    held: Mutex<VecDeque<ActivityRecord>>,
+    counters: Counters,
+    dns_cache: dns::DnsCache,
+    inspect_memory: Arc<AtomicUsize>,
+    catalog: RwLock<Arc<LoadedCatalog>>,
+    policy: RwLock<Arc<Policy>>,
+    /// The configured device, shared by every record.
+    device: Arc<Device>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A new engine, or an error naming the configuration value that is out of range.
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        config.validate()?;
+        Ok(Engine {
+            table: FlowTable::new(config.effective_max_flows()),
+            fragments: FragmentTracker::new(config.max_fragments),
+            pending: DashMap::with_hasher(SeededState::default()),
+            pending_len: AtomicUsize::new(0),
+            queue: RecordQueue::new(config.queue_capacity),
+            held: Mutex::new(VecDeque::new()),
+            counters: Counters::default(),
+            dns_cache: dns::DnsCache::new(
+                config.dns_cache_entries,
+                config.dns_ttl_floor_s,
+                config.dns_ttl_ceiling_s,
+            ),
+            inspect_memory: Arc::new(AtomicUsize::new(0)),
+            catalog: RwLock::new(LoadedCatalog::embedded()),
+            policy: RwLock::new(Arc::new(Policy::new())),
+            device: Arc::new(config.device.clone()),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn loaded_catalog(&self) -> Arc<LoadedCatalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The catalog in force.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.loaded_catalog().catalog.clone()
+    }
+
+    /// Swap in another catalog. Packets keep flowing; flows already named keep their app.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        let loaded = Arc::new(LoadedCatalog::new(Arc::new(catalog)));
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swap in another policy. Flows named from now on get its verdicts; flows already named keep
+    /// theirs.
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+
+    /// Change the policy with `f` (read, copy, change, swap; concurrent changes are serialized).
+    pub fn update_policy(&self, f: impl FnOnce(&mut Policy)) {
+        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        let mut policy = Policy::clone(&slot);
+        f(&mut policy);
+        *slot = Arc::new(policy);
+    }
+
+    /// Make a record of `e` and reset its counts.
+    pub(super) fn record(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        event: Event,
+        reason: Option<Reason>,
+    ) -> ActivityRecord {
+        let [bytes_up, bytes_down, packets_up, packets_down] = e.take_counts(e.last_seen);
+        let client = key.endpoint(e.client_side);
+        let server = key.endpoint(e.client_side.other());
+        let name = e.name.as_deref();
+        let context = e.context.as_deref();
+        ActivityRecord {
+            schema: SCHEMA_VERSION,
+            flow_id: e.id,
+            community_id: community_id(
+                self.config.community_id_seed,
+                key.transport as u8,
+                client,
+                server,
+            ),
+            event,
+            reason,
+            first_seen_ns: e.first_seen,
+            last_seen_ns: e.last_seen,
+            protocol: key.transport,
+            client_ip: client.0,
+            client_port: client.1,
+            server_ip: server.0,
+            server_port: server.1,
+            bytes_up,
+            bytes_down,
+            packets_up,
+            packets_down,
+            server_name: name.and_then(|n| n.server_name.as_deref().map(str::to_owned)),
+            name_source: name.and_then(|n| n.source),
+            sni: name.and_then(|n| n.sni.as_deref().map(str::to_owned)),
+            alpn: name.map(FlowName::alpn_list).unwrap_or_default(),
+            ech: name.is_some_and(|n| n.ech),
+            ja4: name.and_then(FlowName::ja4_text),
+            app: name.and_then(|n| n.app.clone()),
+            registrable_domain: name.and_then(|n| n.registrable_domain().map(str::to_owned)),
+            verdict: e.verdict,
+            process: context.and_then(FlowContext::process),
+            user: context.and_then(FlowContext::user),
+        }
+    }
+}

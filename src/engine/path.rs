@@ -1,0 +1,314 @@
+//! The packet path: a frame in, its flow counted and inspected, a verdict out.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::stats::bump;
+use super::{Engine, Error, Input};
+use crate::context::ContextRef;
+use crate::flow::{Evidence, FlowEntry, FlowKey, Side};
+use crate::inspect::{dns, FlowName, HelloInfo, Inspector, Step};
+use crate::naming;
+use crate::packet::{self, tcp_flags, DropReason, LinkType, PacketView, Parsed, Transport};
+use crate::record::{Event, NameSource, Reason, Verdict};
+
+/// DNS (port 53) and mDNS (5353), by either port.
+fn is_dns_port(view: &PacketView<'_>) -> bool {
+    matches!(view.src_port, 53 | 5353) || matches!(view.dst_port, 53 | 5353)
+}
+
+impl Engine {
+    /// Take one captured frame. `ts_ns` is the capture time (ns since the Unix epoch); `context`
+    /// names the process and user behind it, when the sensor knows them. Frames that are not TCP or
+    /// UDP over IP are counted in [`Stats`] and answered [`Verdict::Allow`].
+    pub fn process_packet(
+        &self,
+        link: LinkType,
+        frame: &[u8],
+        ts_ns: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        bump(&self.counters.packets);
+        match packet::parse(link, frame) {
+            Ok(Parsed::Packet(view)) => {
+                self.counters
+                    .ip_bytes
+                    .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
+                self.on_packet(&view, ts_ns, context, Input::Packet)
+            }
+            Ok(Parsed::Fragment(fragment)) => {
+                self.counters
+                    .ip_bytes
+                    .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
+                match self.fragments.lookup(&fragment.id, !fragment.more) {
+                    Some((key, side)) => {
+                        bump(&self.counters.fragments);
+                        self.table
+                            .with_entry(&key, |e| {
+                                e.count(side, fragment.ip_len, ts_ns);
+                                e.verdict
+                            })
+                            .unwrap_or_default()
+                    }
+                    None => {
+                        bump(&self.counters.fragments_orphaned);
+                        Verdict::Allow
+                    }
+                }
+            }
+            Err(drop) => {
+                bump(match drop {
+                    DropReason::LinkTruncated => &self.counters.drop_link_truncated,
+                    DropReason::NotIp => &self.counters.drop_not_ip,
+                    DropReason::IpMalformed => &self.counters.drop_ip_malformed,
+                    DropReason::OtherProtocol => &self.counters.drop_other_protocol,
+                    DropReason::TransportMalformed => &self.counters.drop_transport_malformed,
+                });
+                Verdict::Allow
+            }
+        }
+    }
+
+    /// Like [`Engine::process_packet`], with the link type as a pcap LINKTYPE number.
+    pub fn process_packet_linktype(
+        &self,
+        linktype: u32,
+        frame: &[u8],
+        ts_ns: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Result<Verdict, Error> {
+        let link = LinkType::from_linktype(linktype).ok_or(Error::UnknownLinkType(linktype))?;
+        Ok(self.process_packet(link, frame, ts_ns, context))
+    }
+
+    pub(super) fn on_packet(
+        &self,
+        view: &PacketView<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+        input: Input,
+    ) -> Verdict {
+        let (key, side) = FlowKey::new(
+            view.transport,
+            view.src,
+            view.src_port,
+            view.dst,
+            view.dst_port,
+        );
+        if let Some(fragment) = view.fragment {
+            self.fragments.insert(fragment, key, side);
+        }
+
+        let syn_only = view.transport == Transport::Tcp
+            && view.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        let mut restarted = None;
+        let known = self.table.with_entry(&key, |e| {
+            if syn_only && e.ended() {
+                // Port reuse: a SYN on a connection that has ended starts a new flow (as
+                // Wireshark's stream numbering does); the old one is recorded now.
+                let reason = e.end_reason();
+                let record = self.record(&key, e, Event::Close, Some(reason));
+                self.queue.push(record);
+                *e = FlowEntry::new(self.table.next_id(), ts);
+                e.first_packet(side, view.src_port, view.dst_port);
+                self.name_from_dns(e, &key, ts);
+                restarted = Some(e.id);
+                bump(&self.counters.flows_created);
+            }
+            self.update(&key, e, side, view, ts, context, input)
+        });
+        if let Some(verdict) = known {
+            if let Some(id) = restarted {
+                self.table.remember_order(key, id);
+            }
+            return verdict;
+        }
+
+        self.table.reserve(ts, &mut |k, mut e| {
+            bump(&self.counters.flows_evicted);
+            let record = self.record(&k, &mut e, Event::Close, Some(Reason::Evicted));
+            self.queue.push(record);
+        });
+        let mut entry = FlowEntry::new(self.table.next_id(), ts);
+        entry.first_packet(side, view.src_port, view.dst_port);
+        let verdict = match self.table.insert_reserved(key, entry, |e| {
+            self.name_from_dns(e, &key, ts);
+            self.update(&key, e, side, view, ts, context, input)
+        }) {
+            Ok(verdict) => {
+                bump(&self.counters.flows_created);
+                self.counters
+                    .flows_peak
+                    .fetch_max(self.table.len() as u64, Ordering::Relaxed);
+                verdict
+            }
+            Err(verdict) => verdict,
+        };
+        if self.pending_len.load(Ordering::Relaxed) > 0 {
+            self.apply_pending(&key);
+        }
+        verdict
+    }
+
+    /// Everything a packet does to its flow; runs under the flow's map guard.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // the packet's parts, passed apart on the hot path
+    fn update(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        side: Side,
+        view: &PacketView<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+        input: Input,
+    ) -> Verdict {
+        match input {
+            Input::Packet => {
+                e.count(side, view.ip_len, ts);
+                if view.transport == Transport::Tcp {
+                    e.tcp(side, view.tcp_flags, view.seq, ts);
+                }
+            }
+            Input::StreamOpen => {
+                // The sensor says who connected: as sure as a SYN. Stream offsets start at 1.
+                e.evidence(side, Evidence::Syn);
+                e.syn_next_seq = Some(1);
+                e.last_seen = e.last_seen.max(ts);
+            }
+            Input::StreamData => e.count(side, view.ip_len, ts),
+        }
+        if !view.payload.is_empty() {
+            if is_dns_port(view) {
+                self.dns_packet(e, side, view, ts);
+            } else if !e.inspect_done {
+                self.inspect(e, side, view, input);
+            }
+        }
+        if let Some(ctx) = context {
+            if !e.context.as_ref().is_some_and(|c| ctx.same_as(c)) {
+                e.context = Some(Arc::new(ctx.to_owned()));
+            }
+        }
+        if ts.saturating_sub(e.last_record) >= self.config.active_timeout_ns {
+            let record = self.record(key, e, Event::Update, None);
+            self.queue.push(record);
+        }
+        e.verdict
+    }
+
+    /// Read a DNS message: client evidence, and answers into the name cache (port 53 only; mDNS on
+    /// 5353 gives evidence but names nothing).
+    fn dns_packet(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
+        e.inspect_done = true;
+        let msg = match view.transport {
+            Transport::Udp => view.payload,
+            // DNS over TCP: a 2-byte length, then the message (RFC 1035 §4.2.2); only messages
+            // that start and end in this segment are read.
+            Transport::Tcp => match view.payload {
+                [hi, lo, rest @ ..]
+                    if rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])) =>
+                {
+                    &rest[..usize::from(u16::from_be_bytes([*hi, *lo]))]
+                }
+                _ => return,
+            },
+        };
+        match dns::message_kind(msg) {
+            Some(dns::DnsKind::Query) => e.evidence(side, Evidence::AppRequest),
+            Some(dns::DnsKind::Response) => {
+                e.evidence(side.other(), Evidence::AppReply);
+                if view.src_port == 53 || view.dst_port == 53 {
+                    let cache = &self.dns_cache;
+                    let _ =
+                        dns::parse_response(msg, |name, ip, ttl| cache.insert(ip, name, ttl, ts));
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
+    fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, input: Input) {
+        if e.inspector.is_none() {
+            if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
+                bump(&self.counters.inspect_skipped);
+                e.inspect_done = true;
+                return;
+            }
+            let isn = e.syn_next_seq.filter(|_| e.evidence == Evidence::Syn);
+            e.inspector = Some(Box::new(Inspector::new(isn, self.inspect_memory.clone())));
+        }
+        let from_client = side == e.client_side;
+        let weak = e.evidence < Evidence::AppRequest;
+        let Some(inspector) = e.inspector.as_mut() else {
+            return;
+        };
+        // Stream bytes come in order without sequence numbers: number them by offset.
+        let seq = match input {
+            Input::StreamData => inspector.stream_seq(),
+            _ => view.seq,
+        };
+        let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);
+        // The cap holds for growth too: a flow whose buffer takes the total past it stops being
+        // inspected (so the total exceeds the cap by at most one segment, for one moment).
+        if step == Step::Continue
+            && self.inspect_memory.load(Ordering::Relaxed) > self.config.max_inspect_bytes
+        {
+            bump(&self.counters.inspect_skipped);
+            self.end_inspection(e);
+            return;
+        }
+        match step {
+            Step::Continue => {}
+            Step::ClientSpoke => e.evidence(side, Evidence::AppRequest),
+            Step::Done => self.end_inspection(e),
+            Step::Named(source, name, hello) => {
+                e.evidence(side, Evidence::AppRequest);
+                self.end_inspection(e);
+                self.name_in_band(e, source, name, hello);
+            }
+        }
+    }
+
+    fn end_inspection(&self, e: &mut FlowEntry) {
+        e.inspect_done = true;
+        // Dropping the inspector gives its buffer bytes back to the gauge.
+        e.inspector = None;
+    }
+
+    /// Name a flow from its own bytes (SNI, Host), given the DNS name it may have had until then
+    /// (the rules are `naming::in_band`'s).
+    fn name_in_band(
+        &self,
+        e: &mut FlowEntry,
+        source: NameSource,
+        name: String,
+        hello: Option<HelloInfo>,
+    ) {
+        let dns_name = e
+            .name
+            .as_ref()
+            .filter(|n| n.source == Some(NameSource::Dns))
+            .and_then(|n| n.server_name.clone());
+        let name = (!name.is_empty()).then(|| name.into_boxed_str());
+        self.set_name(e, naming::in_band(dns_name, source, name, hello));
+    }
+
+    /// A new flow to an address a DNS answer named gets that name until its own bytes say better.
+    fn name_from_dns(&self, e: &mut FlowEntry, key: &FlowKey, ts: u64) {
+        if self.dns_cache.is_empty() {
+            return;
+        }
+        let (server, _) = key.endpoint(e.client_side.other());
+        if let Some(name) = self.dns_cache.lookup(server, ts) {
+            self.set_name(e, naming::from_dns(&name));
+        }
+    }
+
+    /// Give the flow its name, the name's app and registrable domain, and the verdict.
+    fn set_name(&self, e: &mut FlowEntry, mut name: FlowName) {
+        e.verdict = naming::resolve(&mut name, &self.loaded_catalog(), &self.policy());
+        e.name = Some(Box::new(name));
+    }
+}

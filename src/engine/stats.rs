@@ -1,0 +1,110 @@
+//! The engine's counters and their snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Engine;
+
+/// Counters since the engine was created (and two gauges: `flows_active`, `records_queued`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames given to the engine.
+    pub packets: u64,
+    /// IP bytes of the frames that parsed as IP.
+    pub ip_bytes: u64,
+    /// Frames whose link-layer header was cut short.
+    pub drop_link_truncated: u64,
+    /// Frames that were not IP (ARP, LLDP ...).
+    pub drop_not_ip: u64,
+    /// Frames with a malformed or truncated IP header.
+    pub drop_ip_malformed: u64,
+    /// IP packets of other protocols than TCP and UDP (ICMP ...).
+    pub drop_other_protocol: u64,
+    /// TCP or UDP headers malformed or cut short.
+    pub drop_transport_malformed: u64,
+    /// Non-first IP fragments counted toward their flow.
+    pub fragments: u64,
+    /// Non-first IP fragments whose first fragment was never seen (not counted in any flow).
+    pub fragments_orphaned: u64,
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flows evicted from a full table.
+    pub flows_evicted: u64,
+    /// Flows tracked now.
+    pub flows_active: u64,
+    /// Most flows tracked at once.
+    pub flows_peak: u64,
+    /// The flow bound in force.
+    pub flow_capacity: u64,
+    /// Context bindings accepted.
+    pub bindings: u64,
+    /// Context bindings dropped (pending table full, or never matched a flow in time).
+    pub bindings_dropped: u64,
+    /// Records produced.
+    pub records: u64,
+    /// Records dropped because the queue was full.
+    pub records_dropped: u64,
+    /// Records waiting to be drained.
+    pub records_queued: u64,
+    /// Flows not inspected because inspection memory was at its cap.
+    pub inspect_skipped: u64,
+    /// Bytes held by inspection buffers now.
+    pub inspect_memory: u64,
+    /// Addresses in the DNS cache now.
+    pub dns_cache_entries: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub packets: AtomicU64,
+    pub ip_bytes: AtomicU64,
+    pub drop_link_truncated: AtomicU64,
+    pub drop_not_ip: AtomicU64,
+    pub drop_ip_malformed: AtomicU64,
+    pub drop_other_protocol: AtomicU64,
+    pub drop_transport_malformed: AtomicU64,
+    pub fragments: AtomicU64,
+    pub fragments_orphaned: AtomicU64,
+    pub flows_created: AtomicU64,
+    pub flows_evicted: AtomicU64,
+    pub flows_peak: AtomicU64,
+    pub bindings: AtomicU64,
+    pub bindings_dropped: AtomicU64,
+    pub inspect_skipped: AtomicU64,
+}
+
+pub(super) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Engine {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let held = self.held.lock().map(|h| h.len()).unwrap_or(0);
+        Stats {
+            packets: get(&c.packets),
+            ip_bytes: get(&c.ip_bytes),
+            drop_link_truncated: get(&c.drop_link_truncated),
+            drop_not_ip: get(&c.drop_not_ip),
+            drop_ip_malformed: get(&c.drop_ip_malformed),
+            drop_other_protocol: get(&c.drop_other_protocol),
+            drop_transport_malformed: get(&c.drop_transport_malformed),
+            fragments: get(&c.fragments),
+            fragments_orphaned: get(&c.fragments_orphaned),
+            flows_created: get(&c.flows_created),
+            flows_evicted: get(&c.flows_evicted),
+            flows_active: self.table.len() as u64,
+            flows_peak: get(&c.flows_peak),
+            flow_capacity: self.table.capacity() as u64,
+            bindings: get(&c.bindings),
+            bindings_dropped: get(&c.bindings_dropped),
+            records: self.queue.pushed(),
+            records_dropped: self.queue.dropped(),
+            records_queued: (self.queue.len() + held) as u64,
+            inspect_skipped: get(&c.inspect_skipped),
+            inspect_memory: self.inspect_memory.load(Ordering::Relaxed) as u64,
+            dns_cache_entries: self.dns_cache.len() as u64,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Naming: what the inspectors and the DNS cache found becomes the flow's name, app and verdict.
+//!
+//! Plain functions over the catalog and the policy, with no engine state, so each rule is tested
+//! case by case below (docs/ARCHITECTURE.md "Naming").
+//!
+//! - Precedence: a name from the flow's own bytes (TLS SNI, QUIC SNI, HTTP Host; a flow speaks
+//!   one of them) replaces a DNS name given at the flow's start ([`in_band`]).
+//! - ECH: when the ClientHello offers ECH and the DNS name is in *another* registrable domain than
+//!   the SNI, the SNI is only the provider's public outer name: the DNS name keeps naming the flow
+//!   and the SNI is kept beside it. Browsers send GREASE ECH with the real SNI in every hello, so a
+//!   DNS name of the same registrable domain leaves the SNI in charge.
+//! - A hello without SNI keeps its details (ALPN, JA4, ECH) and a DNS name, if any, names it.
+//! - The name's app (exact host, then longest suffix), its registrable domain and the verdict of
+//!   the policy in force are fixed when the flow is named ([`resolve`]).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::catalog::{registrable_domain, Catalog};
+use crate::inspect::{lower_name, FlowName, HelloInfo};
+use crate::policy::Policy;
+use crate::record::{AppInfo, NameSource, Verdict};
+
+/// A catalog in force, with one shared [`AppInfo`] per app for the flows it names (records share
+/// it instead of copying its strings).
+pub(crate) struct LoadedCatalog {
+    pub catalog: Arc<Catalog>,
+    infos: Vec<Arc<AppInfo>>,
+}
+
+impl LoadedCatalog {
+    pub fn new(catalog: Arc<Catalog>) -> LoadedCatalog {
+        let infos = catalog
+            .apps()
+            .iter()
+            .map(|a| {
+                Arc::new(AppInfo {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    category: a.category.id().to_owned(),
+                    risk: a.risk,
+                })
+            })
+            .collect();
+        LoadedCatalog { catalog, infos }
+    }
+
+    /// The embedded catalog, parsed once per process.
+    pub fn embedded() -> Arc<LoadedCatalog> {
+        static EMBEDDED: OnceLock<Arc<LoadedCatalog>> = OnceLock::new();
+        EMBEDDED
+            .get_or_init(|| Arc::new(LoadedCatalog::new(Arc::new(Catalog::embedded()))))
+            .clone()
+    }
+
+    /// The app of a (lower-case) server name; no allocation.
+    pub fn app(&self, server_name: &str) -> Option<Arc<AppInfo>> {
+        self.catalog
+            .lookup_index(server_name.as_bytes())
+            .and_then(|i| self.infos.get(i.get()).cloned())
+    }
+}
+
+/// The name a DNS answer gives a new flow to its address, until the flow's own bytes say better.
+pub(crate) fn from_dns(name: &[u8]) -> FlowName {
+    FlowName {
+        server_name: Some(lower_name(name).into_boxed_str()),
+        source: Some(NameSource::Dns),
+        ..FlowName::default()
+    }
+}
+
+/// The name of a flow whose own bytes named it (`name` is `None` for a hello without SNI), given
+/// the DNS name the flow had until then.
+pub(crate) fn in_band(
+    dns_name: Option<Box<str>>,
+    source: NameSource,
+    name: Option<Box<str>>,
+    hello: Option<HelloInfo>,
+) -> FlowName {
+    let mut flow_name = FlowName::default();
+    if let Some(h) = hello {
+        flow_name.alpn = h.alpn;
+        flow_name.ech = h.ech;
+        flow_name.ja4 = Some(h.ja4);
+        let other_domain = match (&dns_name, &name) {
+            (Some(a), Some(b)) => registrable_domain(a) != registrable_domain(b),
+            _ => false,
+        };
+        if h.ech && other_domain {
+            flow_name.server_name = dns_name;
+            flow_name.source = Some(NameSource::Dns);
+            flow_name.sni = name;
+            return flow_name;
+        }
+    }
+    match name {
+        Some(n) => {
+            flow_name.server_name = Some(n);
+            flow_name.source = Some(source);
+        }
+        None => {
+            flow_name.source = dns_name.as_ref().map(|_| NameSource::Dns);
+            flow_name.server_name = dns_name;
+        }
+    }
+    flow_name
+}
+
+/// Fill the name's app and registrable domain from the catalog and return the policy's verdict.
+pub(crate) fn resolve(name: &mut FlowName, catalog: &LoadedCatalog, policy: &Policy) -> Verdict {
+    let Some(server_name) = name.server_name.as_deref() else {
+        return Verdict::Allow;
+    };
+    let app = catalog.app(server_name);
+    // The registrable domain is a suffix of the (lower-case) name: keep where it starts.
+    let domain = registrable_domain(server_name);
+    name.domain_start = domain.and_then(|d| u8::try_from(server_name.len() - d.len()).ok());
+    let verdict = policy.verdict(app.as_deref().map(|a| a.id.as_str()), domain);
+    name.app = app;
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Sanction;
+
+    fn hello(ech: bool) -> HelloInfo {
+        HelloInfo {
+            sni: None,
+            alpn: b"\x02h2".to_vec().into_boxed_slice(),
+            ech,
+            ja4: *b"t13d1516h2_8daaf6152771_02713d6af862",
+        }
+    }
+
+    fn boxed(s: &str) -> Option<Box<str>> {
+        Some(s.into())
+    }
+
+    #[test]
+    fn in_band_name_replaces_a_dns_name() {
+        let n = in_band(
+            boxed("cdn.example.net"),
+            NameSource::TlsSni,
+            boxed("www.dropbox.com"),
+            Some(hello(false)),
+        );
+        assert_eq!(n.server_name.as_deref(), Some("www.dropbox.com"));
+        assert_eq!(n.source, Some(NameSource::TlsSni));
+        assert_eq!(n.sni, None);
+        assert_eq!(n.alpn_list(), ["h2"]);
+    }
+
+    #[test]
+    fn ech_with_a_dns_name_of_another_domain_keeps_the_dns_name() {
+        let n = in_band(
+            boxed("www.dropbox.com"),
+            NameSource::TlsSni,
+            boxed("cloudflare-ech.com"),
+            Some(hello(true)),
+        );
+        assert_eq!(n.server_name.as_deref(), Some("www.dropbox.com"));
+        assert_eq!(n.source, Some(NameSource::Dns));
+        assert_eq!(n.sni.as_deref(), Some("cloudflare-ech.com"));
+        assert!(n.ech);
+        assert!(n.ja4.is_some());
+    }
+
+    #[test]
+    fn grease_ech_with_a_same_domain_dns_name_keeps_the_sni() {
+        let n = in_band(
+            boxed("dropbox.com"),
+            NameSource::QuicSni,
+            boxed("www.dropbox.com"),
+            Some(hello(true)),
+        );
+        assert_eq!(n.server_name.as_deref(), Some("www.dropbox.com"));
+        assert_eq!(n.source, Some(NameSource::QuicSni));
+        assert_eq!(n.sni, None);
+    }
+
+    #[test]
+    fn ech_without_a_dns_name_keeps_the_sni() {
+        let n = in_band(
+            None,
+            NameSource::TlsSni,
+            boxed("cloudflare-ech.com"),
+            Some(hello(true)),
+        );
+        assert_eq!(n.server_name.as_deref(), Some("cloudflare-ech.com"));
+        assert_eq!(n.source, Some(NameSource::TlsSni));
+    }
+
+    #[test]
+    fn hello_without_sni_falls_back_to_dns_and_keeps_its_details() {
+        let n = in_band(
+            boxed("api.example.org"),
+            NameSource::TlsSni,
+            None,
+            Some(hello(false)),
+        );
+        assert_eq!(n.server_name.as_deref(), Some("api.example.org"));
+        assert_eq!(n.source, Some(NameSource::Dns));
+        assert!(n.ja4.is_some());
+        let n = in_band(None, NameSource::TlsSni, None, Some(hello(false)));
+        assert_eq!(n.server_name, None);
+        assert_eq!(n.source, None);
+        assert!(n.ja4.is_some());
+    }
+
+    #[test]
+    fn http_host_has_no_hello_details() {
+        let n = in_band(
+            boxed("a.example.com"),
+            NameSource::HttpHost,
+            boxed("b.example.com"),
+            None,
+        );
+        assert_eq!(n.server_name.as_deref(), Some("b.example.com"));
+        assert_eq!(n.source, Some(NameSource::HttpHost));
+        assert_eq!(n.ja4, None);
+        assert!(n.alpn.is_empty());
+    }
+
+    #[test]
+    fn dns_names_are_lower_case_without_trailing_dot() {
+        let n = from_dns(b"Files.Dropbox.COM.");
+        assert_eq!(n.server_name.as_deref(), Some("files.dropbox.com"));
+        assert_eq!(n.source, Some(NameSource::Dns));
+    }
+
+    #[test]
+    fn resolve_finds_app_domain_and_verdict() {
+        let catalog = LoadedCatalog::embedded();
+        let mut policy = Policy::new();
+        policy.set_app("dropbox", Sanction::Unsanctioned);
+        let mut n = from_dns(b"www.dropbox.com");
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Block);
+        assert_eq!(n.app.as_ref().map(|a| a.id.as_str()), Some("dropbox"));
+        assert_eq!(n.registrable_domain(), Some("dropbox.com"));
+        // Label boundaries: evildropbox.com is not Dropbox.
+        let mut n = from_dns(b"evildropbox.com");
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Allow);
+        assert!(n.app.is_none());
+        assert_eq!(n.registrable_domain(), Some("evildropbox.com"));
+        // Domain policy for names no catalog knows.
+        policy.set_domain("evildropbox.com", Sanction::Monitored);
+        let mut n = from_dns(b"x.evildropbox.com");
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Monitor);
+        // No name: allow, nothing filled.
+        let mut n = FlowName::default();
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Allow);
+        assert_eq!(n.registrable_domain(), None);
+    }
+}
