@@ -100,9 +100,9 @@ fn main() {
     }
     println!(
         "size_of FlowEntry {} B, FlowKey {} B, engine::BYTES_PER_FLOW (budgeted) {} B",
-        cloudsight::flow::FLOW_ENTRY_SIZE,
-        std::mem::size_of::<cloudsight::flow::FlowKey>(),
-        cloudsight::engine::BYTES_PER_FLOW
+        cloudsight::internal::flow::FLOW_ENTRY_SIZE,
+        std::mem::size_of::<cloudsight::internal::flow::FlowKey>(),
+        cloudsight::internal::BYTES_PER_FLOW
     );
     let exe = std::env::current_exe().unwrap();
     for kind in ["unnamed", "named"] {

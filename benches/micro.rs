@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the hot stages (`cargo bench --bench micro`; filter with
 //! `cargo bench --bench micro -- flow_update`). Kept quick: small samples, short measurement.
 //!
-//! - `parse/*`: link + IP + TCP/UDP slicing of one frame (`cloudsight::packet::parse`).
+//! - `parse/*`: link + IP + TCP/UDP slicing of one frame (`cloudsight::internal::packet::parse`).
 //! - `flow_update/{1k,100k,1M}`: a packet of a known flow through the whole engine path (parse,
 //!   hash lookup in a warm table of that many flows, counters), flows visited in a shuffled
 //!   order so the large tables miss the caches as a busy sensor's would.
@@ -18,8 +18,8 @@ mod sample;
 use std::hint::black_box;
 use std::time::Duration;
 
-use cloudsight::inspect::quic::{QuicInitial, QuicProgress};
-use cloudsight::inspect::tls;
+use cloudsight::internal::inspect::quic::{QuicInitial, QuicProgress};
+use cloudsight::internal::inspect::tls;
 use cloudsight::{Catalog, Config, Engine, LinkType};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use etherparse::PacketBuilder;
@@ -63,7 +63,7 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let v4 = tcp_frame(1, false, 16, &[0x17; 1400]);
     g.bench_function("ethernet_ipv4_tcp", |b| {
-        b.iter(|| cloudsight::packet::parse(LinkType::Ethernet, black_box(&v4)).is_ok())
+        b.iter(|| cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&v4)).is_ok())
     });
     let mut v6 = Vec::new();
     PacketBuilder::ethernet2([2; 6], [4; 6])
@@ -72,7 +72,7 @@ fn parse(c: &mut Criterion) {
         .write(&mut v6, &[0x40; 1200])
         .unwrap();
     g.bench_function("ethernet_ipv6_udp", |b| {
-        b.iter(|| cloudsight::packet::parse(LinkType::Ethernet, black_box(&v6)).is_ok())
+        b.iter(|| cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&v6)).is_ok())
     });
     g.finish();
 }

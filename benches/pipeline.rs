@@ -49,7 +49,9 @@ fn main() {
     let data = tcp(false, 16, &[0x17; 1400]);
     let parse = median_ns_per_op(N, || {
         for _ in 0..N {
-            black_box(cloudsight::packet::parse(LinkType::Ethernet, black_box(&data)).is_ok());
+            black_box(
+                cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&data)).is_ok(),
+            );
         }
     });
     println!("packet slicing (Ethernet/IPv4/TCP): {parse:.1} ns/packet");
@@ -71,7 +73,10 @@ fn main() {
     let handshake = &hello_record[5..];
     let hello = median_ns_per_op(N / 10, || {
         for _ in 0..N / 10 {
-            black_box(cloudsight::inspect::tls::parse_client_hello(black_box(handshake)).is_ok());
+            black_box(
+                cloudsight::internal::inspect::tls::parse_client_hello(black_box(handshake))
+                    .is_ok(),
+            );
         }
     });
     println!(
@@ -79,9 +84,9 @@ fn main() {
         handshake.len()
     );
     let ja4 = median_ns_per_op(N / 10, || {
-        let h = cloudsight::inspect::tls::parse_client_hello(handshake).unwrap();
+        let h = cloudsight::internal::inspect::tls::parse_client_hello(handshake).unwrap();
         for _ in 0..N / 10 {
-            black_box(cloudsight::inspect::tls::ja4(black_box(&h), b't'));
+            black_box(cloudsight::internal::inspect::tls::ja4(black_box(&h), b't'));
         }
     });
     println!("JA4 of that hello: {ja4:.1} ns");

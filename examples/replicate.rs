@@ -93,7 +93,8 @@ fn is_client_initial(frame: &[u8], ip: Option<(usize, u8)>) -> bool {
         return false;
     }
     let dst_port = u16::from_be_bytes([frame[udp + 2], frame[udp + 3]]);
-    dst_port == 443 && cloudsight::inspect::quic::QuicInitial::looks_like_initial(&frame[udp + 8..])
+    dst_port == 443
+        && cloudsight::internal::inspect::quic::QuicInitial::looks_like_initial(&frame[udp + 8..])
 }
 
 /// Add `k` to a 16-bit field of an address (wrapping): a bijection per copy.

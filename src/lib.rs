@@ -22,28 +22,65 @@
 //! assert_eq!(records[0].bytes_up, 35);
 //! ```
 //!
-//! The pipeline, one module per stage: [`packet`] → [`flow`] → [`inspect`] → [`catalog`] →
-//! [`policy`] → [`record`] → `output` → [`encode`]; `capi` is the only module with `unsafe` code.
+//! The pipeline, one module per stage: `packet` → `flow` → `inspect` → `naming` ([`catalog`],
+//! [`policy`]) → [`record`] → `output` → [`encode`]; [`capi`] is the only module with `unsafe`
+//! code. The public API is what this page lists; docs/ARCHITECTURE.md describes the stages.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod catalog;
 pub mod community_id;
-pub mod context;
+mod context;
 pub mod encode;
-pub mod engine;
+mod engine;
 mod error;
-pub mod flow;
-pub mod inspect;
+mod flow;
+mod inspect;
 mod naming;
 mod output;
-pub mod packet;
+mod packet;
 pub mod policy;
 pub mod record;
 
 #[allow(unsafe_code)]
 pub mod capi;
+
+/// The pipeline's insides, for the project's fuzz targets, benches and tests only: not API, no
+/// stability promise, hidden from the docs.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::engine::BYTES_PER_FLOW;
+
+    /// Flow keys and entry sizes.
+    pub mod flow {
+        pub use crate::flow::*;
+    }
+    /// Link-layer and IP slicing.
+    pub mod packet {
+        pub use crate::packet::*;
+    }
+    /// The inspectors' parsers and reassemblers.
+    pub mod inspect {
+        pub use crate::inspect::*;
+        /// DNS messages and the DNS cache.
+        pub mod dns {
+            pub use crate::inspect::dns::*;
+        }
+        /// HTTP/1.x request heads.
+        pub mod http {
+            pub use crate::inspect::http::*;
+        }
+        /// QUIC Initials.
+        pub mod quic {
+            pub use crate::inspect::quic::*;
+        }
+        /// TLS ClientHellos, JA4, hello reassembly.
+        pub mod tls {
+            pub use crate::inspect::tls::*;
+        }
+    }
+}
 
 pub use catalog::{App, Catalog, Category};
 pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};

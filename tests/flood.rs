@@ -701,17 +701,17 @@ fn flood_slow_drip_client_hello_100k_flows() {
             engine.process_packet(LinkType::Raw, &seg, ts, None);
             report.packets += 1;
             n += 1;
-            if n % LEGIT_EVERY == 0 {
+            if n.is_multiple_of(LEGIT_EVERY) {
                 legit.send(&engine, ts);
                 report.packets += 1;
             }
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 let s = engine.stats();
                 // The cap may be passed by the one segment that crosses it.
                 max_inspect = max_inspect.max(s.inspect_memory);
                 assert!(s.inspect_memory <= config.max_inspect_bytes as u64 + 64 * 1024);
             }
-            if n % DRAIN_EVERY == 0 {
+            if n.is_multiple_of(DRAIN_EVERY) {
                 tally.drain(&engine, &legit);
                 last = check_bounds(&engine, &config);
             }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use cloudsight::packet::{parse, Parsed};
+use cloudsight::internal::packet::{parse, Parsed};
 use cloudsight::{
     Config, Engine, FlowTuple, LinkType, Policy, Sanction, StreamDirection, Transport,
 };

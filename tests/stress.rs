@@ -232,7 +232,7 @@ fn run_stress() {
                 i += 1;
                 let now = T0 + clock.load(Ordering::Relaxed) * MS;
                 // Ticks, now and then with time going backwards.
-                engine.tick(if i % 5 == 0 {
+                engine.tick(if i.is_multiple_of(5) {
                     now.saturating_sub(700 * MS)
                 } else {
                     now
@@ -240,7 +240,7 @@ fn run_stress() {
                 let t = (i % 4) as u8;
                 let f = (i * 7919 % 400) as u16;
                 let tuple = FlowTuple {
-                    transport: if f % 3 == 0 {
+                    transport: if f.is_multiple_of(3) {
                         Transport::Udp
                     } else {
                         Transport::Tcp
@@ -248,7 +248,7 @@ fn run_stress() {
                     src: IpAddr::from([10, t, (f >> 8) as u8, f as u8]),
                     src_port: 40_000 + f,
                     dst: IpAddr::from([52, 1, (f % 7) as u8, 10]),
-                    dst_port: if f % 3 == 0 { 4500 } else { 443 },
+                    dst_port: if f.is_multiple_of(3) { 4500 } else { 443 },
                 };
                 let user = format!("CORP\\user{i}");
                 engine.bind_context(

@@ -1,6 +1,6 @@
 //! DNS responses into a small cache, and HTTP request parsing, on the same bytes.
 #![no_main]
-use cloudsight::inspect::{dns, http};
+use cloudsight::internal::inspect::{dns, http};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! The QUIC Initial decoder, one-shot and stateful over several datagrams (u16 length + bytes).
 #![no_main]
-use cloudsight::inspect::quic::{decode_datagram_for_fuzzing, QuicInitial};
+use cloudsight::internal::inspect::quic::{decode_datagram_for_fuzzing, QuicInitial};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! The ClientHello reassembler: segments with arbitrary sequence numbers (u32 seq + u16 length +
 //! bytes), an optional initial sequence number; memory must stay under the cap.
 #![no_main]
-use cloudsight::inspect::tls::{parse_client_hello, HelloReassembler};
+use cloudsight::internal::inspect::tls::{parse_client_hello, HelloReassembler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

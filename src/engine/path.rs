@@ -20,7 +20,7 @@ fn is_dns_port(view: &PacketView<'_>) -> bool {
 impl Engine {
     /// Take one captured frame. `ts_ns` is the capture time (ns since the Unix epoch); `context`
     /// names the process and user behind it, when the sensor knows them. Frames that are not TCP or
-    /// UDP over IP are counted in [`Stats`] and answered [`Verdict::Allow`].
+    /// UDP over IP are counted in [`Stats`](crate::Stats) and answered [`Verdict::Allow`].
     pub fn process_packet(
         &self,
         link: LinkType,

@@ -539,7 +539,7 @@ impl CryptoStream {
         let full_words = need / 64;
         let complete = self.have.len() >= need.div_ceil(64)
             && self.have[..full_words].iter().all(|&w| w == u64::MAX)
-            && (need % 64 == 0 || self.have[full_words] == (1u64 << (need % 64)) - 1);
+            && (need.is_multiple_of(64) || self.have[full_words] == (1u64 << (need % 64)) - 1);
         if complete {
             HelloState::Complete
         } else {
