@@ -93,6 +93,38 @@ pub(crate) fn lower_name(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).to_ascii_lowercase()
 }
 
+/// How far an inspector's parser has got with a flow's first bytes: the one outcome type of the
+/// TLS reassembler ([`tls::HelloReassembler::push`]), the QUIC Initial decoder
+/// ([`quic::QuicInitial::push_datagram`]) and the HTTP request parser ([`http::parse_request`],
+/// whose host comes with [`Progress::Complete`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Not complete yet: feed more client bytes (segments, datagrams, or a longer prefix).
+    NeedMore,
+    /// The client's message is complete: read it from the inspector (the ClientHello with
+    /// `hello()`, the HTTP host from [`http::parse_request`]'s result).
+    Complete,
+    /// The bytes are not this inspector's protocol (not a TLS ClientHello, not a QUIC long
+    /// header, not an HTTP/1.x request line).
+    NotThisProtocol,
+    /// The protocol is recognised but inspection stops; buffers are freed and later input is
+    /// ignored.
+    GaveUp(GiveUp),
+}
+
+/// Why an inspector gave up on a flow ([`Progress::GaveUp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// Over a bound (bytes buffered, packets read) or malformed beyond recovery (a TLS record
+    /// layer that breaks RFC 8446 §5.1, a QUIC CRYPTO stream that is not a ClientHello).
+    Abandoned,
+    /// A QUIC version this crate cannot decrypt, or a Version Negotiation packet.
+    Unsupported,
+    /// An HTTP request without a usable host: the header block ended without a (non-empty)
+    /// Host, or no end of headers came within [`http::MAX_HEADER`] bytes.
+    NoHost,
+}
+
 /// What one payload did for naming.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -300,11 +332,11 @@ impl Inspector {
         }
     }
 
-    fn tls_progress(&mut self, progress: tls::HelloProgress) -> Step {
+    fn tls_progress(&mut self, progress: Progress) -> Step {
         match progress {
-            tls::HelloProgress::NeedMore => Step::Continue,
-            tls::HelloProgress::NotTls | tls::HelloProgress::Abandoned => Step::Done,
-            tls::HelloProgress::Complete => {
+            Progress::NeedMore => Step::Continue,
+            Progress::NotThisProtocol | Progress::GaveUp(_) => Step::Done,
+            Progress::Complete => {
                 let Protocol::Tls(r) = &self.protocol else {
                     return Step::Done;
                 };
@@ -319,13 +351,11 @@ impl Inspector {
         }
     }
 
-    fn quic_progress(&mut self, progress: quic::QuicProgress) -> Step {
+    fn quic_progress(&mut self, progress: Progress) -> Step {
         match progress {
-            quic::QuicProgress::NeedMore => Step::Continue,
-            quic::QuicProgress::NotQuic
-            | quic::QuicProgress::Unsupported
-            | quic::QuicProgress::Abandoned => Step::Done,
-            quic::QuicProgress::Complete => {
+            Progress::NeedMore => Step::Continue,
+            Progress::NotThisProtocol | Progress::GaveUp(_) => Step::Done,
+            Progress::Complete => {
                 let Protocol::Quic(q) = &self.protocol else {
                     return Step::Done;
                 };
@@ -353,10 +383,10 @@ impl Step {
 
 fn http_step(request: http::HttpRequest<'_>) -> Step {
     match request {
-        http::HttpRequest::NeedMore => Step::Continue,
-        http::HttpRequest::Host(h) | http::HttpRequest::Connect(h) => {
+        Ok(http::Target::Host(h) | http::Target::Connect(h)) => {
             Step::Named(NameSource::HttpHost, lower_name(h), None)
         }
-        http::HttpRequest::NotHttp | http::HttpRequest::NoHost => Step::Done,
+        Err(Progress::NeedMore) => Step::Continue,
+        Err(Progress::Complete | Progress::NotThisProtocol | Progress::GaveUp(_)) => Step::Done,
     }
 }
