@@ -183,7 +183,13 @@ impl ConnKeys {
 
     /// Fuzzing build: no AEAD at all, the payload is its own plaintext (see the module doc).
     #[cfg(fuzzing)]
-    pub(super) fn open(&self, packet_number: u64, _aad: &[u8], _body: &mut [u8], _tag: &[u8]) -> bool {
+    pub(super) fn open(
+        &self,
+        packet_number: u64,
+        _aad: &[u8],
+        _body: &mut [u8],
+        _tag: &[u8],
+    ) -> bool {
         let _ = self.nonce(packet_number);
         true
     }

@@ -66,7 +66,6 @@ pub enum QuicError {
     HelloTooLarge,
 }
 
-
 /// A bounds-checked reader; every method returns `None` instead of reading past the end.
 struct Reader<'a> {
     buf: &'a [u8],
@@ -906,7 +905,10 @@ mod tests {
             Err(QuicError::LengthPastEnd)
         );
         let mut q = QuicInitial::new();
-        assert_eq!(q.push_datagram(&RFC9001_A2[..40]), Progress::NotThisProtocol);
+        assert_eq!(
+            q.push_datagram(&RFC9001_A2[..40]),
+            Progress::NotThisProtocol
+        );
         assert_eq!(
             q.push_datagram(b"GET / HTTP/1.1\r\n"),
             Progress::NotThisProtocol

@@ -449,8 +449,8 @@ pub(super) fn record_len_ok(header: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::fixtures::*;
+    use super::*;
     use crate::inspect::tls::ja4;
     use proptest::prelude::*;
 

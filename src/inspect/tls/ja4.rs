@@ -208,8 +208,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::fixtures::*;
+    use super::*;
     use crate::inspect::tls::{parse_client_hello, HelloReassembler};
 
     #[test]

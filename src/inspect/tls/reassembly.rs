@@ -107,7 +107,10 @@ impl HelloReassembler {
                 self.state = Progress::NotThisProtocol;
             }
         }
-        if matches!(self.state, Progress::NotThisProtocol | Progress::GaveUp(GiveUp::Abandoned)) {
+        if matches!(
+            self.state,
+            Progress::NotThisProtocol | Progress::GaveUp(GiveUp::Abandoned)
+        ) {
             self.buf = Vec::new();
             self.span_count = 0;
         }
@@ -339,8 +342,8 @@ impl HelloReassembler {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::fixtures::*;
+    use super::*;
     use crate::inspect::tls::{ja4, looks_like_client_hello, parse_client_hello};
     use proptest::prelude::*;
 
@@ -444,10 +447,7 @@ mod tests {
         let mut r = HelloReassembler::new(Some(1000));
         let mut seq = 1000;
         for (i, byte) in header.iter().enumerate() {
-            assert_eq!(
-                r.push(seq, std::slice::from_ref(byte)),
-                Progress::NeedMore
-            );
+            assert_eq!(r.push(seq, std::slice::from_ref(byte)), Progress::NeedMore);
             seq += 1;
             assert!(
                 r.memory() <= 2 * (i + 1),
@@ -501,7 +501,10 @@ mod tests {
         assert_eq!(state, Progress::GaveUp(GiveUp::Abandoned));
         // Zero-length handshake record and an interleaved alert.
         let mut r = HelloReassembler::new(Some(0));
-        assert_eq!(r.push(0, &[22, 3, 1, 0, 0]), Progress::GaveUp(GiveUp::Abandoned));
+        assert_eq!(
+            r.push(0, &[22, 3, 1, 0, 0]),
+            Progress::GaveUp(GiveUp::Abandoned)
+        );
         let msg = build_hello(&[0x1301], &[]);
         let mut stream = into_records(&msg[..10], &[]);
         stream.extend([21, 3, 3, 0, 2, 2, 40]);
@@ -513,15 +516,9 @@ mod tests {
     fn far_away_segments_are_dropped() {
         let mut r = HelloReassembler::new(Some(1_000_000));
         let big = vec![0x16u8; 70_000];
-        assert_eq!(
-            r.push(1_000_000 + 20_000, &big[..100]),
-            Progress::NeedMore
-        );
+        assert_eq!(r.push(1_000_000 + 20_000, &big[..100]), Progress::NeedMore);
         assert_eq!(r.push(3_000_000_000, &big), Progress::NeedMore);
-        assert_eq!(
-            r.push(1_000_000 - 80_000, &big[..1000]),
-            Progress::NeedMore
-        );
+        assert_eq!(r.push(1_000_000 - 80_000, &big[..1000]), Progress::NeedMore);
         assert_eq!(r.memory(), 0);
         // A huge segment straddling the bound is cut at it.
         r.push(1_000_000 + 16_000, &big);
