@@ -3,7 +3,44 @@
 //! Inspection runs only while a flow has no in-band name and is within its budget (payload packets
 //! and client bytes); its state is boxed in the flow entry and freed as soon as the flow is named
 //! or the budget is spent. DNS responses are read on every packet to or from port 53 and fill the
-//! engine's IP → name cache.
+//! engine's IP → name cache ([`dns::DnsCache`]); DNS is not an inspector.
+//!
+//! # Adding an inspector
+//!
+//! An inspector is a parser module here ([`tls`], [`quic`], [`http`]) plus a few lines in
+//! `Inspector`, the per-flow state the engine drives (the engine itself needs no change):
+//!
+//! - **What it implements.** A cheap test on a flow's first client bytes that never allocates
+//!   ([`tls::looks_like_client_hello`], [`quic::QuicInitial::looks_like_initial`],
+//!   [`http::looks_like_request`]), which `Inspector::step` / `start_tcp` use to pick the
+//!   protocol (a variant of the private `Protocol` enum); then a parser that borrows the bytes
+//!   (zero-copy), never panics on any input, and, if the message can span packets, a state type
+//!   with a bounded buffer that takes segments or datagrams one at a time
+//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]; HTTP appends
+//!   in-order segments to a buffer of at most [`http::MAX_HEADER`] bytes and re-parses it).
+//! - **How it reports progress.** With the shared [`Progress`]: `NeedMore`, `Complete` (the
+//!   message is read from the inspector, e.g. `hello()`; [`http::parse_request`] carries its
+//!   host as `Ok`), `NotThisProtocol`, or `GaveUp` with a [`GiveUp`] reason. `Inspector` maps it
+//!   to the engine's `Step`: `NeedMore` → `Continue`, `Complete` → `Named` (a ClientHello is
+//!   copied into a `HelloInfo`; names go through `lower_name`), anything else → `Done`, which
+//!   ends inspection of the flow. A ClientHello without SNI is `Named` with an empty name.
+//! - **How it accounts its memory.** It reports the heap bytes it holds (capacities, not
+//!   lengths) with a `memory()` method, and `Inspector::memory` adds that in. After every
+//!   payload `Inspector::payload` moves the engine's gauge (the `Arc<AtomicUsize>` given to
+//!   `Inspector::new`) by the change, and `Drop` gives the inspector's share back however the
+//!   flow ends. The engine starts no new inspector while the gauge is at
+//!   `Config::max_inspect_bytes`, and ends one whose payload pushed the gauge past it (both
+//!   counted in `Stats::inspect_skipped`).
+//! - **Budgets.** Every flow gets at most 24 payload packets and 20 KiB of client bytes (the
+//!   private `MAX_PACKETS` and `MAX_CLIENT_BYTES` below); each parser has its own hard bound and
+//!   gives up rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
+//!   [`quic::QuicInitial::MAX_MEMORY`] with at most [`quic::QuicInitial::MAX_PACKETS`] Initials,
+//!   [`http::MAX_HEADER`]).
+//! - **Where it is fuzzed.** `fuzz/fuzz_targets/`: `tls_reassembly` (the reassembler and the
+//!   ClientHello parser), `quic_initial` (the Initial decoder; under `cfg(fuzzing)` the AEAD is
+//!   skipped), `dns_http` (the DNS parser and cache, the HTTP parser), and `packet` /
+//!   `flow_diff` through the whole engine. A new parser gets its own target (a `[[bin]]` in
+//!   `fuzz/Cargo.toml`) and "random bytes never panic" property tests beside its code.
 
 pub mod dns;
 pub mod http;

@@ -194,7 +194,7 @@ impl DnsCache {
     }
 
     /// The name for `ip` if present and not expired at `now_ns` (bytes as inserted: for names from
-    /// [`parse_response`], lower-case ASCII text without trailing dot). Cloning the `Arc` does not
+    /// [`parse_response`](super::parse_response), lower-case ASCII text without trailing dot). Cloning the `Arc` does not
     /// allocate; the result stays valid after the entry is overwritten or evicted.
     pub fn lookup(&self, ip: IpAddr, now_ns: u64) -> Option<Arc<[u8]>> {
         let mut shard = self.shard(&ip);

@@ -118,7 +118,7 @@ impl HelloReassembler {
     }
 
     /// After [`Progress::Complete`], the contiguous handshake message (type 1 + 24-bit
-    /// length + body), de-framed from its TLS records, for [`parse_client_hello`].
+    /// length + body), de-framed from its TLS records, for [`parse_client_hello`](super::parse_client_hello).
     pub fn hello(&self) -> Option<&[u8]> {
         match self.state {
             Progress::Complete => Some(&self.buf),
