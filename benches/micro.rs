@@ -18,8 +18,8 @@ mod sample;
 use std::hint::black_box;
 use std::time::Duration;
 
-use cloudsight::internal::inspect::quic::{QuicInitial, QuicProgress};
 use cloudsight::internal::inspect::tls;
+use cloudsight::internal::inspect::{quic::QuicInitial, Progress as QuicProgress};
 use cloudsight::{Catalog, Config, Engine, LinkType};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use etherparse::PacketBuilder;

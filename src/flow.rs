@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 
 use crate::context::{FlowContext, FlowTuple};
-use crate::inspect::{FlowName, Inspector};
+use crate::inspect::Inspector;
+use crate::naming::FlowName;
 use crate::packet::{tcp_flags, FragmentId, Transport};
 use crate::record::{Reason, Verdict};
 

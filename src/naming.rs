@@ -16,9 +16,57 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::catalog::{registrable_domain, Catalog};
-use crate::inspect::{lower_name, FlowName, HelloInfo};
+use crate::inspect::{lower_name, HelloInfo};
 use crate::policy::Policy;
 use crate::record::{AppInfo, NameSource, Verdict};
+
+/// What naming found out about a flow; allocated once, when the flow is named, and kept compact
+/// (a flow entry holds it for its whole life): the name in one allocation, the registrable domain
+/// as a suffix of it, the app shared with every flow of that app, JA4 inline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowName {
+    /// The name that identifies the flow, lower case.
+    pub server_name: Option<Box<str>>,
+    /// Where `server_name` came from.
+    pub source: Option<NameSource>,
+    /// The ClientHello SNI when it differs from `server_name` (ECH outer name).
+    pub sni: Option<Box<str>>,
+    /// ALPN protocols offered by the client, as on the wire (one length byte before each).
+    pub alpn: Box<[u8]>,
+    /// The ClientHello offered ECH.
+    pub ech: bool,
+    /// JA4 fingerprint of the ClientHello.
+    pub ja4: Option<[u8; 36]>,
+    /// The catalog's app for `server_name`, shared by all flows of the app.
+    pub app: Option<Arc<AppInfo>>,
+    /// Where the registrable domain (eTLD+1) starts in `server_name`.
+    pub domain_start: Option<u8>,
+}
+
+impl FlowName {
+    /// The offered ALPN protocols.
+    pub fn alpn_list(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = &self.alpn[..];
+        while let Some((&len, tail)) = rest.split_first() {
+            let len = usize::from(len).min(tail.len());
+            out.push(String::from_utf8_lossy(&tail[..len]).into_owned());
+            rest = &tail[len..];
+        }
+        out
+    }
+
+    /// The registrable domain of `server_name`.
+    pub fn registrable_domain(&self) -> Option<&str> {
+        let name = self.server_name.as_deref()?;
+        name.get(usize::from(self.domain_start?)..)
+    }
+
+    /// The JA4 fingerprint as text.
+    pub fn ja4_text(&self) -> Option<String> {
+        self.ja4.map(|j| String::from_utf8_lossy(&j).into_owned())
+    }
+}
 
 /// A catalog in force, with one shared [`AppInfo`] per app for the flows it names (records share
 /// it instead of copying its strings).

@@ -30,7 +30,7 @@ use crate::community_id::community_id;
 use crate::context::{Device, FlowContext};
 use crate::flow::{FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState};
 use crate::inspect::dns;
-use crate::inspect::FlowName;
+use crate::naming::FlowName;
 use crate::naming::LoadedCatalog;
 use crate::output::RecordQueue;
 use crate::policy::Policy;

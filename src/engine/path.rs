@@ -7,8 +7,9 @@ use super::stats::bump;
 use super::{Engine, Error, Input};
 use crate::context::ContextRef;
 use crate::flow::{Evidence, FlowEntry, FlowKey, Side};
-use crate::inspect::{dns, FlowName, HelloInfo, Inspector, Step};
+use crate::inspect::{dns, HelloInfo, Inspector, Step};
 use crate::naming;
+use crate::naming::FlowName;
 use crate::packet::{self, tcp_flags, DropReason, LinkType, PacketView, Parsed, Transport};
 use crate::record::{Event, NameSource, Reason, Verdict};
 
@@ -203,15 +204,10 @@ impl Engine {
         e.inspect_done = true;
         let msg = match view.transport {
             Transport::Udp => view.payload,
-            // DNS over TCP: a 2-byte length, then the message (RFC 1035 §4.2.2); only messages
-            // that start and end in this segment are read.
-            Transport::Tcp => match view.payload {
-                [hi, lo, rest @ ..]
-                    if rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])) =>
-                {
-                    &rest[..usize::from(u16::from_be_bytes([*hi, *lo]))]
-                }
-                _ => return,
+            // DNS over TCP: framed by dns::tcp_message.
+            Transport::Tcp => match dns::tcp_message(view.payload) {
+                Some(msg) => msg,
+                None => return,
             },
         };
         match dns::message_kind(msg) {
@@ -283,7 +279,7 @@ impl Engine {
         &self,
         e: &mut FlowEntry,
         source: NameSource,
-        name: String,
+        name: Option<String>,
         hello: Option<HelloInfo>,
     ) {
         let dns_name = e
@@ -291,7 +287,7 @@ impl Engine {
             .as_ref()
             .filter(|n| n.source == Some(NameSource::Dns))
             .and_then(|n| n.server_name.clone());
-        let name = (!name.is_empty()).then(|| name.into_boxed_str());
+        let name = name.map(String::into_boxed_str);
         self.set_name(e, naming::in_band(dns_name, source, name, hello));
     }
 

@@ -1,10 +1,12 @@
 //! The host an HTTP/1.x client names in its first request: the Host header (RFC 9110 §7.2), or the
 //! authority of an absolute-form or CONNECT request-target (RFC 9112 §3.2.2, §3.2.3).
 //! The parser borrows the first client bytes of a flow, allocates nothing, reads at most
-//! [`MAX_HEADER`] bytes, and answers [`HttpRequest::NeedMore`] while a growing prefix is still a
+//! [`MAX_HEADER`] bytes, and answers [`Progress::NeedMore`] while a growing prefix is still a
 //! plausible request, so the caller can append in-order segments and call it again.
 
-/// Bytes of request line plus header block read before giving up with [`HttpRequest::NoHost`].
+use super::{GiveUp, Progress};
+
+/// Bytes of request line plus header block read before giving up with `GiveUp::NoHost`.
 pub const MAX_HEADER: usize = 8 * 1024;
 
 /// Longest method token accepted; real methods are far shorter, and the bound makes a stream of
@@ -32,26 +34,29 @@ const KNOWN_METHODS: [&[u8]; 16] = [
     b"UNLOCK ",
 ];
 
-/// What the start of a client-to-server stream says about the host it talks to.
+/// The host the start of a client-to-server stream names: the payload of a complete
+/// [`parse_request`] (its [`Progress::Complete`]).
 ///
 /// Hosts are returned as sent (case kept, no trailing-dot removal), without `:port`; an IPv6
 /// literal (`[2001:db8::1]:8080`) is returned without its brackets (`2001:db8::1`), so it parses
 /// as an address. A value that is neither `host`, `host:port` nor `[v6]...` is returned whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpRequest<'a> {
-    /// The bytes cannot begin an HTTP/1.x request.
-    NotHttp,
-    /// A plausible prefix of a request: call again with more bytes appended.
-    NeedMore,
+pub enum Target<'a> {
     /// The first Host header's value (OWS trimmed, port stripped), or the authority host of an
     /// absolute-form request-target, which takes precedence over Host (RFC 9112 §3.2.2).
     Host(&'a [u8]),
     /// The host part of a CONNECT request's authority-form target (RFC 9112 §3.2.3).
     Connect(&'a [u8]),
-    /// A request without a usable host: the header block ended without a (non-empty) Host, or no end
-    /// of headers came within [`MAX_HEADER`] bytes.
-    NoHost,
 }
+
+/// What [`parse_request`] found: the host once the request names one (the inspectors'
+/// [`Progress::Complete`], with its payload), otherwise how far it got —
+/// [`Progress::NeedMore`] for a plausible prefix (call again with more bytes appended),
+/// [`Progress::NotThisProtocol`] for bytes that cannot begin an HTTP/1.x request, and
+/// `Progress::GaveUp(GiveUp::NoHost)` for a request without a usable host (the header block
+/// ended without a non-empty Host, or no end of headers came within [`MAX_HEADER`] bytes).
+/// `Err(Progress::Complete)` is never returned.
+pub type HttpRequest<'a> = Result<Target<'a>, Progress>;
 
 /// tchar (RFC 9110 §5.6.2).
 fn is_tchar(b: u8) -> bool {
@@ -179,33 +184,33 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
 // RFC 9110 §7.2 — Host = uri-host [ ":" port ]; field names are case-insensitive (§5.1).
 /// Parse the start of a client-to-server HTTP/1.x stream: a request line with any token as method,
 /// a request-target and `HTTP/1.x`, then header lines up to the empty line. A CONNECT target gives
-/// [`HttpRequest::Connect`] and an absolute-form target gives [`HttpRequest::Host`] as soon as the
+/// [`Target::Connect`] and an absolute-form target gives [`Target::Host`] as soon as the
 /// request line is complete; otherwise the first Host header gives `Host` as soon as its line is
 /// complete. At most [`MAX_HEADER`] bytes are read; a prefix that could still become a request is
-/// [`HttpRequest::NeedMore`] below that bound and [`HttpRequest::NoHost`] at it.
+/// [`Progress::NeedMore`] below that bound and `GiveUp::NoHost` at it.
 pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
     let at_bound = buf.len() >= MAX_HEADER;
     let buf = &buf[..buf.len().min(MAX_HEADER)];
     let incomplete = if at_bound {
-        HttpRequest::NoHost
+        Err(Progress::GaveUp(GiveUp::NoHost))
     } else {
-        HttpRequest::NeedMore
+        Err(Progress::NeedMore)
     };
     let line = match request_line(buf) {
         Step::Done(line) => line,
         Step::More => return incomplete,
-        Step::Bad => return HttpRequest::NotHttp,
+        Step::Bad => return Err(Progress::NotThisProtocol),
     };
     if line.method == b"CONNECT" {
         let host = host_of(line.target);
         return if host.is_empty() {
-            HttpRequest::NoHost
+            Err(Progress::GaveUp(GiveUp::NoHost))
         } else {
-            HttpRequest::Connect(host)
+            Ok(Target::Connect(host))
         };
     }
     if let Some(host) = absolute_form_host(line.target) {
-        return HttpRequest::Host(host);
+        return Ok(Target::Host(host));
     }
     let mut pos = line.rest;
     loop {
@@ -215,14 +220,14 @@ pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
         let field = &buf[pos..pos + len];
         let field = field.strip_suffix(b"\r").unwrap_or(field);
         if field.is_empty() {
-            return HttpRequest::NoHost;
+            return Err(Progress::GaveUp(GiveUp::NoHost));
         }
         if field.len() >= 5 && field[..5].eq_ignore_ascii_case(b"host:") {
             let host = host_of(trim_ows(&field[5..]));
             return if host.is_empty() {
-                HttpRequest::NoHost
+                Err(Progress::GaveUp(GiveUp::NoHost))
             } else {
-                HttpRequest::Host(host)
+                Ok(Target::Host(host))
             };
         }
         pos += len + 1;
@@ -241,7 +246,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn host(h: &[u8]) -> HttpRequest<'_> {
-        HttpRequest::Host(h)
+        Ok(Target::Host(h))
     }
 
     #[test]
@@ -285,7 +290,7 @@ mod tests {
         assert_eq!(parse_request(req), host(b"a.example"));
         // No space allowed between field name and colon (RFC 9112 section 5.1).
         let req = b"GET / HTTP/1.1\r\nHost : a.example\r\n\r\n";
-        assert_eq!(parse_request(req), HttpRequest::NoHost);
+        assert_eq!(parse_request(req), Err(Progress::GaveUp(GiveUp::NoHost)));
     }
 
     #[test]
@@ -311,13 +316,13 @@ mod tests {
         let req = b"CONNECT tunnel.example.org:443 HTTP/1.1\r\n";
         assert_eq!(
             parse_request(req),
-            HttpRequest::Connect(b"tunnel.example.org")
+            Ok(Target::Connect(b"tunnel.example.org"))
         );
         let req = b"CONNECT [2001:db8::7]:443 HTTP/1.1\r\nHost: [2001:db8::7]:443\r\n\r\n";
-        assert_eq!(parse_request(req), HttpRequest::Connect(b"2001:db8::7"));
+        assert_eq!(parse_request(req), Ok(Target::Connect(b"2001:db8::7")));
         assert_eq!(
             parse_request(b"CONNECT tunnel.example.org:443 HTTP/1."),
-            HttpRequest::NeedMore
+            Err(Progress::NeedMore)
         );
     }
 
@@ -327,7 +332,7 @@ mod tests {
         let host_line_end = req.windows(4).position(|w| w == b":80\r").unwrap() + 5;
         for k in 0..req.len() {
             let expected = if k < host_line_end {
-                HttpRequest::NeedMore
+                Err(Progress::NeedMore)
             } else {
                 host(b"split.example")
             };
@@ -337,7 +342,7 @@ mod tests {
         for cut in 0..req.len() {
             let mut buf = Vec::new();
             buf.extend_from_slice(&req[..cut]);
-            if parse_request(&buf) == HttpRequest::NeedMore {
+            if parse_request(&buf) == Err(Progress::NeedMore) {
                 buf.extend_from_slice(&req[cut..]);
             }
             assert_eq!(parse_request(&buf), host(b"split.example"), "cut {cut}");
@@ -348,20 +353,20 @@ mod tests {
     fn split_without_host_needs_more_then_no_host() {
         let req: &[u8] = b"GET / HTTP/1.0\nAccept: */*\n\n";
         for k in 0..req.len() {
-            assert_eq!(parse_request(&req[..k]), HttpRequest::NeedMore, "{k}");
+            assert_eq!(parse_request(&req[..k]), Err(Progress::NeedMore), "{k}");
         }
-        assert_eq!(parse_request(req), HttpRequest::NoHost);
+        assert_eq!(parse_request(req), Err(Progress::GaveUp(GiveUp::NoHost)));
     }
 
     #[test]
     fn no_host_and_empty_host() {
         assert_eq!(
             parse_request(b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\nHost: body.example\r\n"),
-            HttpRequest::NoHost
+            Err(Progress::GaveUp(GiveUp::NoHost))
         );
         assert_eq!(
             parse_request(b"GET / HTTP/1.1\r\nHost:   \r\n\r\n"),
-            HttpRequest::NoHost
+            Err(Progress::GaveUp(GiveUp::NoHost))
         );
     }
 
@@ -388,13 +393,13 @@ mod tests {
         for c in cases {
             assert_eq!(
                 parse_request(c),
-                HttpRequest::NotHttp,
+                Err(Progress::NotThisProtocol),
                 "{:?}",
                 c.escape_ascii().to_string()
             );
         }
         // HTTP/0.9 simple request has no version: not HTTP/1.x.
-        assert_eq!(parse_request(b"GET /\r\n"), HttpRequest::NotHttp);
+        assert_eq!(parse_request(b"GET /\r\n"), Err(Progress::NotThisProtocol));
     }
 
     #[test]
@@ -403,22 +408,22 @@ mod tests {
         while req.len() < MAX_HEADER - 100 {
             req.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
         }
-        assert_eq!(parse_request(&req), HttpRequest::NeedMore);
+        assert_eq!(parse_request(&req), Err(Progress::NeedMore));
         while req.len() < MAX_HEADER + 10 {
             req.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
         }
-        assert_eq!(parse_request(&req), HttpRequest::NoHost);
+        assert_eq!(parse_request(&req), Err(Progress::GaveUp(GiveUp::NoHost)));
         // A Host beyond the bound is not read.
         req.extend_from_slice(b"Host: late.example\r\n\r\n");
-        assert_eq!(parse_request(&req), HttpRequest::NoHost);
+        assert_eq!(parse_request(&req), Err(Progress::GaveUp(GiveUp::NoHost)));
         // An endless request-target also stops at the bound.
         let mut long = b"GET /".to_vec();
         long.resize(MAX_HEADER + 1, b'a');
         assert_eq!(
             parse_request(&long[..MAX_HEADER - 1]),
-            HttpRequest::NeedMore
+            Err(Progress::NeedMore)
         );
-        assert_eq!(parse_request(&long), HttpRequest::NoHost);
+        assert_eq!(parse_request(&long), Err(Progress::GaveUp(GiveUp::NoHost)));
     }
 
     #[test]
@@ -437,7 +442,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let r = parse_request(&bytes);
-            if let HttpRequest::Host(h) | HttpRequest::Connect(h) = r {
+            if let Ok(Target::Host(h)) | Ok(Target::Connect(h)) = r {
                 prop_assert!(!h.is_empty());
             }
             let _ = looks_like_request(&bytes);
@@ -453,7 +458,7 @@ mod tests {
             let mut req = b"GET / HTTP/1.1\r\nHost:".to_vec();
             req.extend_from_slice(&tail);
             let r = parse_request(&req);
-            prop_assert!(r != HttpRequest::NotHttp);
+            prop_assert!(r != Err(Progress::NotThisProtocol));
         }
     }
 }

@@ -3,7 +3,44 @@
 //! Inspection runs only while a flow has no in-band name and is within its budget (payload packets
 //! and client bytes); its state is boxed in the flow entry and freed as soon as the flow is named
 //! or the budget is spent. DNS responses are read on every packet to or from port 53 and fill the
-//! engine's IP → name cache.
+//! engine's IP → name cache ([`dns::DnsCache`]); DNS is not an inspector.
+//!
+//! # Adding an inspector
+//!
+//! An inspector is a parser module here ([`tls`], [`quic`], [`http`]) plus a few lines in
+//! `Inspector`, the per-flow state the engine drives (the engine itself needs no change):
+//!
+//! - **What it implements.** A cheap test on a flow's first client bytes that never allocates
+//!   ([`tls::looks_like_client_hello`], [`quic::QuicInitial::looks_like_initial`],
+//!   [`http::looks_like_request`]), which `Inspector::step` / `start_tcp` use to pick the
+//!   protocol (a variant of the private `Protocol` enum); then a parser that borrows the bytes
+//!   (zero-copy), never panics on any input, and, if the message can span packets, a state type
+//!   with a bounded buffer that takes segments or datagrams one at a time
+//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]; HTTP appends
+//!   in-order segments to a buffer of at most [`http::MAX_HEADER`] bytes and re-parses it).
+//! - **How it reports progress.** With the shared [`Progress`]: `NeedMore`, `Complete` (the
+//!   message is read from the inspector, e.g. `hello()`; [`http::parse_request`] carries its
+//!   host as `Ok`), `NotThisProtocol`, or `GaveUp` with a [`GiveUp`] reason. `Inspector` maps it
+//!   to the engine's `Step`: `NeedMore` → `Continue`, `Complete` → `Named` (a ClientHello is
+//!   copied into a `HelloInfo`; names go through `lower_name`), anything else → `Done`, which
+//!   ends inspection of the flow. A ClientHello without SNI is `Named` with no name.
+//! - **How it accounts its memory.** It reports the heap bytes it holds (capacities, not
+//!   lengths) with a `memory()` method, and `Inspector::memory` adds that in. After every
+//!   payload `Inspector::payload` moves the engine's gauge (the `Arc<AtomicUsize>` given to
+//!   `Inspector::new`) by the change, and `Drop` gives the inspector's share back however the
+//!   flow ends. The engine starts no new inspector while the gauge is at
+//!   `Config::max_inspect_bytes`, and ends one whose payload pushed the gauge past it (both
+//!   counted in `Stats::inspect_skipped`).
+//! - **Budgets.** Every flow gets at most 24 payload packets and 20 KiB of client bytes (the
+//!   private `MAX_PACKETS` and `MAX_CLIENT_BYTES` below); each parser has its own hard bound and
+//!   gives up rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
+//!   [`quic::QuicInitial::MAX_MEMORY`] with at most [`quic::QuicInitial::MAX_PACKETS`] Initials,
+//!   [`http::MAX_HEADER`]).
+//! - **Where it is fuzzed.** `fuzz/fuzz_targets/`: `tls_reassembly` (the reassembler and the
+//!   ClientHello parser), `quic_initial` (the Initial decoder; under `cfg(fuzzing)` the AEAD is
+//!   skipped), `dns_http` (the DNS parser and cache, the HTTP parser), and `packet` /
+//!   `flow_diff` through the whole engine. A new parser gets its own target (a `[[bin]]` in
+//!   `fuzz/Cargo.toml`) and "random bytes never panic" property tests beside its code.
 
 pub mod dns;
 pub mod http;
@@ -14,55 +51,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::packet::Transport;
-use crate::record::{AppInfo, NameSource};
-
-/// What naming found out about a flow; allocated once, when the flow is named, and kept compact
-/// (a flow entry holds it for its whole life): the name in one allocation, the registrable domain
-/// as a suffix of it, the app shared with every flow of that app, JA4 inline.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlowName {
-    /// The name that identifies the flow, lower case.
-    pub server_name: Option<Box<str>>,
-    /// Where `server_name` came from.
-    pub source: Option<NameSource>,
-    /// The ClientHello SNI when it differs from `server_name` (ECH outer name).
-    pub sni: Option<Box<str>>,
-    /// ALPN protocols offered by the client, as on the wire (one length byte before each).
-    pub alpn: Box<[u8]>,
-    /// The ClientHello offered ECH.
-    pub ech: bool,
-    /// JA4 fingerprint of the ClientHello.
-    pub ja4: Option<[u8; 36]>,
-    /// The catalog's app for `server_name`, shared by all flows of the app.
-    pub app: Option<Arc<AppInfo>>,
-    /// Where the registrable domain (eTLD+1) starts in `server_name`.
-    pub domain_start: Option<u8>,
-}
-
-impl FlowName {
-    /// The offered ALPN protocols.
-    pub fn alpn_list(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut rest = &self.alpn[..];
-        while let Some((&len, tail)) = rest.split_first() {
-            let len = usize::from(len).min(tail.len());
-            out.push(String::from_utf8_lossy(&tail[..len]).into_owned());
-            rest = &tail[len..];
-        }
-        out
-    }
-
-    /// The registrable domain of `server_name`.
-    pub fn registrable_domain(&self) -> Option<&str> {
-        let name = self.server_name.as_deref()?;
-        name.get(usize::from(self.domain_start?)..)
-    }
-
-    /// The JA4 fingerprint as text.
-    pub fn ja4_text(&self) -> Option<String> {
-        self.ja4.map(|j| String::from_utf8_lossy(&j).into_owned())
-    }
-}
+use crate::record::NameSource;
 
 /// What a ClientHello said, copied out of the borrowed parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +82,38 @@ pub(crate) fn lower_name(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).to_ascii_lowercase()
 }
 
+/// How far an inspector's parser has got with a flow's first bytes: the one outcome type of the
+/// TLS reassembler ([`tls::HelloReassembler::push`]), the QUIC Initial decoder
+/// ([`quic::QuicInitial::push_datagram`]) and the HTTP request parser ([`http::parse_request`],
+/// whose host comes with [`Progress::Complete`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Not complete yet: feed more client bytes (segments, datagrams, or a longer prefix).
+    NeedMore,
+    /// The client's message is complete: read it from the inspector (the ClientHello with
+    /// `hello()`, the HTTP host from [`http::parse_request`]'s result).
+    Complete,
+    /// The bytes are not this inspector's protocol (not a TLS ClientHello, not a QUIC long
+    /// header, not an HTTP/1.x request line).
+    NotThisProtocol,
+    /// The protocol is recognised but inspection stops; buffers are freed and later input is
+    /// ignored.
+    GaveUp(GiveUp),
+}
+
+/// Why an inspector gave up on a flow ([`Progress::GaveUp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// Over a bound (bytes buffered, packets read) or malformed beyond recovery (a TLS record
+    /// layer that breaks RFC 8446 §5.1, a QUIC CRYPTO stream that is not a ClientHello).
+    Abandoned,
+    /// A QUIC version this crate cannot decrypt, or a Version Negotiation packet.
+    Unsupported,
+    /// An HTTP request without a usable host: the header block ended without a (non-empty)
+    /// Host, or no end of headers came within [`http::MAX_HEADER`] bytes.
+    NoHost,
+}
+
 /// What one payload did for naming.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -100,8 +121,9 @@ pub(crate) enum Step {
     Continue,
     /// The sender is the client: it sent a ClientHello, a QUIC Initial or an HTTP request.
     ClientSpoke,
-    /// The flow has an in-band name.
-    Named(NameSource, String, Option<HelloInfo>),
+    /// The flow's own bytes named it: the source, the name (`None` for a ClientHello without
+    /// SNI, whose details still count), and the hello's details for TLS and QUIC.
+    Named(NameSource, Option<String>, Option<HelloInfo>),
     /// Budget spent or nothing recognisable: stop inspecting this flow.
     Done,
 }
@@ -300,40 +322,32 @@ impl Inspector {
         }
     }
 
-    fn tls_progress(&mut self, progress: tls::HelloProgress) -> Step {
+    fn tls_progress(&mut self, progress: Progress) -> Step {
         match progress {
-            tls::HelloProgress::NeedMore => Step::Continue,
-            tls::HelloProgress::NotTls | tls::HelloProgress::Abandoned => Step::Done,
-            tls::HelloProgress::Complete => {
+            Progress::NeedMore => Step::Continue,
+            Progress::NotThisProtocol | Progress::GaveUp(_) => Step::Done,
+            Progress::Complete => {
                 let Protocol::Tls(r) = &self.protocol else {
                     return Step::Done;
                 };
                 match r.hello().and_then(|h| HelloInfo::from_handshake(h, b't')) {
-                    Some(info) => match info.sni.clone() {
-                        Some(sni) => Step::Named(NameSource::TlsSni, sni, Some(info)),
-                        None => Step::Named(NameSource::TlsSni, String::new(), Some(info)),
-                    },
+                    Some(info) => Step::Named(NameSource::TlsSni, info.sni.clone(), Some(info)),
                     None => Step::Done,
                 }
             }
         }
     }
 
-    fn quic_progress(&mut self, progress: quic::QuicProgress) -> Step {
+    fn quic_progress(&mut self, progress: Progress) -> Step {
         match progress {
-            quic::QuicProgress::NeedMore => Step::Continue,
-            quic::QuicProgress::NotQuic
-            | quic::QuicProgress::Unsupported
-            | quic::QuicProgress::Abandoned => Step::Done,
-            quic::QuicProgress::Complete => {
+            Progress::NeedMore => Step::Continue,
+            Progress::NotThisProtocol | Progress::GaveUp(_) => Step::Done,
+            Progress::Complete => {
                 let Protocol::Quic(q) = &self.protocol else {
                     return Step::Done;
                 };
                 match q.hello().and_then(|h| HelloInfo::from_handshake(h, b'q')) {
-                    Some(info) => match info.sni.clone() {
-                        Some(sni) => Step::Named(NameSource::QuicSni, sni, Some(info)),
-                        None => Step::Named(NameSource::QuicSni, String::new(), Some(info)),
-                    },
+                    Some(info) => Step::Named(NameSource::QuicSni, info.sni.clone(), Some(info)),
                     None => Step::Done,
                 }
             }
@@ -353,10 +367,10 @@ impl Step {
 
 fn http_step(request: http::HttpRequest<'_>) -> Step {
     match request {
-        http::HttpRequest::NeedMore => Step::Continue,
-        http::HttpRequest::Host(h) | http::HttpRequest::Connect(h) => {
-            Step::Named(NameSource::HttpHost, lower_name(h), None)
+        Ok(http::Target::Host(h) | http::Target::Connect(h)) => {
+            Step::Named(NameSource::HttpHost, Some(lower_name(h)), None)
         }
-        http::HttpRequest::NotHttp | http::HttpRequest::NoHost => Step::Done,
+        Err(Progress::NeedMore) => Step::Continue,
+        Err(Progress::Complete | Progress::NotThisProtocol | Progress::GaveUp(_)) => Step::Done,
     }
 }

@@ -1,0 +1,258 @@
+//! Client Initial keys: per-version salts and labels (RFC 9001 §5.2, RFC 9369 §3.3,
+//! drafts 23-32), HKDF-Expand-Label (RFC 8446 §7.1), and the per-connection AEAD and header
+//! protection ciphers (RFC 9001 §5.3-§5.4).
+
+use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use aes::Aes128;
+#[cfg(not(fuzzing))]
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::Aes128Gcm;
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use super::{MAX_CID_LEN, VERSION_1, VERSION_2};
+
+/// Per-version constants: RFC 9001 §5.2 (v1), RFC 9369 §3.3.1-§3.3.2 (v2),
+/// draft-ietf-quic-tls-29 §5.2 (drafts 29-32) and draft-ietf-quic-tls-23 §5.2 (drafts 23-28).
+pub(super) struct VersionParams {
+    pub(super) salt: [u8; 20],
+    pub(super) key_label: &'static [u8],
+    pub(super) iv_label: &'static [u8],
+    pub(super) hp_label: &'static [u8],
+    /// Long header packet type values (RFC 9000 §17.2 table 5; RFC 9369 §3.2).
+    pub(super) initial_type: u8,
+    pub(super) zero_rtt_type: u8,
+    pub(super) handshake_type: u8,
+}
+
+pub(super) const PARAMS_V1: VersionParams = VersionParams {
+    salt: [
+        0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c,
+        0xad, 0xcc, 0xbb, 0x7f, 0x0a,
+    ],
+    key_label: b"quic key",
+    iv_label: b"quic iv",
+    hp_label: b"quic hp",
+    initial_type: 0b00,
+    zero_rtt_type: 0b01,
+    handshake_type: 0b10,
+};
+
+pub(super) const PARAMS_V2: VersionParams = VersionParams {
+    salt: [
+        0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d,
+        0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+    ],
+    key_label: b"quicv2 key",
+    iv_label: b"quicv2 iv",
+    hp_label: b"quicv2 hp",
+    initial_type: 0b01,
+    zero_rtt_type: 0b10,
+    handshake_type: 0b11,
+};
+
+// The salt changed in draft-29, so drafts 27 and 28 cannot share it: they keep the draft-23 one.
+pub(super) const PARAMS_DRAFT_29: VersionParams = VersionParams {
+    salt: [
+        0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11,
+        0xe0, 0x43, 0x90, 0xa8, 0x99,
+    ],
+    ..PARAMS_V1
+};
+
+pub(super) const PARAMS_DRAFT_23: VersionParams = VersionParams {
+    salt: [
+        0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63,
+        0x65, 0xbe, 0xf9, 0xf5, 0x02,
+    ],
+    ..PARAMS_V1
+};
+
+pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
+    match version {
+        VERSION_1 => Some(&PARAMS_V1),
+        VERSION_2 => Some(&PARAMS_V2),
+        0xff00_001d..=0xff00_0020 => Some(&PARAMS_DRAFT_29),
+        0xff00_001b..=0xff00_001c => Some(&PARAMS_DRAFT_23),
+        _ => None,
+    }
+}
+
+/// Raw client Initial key material, kept separate so tests can compare it with the RFC vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawKeys {
+    pub(super) key: [u8; 16],
+    pub(super) iv: [u8; 12],
+    pub(super) hp: [u8; 16],
+}
+
+/// HKDF-Expand-Label with an empty context (RFC 8446 §7.1, used by RFC 9001 §5.1).
+pub(super) fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Option<()> {
+    // struct { uint16 length; opaque label<7..255> = "tls13 " + Label; opaque context<0..255>; }
+    let mut info = [0u8; 2 + 1 + 6 + 16 + 1];
+    let full_label_len = 6 + label.len();
+    let out_len = u16::try_from(out.len()).ok()?;
+    let label_byte = u8::try_from(full_label_len).ok()?;
+    let info_len = 2 + 1 + full_label_len + 1;
+    let info = info.get_mut(..info_len)?;
+    info[..2].copy_from_slice(&out_len.to_be_bytes());
+    info[2] = label_byte;
+    info[3..9].copy_from_slice(b"tls13 ");
+    info[9..9 + label.len()].copy_from_slice(label);
+    info[info_len - 1] = 0;
+    prk.expand(info, out).ok()
+}
+
+/// RFC 9001 §5.2: initial_secret = HKDF-Extract(salt, dcid);
+/// client_initial_secret = HKDF-Expand-Label(initial_secret, "client in", "", 32);
+/// then key, iv and hp by the version's labels (RFC 9001 §5.1, RFC 9369 §3.3.2).
+pub(super) fn derive_client_keys(params: &VersionParams, dcid: &[u8]) -> Option<RawKeys> {
+    let (_, initial) = Hkdf::<Sha256>::extract(Some(&params.salt), dcid);
+    let mut client_secret = [0u8; 32];
+    expand_label(&initial, b"client in", &mut client_secret)?;
+    let client = Hkdf::<Sha256>::from_prk(&client_secret).ok()?;
+    let mut keys = RawKeys {
+        key: [0; 16],
+        iv: [0; 12],
+        hp: [0; 16],
+    };
+    expand_label(&client, params.key_label, &mut keys.key)?;
+    expand_label(&client, params.iv_label, &mut keys.iv)?;
+    expand_label(&client, params.hp_label, &mut keys.hp)?;
+    Some(keys)
+}
+
+/// Ciphers ready for one connection: derived once per (version, DCID), not per packet.
+pub(super) struct ConnKeys {
+    pub(super) version: u32,
+    pub(super) dcid: [u8; MAX_CID_LEN],
+    pub(super) dcid_len: u8,
+    #[cfg_attr(fuzzing, allow(dead_code))]
+    pub(super) aead: Aes128Gcm,
+    pub(super) iv: [u8; 12],
+    pub(super) hp: Aes128,
+}
+
+impl ConnKeys {
+    pub(super) fn new(version: u32, params: &VersionParams, dcid: &[u8]) -> Option<Self> {
+        let raw = derive_client_keys(params, dcid)?;
+        let mut stored = [0u8; MAX_CID_LEN];
+        stored.get_mut(..dcid.len())?.copy_from_slice(dcid);
+        Some(ConnKeys {
+            version,
+            dcid: stored,
+            dcid_len: u8::try_from(dcid.len()).ok()?,
+            aead: Aes128Gcm::new(GenericArray::from_slice(&raw.key)),
+            iv: raw.iv,
+            hp: Aes128::new(GenericArray::from_slice(&raw.hp)),
+        })
+    }
+
+    pub(super) fn matches(&self, version: u32, dcid: &[u8]) -> bool {
+        self.version == version && &self.dcid[..usize::from(self.dcid_len)] == dcid
+    }
+
+    /// RFC 9001 §5.4.3: mask = AES-ECB(hp_key, sample).
+    pub(super) fn mask(&self, sample: &[u8]) -> [u8; 16] {
+        let mut block = GenericArray::clone_from_slice(sample);
+        self.hp.encrypt_block(&mut block);
+        block.into()
+    }
+
+    /// RFC 9001 §5.3: the nonce is the IV XORed with the packet number, left-padded to 12 bytes.
+    pub(super) fn nonce(&self, packet_number: u64) -> [u8; 12] {
+        let mut nonce = self.iv;
+        for (n, p) in nonce[4..].iter_mut().zip(packet_number.to_be_bytes()) {
+            *n ^= p;
+        }
+        nonce
+    }
+
+    #[cfg(not(fuzzing))]
+    pub(super) fn open(&self, packet_number: u64, aad: &[u8], body: &mut [u8], tag: &[u8]) -> bool {
+        let nonce = self.nonce(packet_number);
+        self.aead
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(&nonce),
+                aad,
+                body,
+                GenericArray::from_slice(tag),
+            )
+            .is_ok()
+    }
+
+    /// Fuzzing build: no AEAD at all, the payload is its own plaintext (see the module doc).
+    #[cfg(fuzzing)]
+    pub(super) fn open(
+        &self,
+        packet_number: u64,
+        _aad: &[u8],
+        _body: &mut [u8],
+        _tag: &[u8],
+    ) -> bool {
+        let _ = self.nonce(packet_number);
+        true
+    }
+}
+
+#[cfg(all(test, not(fuzzing)))]
+mod tests {
+    use super::*;
+    use crate::inspect::quic::VERSION_DRAFT_29;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The client DCID of RFC 9001 §A and RFC 9369 §A.
+    const RFC_DCID: &str = "8394c8f03e515708";
+
+    #[test]
+    fn rfc9001_a1_client_keys() {
+        let k = derive_client_keys(&PARAMS_V1, &hex(RFC_DCID)).unwrap();
+        assert_eq!(k.key.to_vec(), hex("1f369613dd76d5467730efcbe3b1a22d"));
+        assert_eq!(k.iv.to_vec(), hex("fa044b2f42a3fd3b46fb255c"));
+        assert_eq!(k.hp.to_vec(), hex("9f50449e04a0e810283a1e9933adedd2"));
+    }
+
+    #[test]
+    fn rfc9369_a1_client_keys() {
+        let k = derive_client_keys(&PARAMS_V2, &hex(RFC_DCID)).unwrap();
+        assert_eq!(k.key.to_vec(), hex("8b1a0bc121284290a29e0971b5cd045d"));
+        assert_eq!(k.iv.to_vec(), hex("91f73e2351d8fa91660e909f"));
+        assert_eq!(k.hp.to_vec(), hex("45b95e15235d6f45a6b19cbcb0294ba9"));
+    }
+
+    #[test]
+    fn draft29_client_keys() {
+        // draft-ietf-quic-tls-29 Appendix A.1, same DCID.
+        let k =
+            derive_client_keys(version_params(VERSION_DRAFT_29).unwrap(), &hex(RFC_DCID)).unwrap();
+        assert_eq!(k.key.to_vec(), hex("175257a31eb09dea9366d8bb79ad80ba"));
+        assert_eq!(k.iv.to_vec(), hex("6b26114b9cba2b63a9e8dd4f"));
+        assert_eq!(k.hp.to_vec(), hex("9ddd12c994c0698b89374a9c077a3077"));
+        // Drafts 27/28 predate the draft-29 salt; 30-32 kept it.
+        assert_eq!(
+            version_params(0xff00_0020).unwrap().salt,
+            PARAMS_DRAFT_29.salt
+        );
+        assert_eq!(
+            version_params(0xff00_001b).unwrap().salt,
+            PARAMS_DRAFT_23.salt
+        );
+        assert_ne!(PARAMS_DRAFT_23.salt, PARAMS_DRAFT_29.salt);
+        assert!(version_params(0xff00_0021).is_none());
+    }
+
+    #[test]
+    fn rfc9001_a2_header_protection_mask() {
+        let keys = ConnKeys::new(VERSION_1, &PARAMS_V1, &hex(RFC_DCID)).unwrap();
+        let mask = keys.mask(&hex("d1b1c98dd7689fb8ec11d242b123dc9b"));
+        assert_eq!(mask[..5].to_vec(), hex("437b9aec36"));
+        assert_eq!(keys.nonce(2).to_vec(), hex("fa044b2f42a3fd3b46fb255e"));
+    }
+}
