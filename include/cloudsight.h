@@ -9,10 +9,17 @@
  * `cargo test --test header` fails when this file is out of date.
  *
  * Conventions: every symbol carries the `cloudsight_` prefix and enum constants `CLOUDSIGHT_`;
- * fallible calls return a `cloudsight_result`; outputs are written only on success; every pointer
- * is checked for NULL; no panic crosses the boundary (CLOUDSIGHT_RESULT_PANIC instead); the caller
- * owns every buffer; every call on a `cloudsight_engine` is thread-safe except
- * `cloudsight_engine_free`.
+ * fallible calls return a `cloudsight_result` (each function lists the codes it returns); every
+ * pointer is checked for NULL; no panic crosses the boundary (CLOUDSIGHT_RESULT_PANIC instead, and
+ * the engine is poisoned); the caller owns every buffer; every call on a `cloudsight_engine` is
+ * thread-safe, `cloudsight_engine_free` included.
+ *
+ * Structs that can grow: every struct the caller allocates starts with `uint32_t struct_size`,
+ * set to `sizeof` the struct before the call (`cloudsight_context ctx = { sizeof ctx };`). A
+ * library newer than this header reads and writes only the fields this header declares; an older
+ * one refuses (CLOUDSIGHT_RESULT_STRUCT_SIZE) fields it does not know that are set to non-zero.
+ * The layout is natural alignment whatever the including code's packing (#pragma pack below), and
+ * the sizes are checked at compile time at the end of this file.
  */
 
 #ifndef CLOUDSIGHT_H
@@ -25,6 +32,40 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(_WIN32) && !defined(CLOUDSIGHT_STATIC)
+#  define CLOUDSIGHT_API __declspec(dllimport)
+#elif defined(__GNUC__) || defined(__clang__)
+#  define CLOUDSIGHT_API __attribute__((visibility("default")))
+#else
+#  define CLOUDSIGHT_API
+#endif
+
+/* The structs below use natural alignment whatever packing the including code set. */
+#pragma pack(push, 8)
+
+
+/**
+ * Major version of this header (semver of the library).
+ */
+#define CLOUDSIGHT_VERSION_MAJOR 0
+
+/**
+ * Minor version of this header. While the major is 0, a minor release may change the ABI (and
+ * the shared library's SONAME says so: libcloudsight.so.0.MINOR).
+ */
+#define CLOUDSIGHT_VERSION_MINOR 2
+
+/**
+ * Patch version of this header.
+ */
+#define CLOUDSIGHT_VERSION_PATCH 0
+
+/**
+ * This header's version as one number: major * 1000000 + minor * 1000 + patch. Compare it with
+ * `cloudsight_version_number()` to tell the header a caller was compiled with from the library
+ * it runs with.
+ */
+#define CLOUDSIGHT_VERSION_NUMBER (((CLOUDSIGHT_VERSION_MAJOR * 1000000) + (CLOUDSIGHT_VERSION_MINOR * 1000)) + CLOUDSIGHT_VERSION_PATCH)
 
 /**
  * Bit of `cloudsight_record.truncated`: a text field was cut to fit its array (the record's JSON
@@ -63,6 +104,16 @@
 #define CLOUDSIGHT_TRUNCATED_USER (1 << 6)
 
 /**
+ * Longest process path read from a context, in bytes (a longer one is cut and counted).
+ */
+#define CLOUDSIGHT_MAX_PROCESS_PATH 4096
+
+/**
+ * Longest user name or user id read from a context, in bytes (a longer one is cut and counted).
+ */
+#define CLOUDSIGHT_MAX_USER_FIELD 256
+
+/**
  * Result of every fallible call. Numbers are stable; retired numbers are never reused.
  */
 enum cloudsight_result
@@ -79,7 +130,8 @@ enum cloudsight_result
      */
     CLOUDSIGHT_RESULT_NULL_PARAMETER = 1,
     /**
-     * The library panicked; the call had no effect that can be relied on. Please report it.
+     * The library panicked; the call had no effect that can be relied on, and the engine is now
+     * poisoned (later calls return CLOUDSIGHT_RESULT_POISONED). Please report it.
      */
     CLOUDSIGHT_RESULT_PANIC = 2,
     /**
@@ -91,8 +143,8 @@ enum cloudsight_result
      */
     CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE = 4,
     /**
-     * An argument is out of range: an unknown enum value, a string that is not UTF-8, a length
-     * too large.
+     * An argument is out of range: an unknown enum value, a length too large, text that must be
+     * UTF-8 and is not.
      */
     CLOUDSIGHT_RESULT_INVALID_ARGUMENT = 5,
     /**
@@ -112,6 +164,22 @@ enum cloudsight_result
      * Nothing found: no app claims that name, or no such flow is tracked.
      */
     CLOUDSIGHT_RESULT_NOT_FOUND = 9,
+    /**
+     * The engine was freed: the call did nothing (calls racing or following
+     * `cloudsight_engine_free` get this instead of touching freed memory).
+     */
+    CLOUDSIGHT_RESULT_SHUT_DOWN = 10,
+    /**
+     * An earlier call panicked inside the library (CLOUDSIGHT_RESULT_PANIC), so the engine's
+     * state can no longer be trusted: every call but `cloudsight_engine_stats` and
+     * `cloudsight_engine_free` returns this. Free the engine and create a new one.
+     */
+    CLOUDSIGHT_RESULT_POISONED = 11,
+    /**
+     * A struct's `struct_size` is one this library cannot serve: smaller than the fields it
+     * needs, or larger with a field this library does not know set to non-zero.
+     */
+    CLOUDSIGHT_RESULT_STRUCT_SIZE = 12,
 };
 #ifndef __cplusplus
 typedef uint32_t cloudsight_result;
@@ -277,38 +345,169 @@ typedef uint32_t cloudsight_stream_direction;
 #endif // __cplusplus
 
 /**
- * The engine: one per sensor, shared by all its threads. Every call on it is thread-safe, except
- * `cloudsight_engine_free`, which must be the last call on it.
+ * `cloudsight_record.event`: why the record was made.
+ */
+enum cloudsight_event
+#ifdef __cplusplus
+  : uint8_t
+#endif // __cplusplus
+ {
+    /**
+     * The flow is still live; counts since its previous record.
+     */
+    CLOUDSIGHT_EVENT_UPDATE = 1,
+    /**
+     * The flow ended; see `reason`.
+     */
+    CLOUDSIGHT_EVENT_CLOSE = 2,
+};
+#ifndef __cplusplus
+typedef uint8_t cloudsight_event;
+#endif // __cplusplus
+
+/**
+ * `cloudsight_record.reason`: how a flow ended.
+ */
+enum cloudsight_reason
+#ifdef __cplusplus
+  : uint8_t
+#endif // __cplusplus
+ {
+    /**
+     * No reason: an update record.
+     */
+    CLOUDSIGHT_REASON_NONE = 0,
+    /**
+     * FINs from both sides (or a stream sensor's close).
+     */
+    CLOUDSIGHT_REASON_FIN = 1,
+    /**
+     * A TCP RST.
+     */
+    CLOUDSIGHT_REASON_RST = 2,
+    /**
+     * No packet for the protocol's idle timeout.
+     */
+    CLOUDSIGHT_REASON_IDLE = 3,
+    /**
+     * Removed to make room in a full flow table.
+     */
+    CLOUDSIGHT_REASON_EVICTED = 4,
+    /**
+     * Ended by a flush.
+     */
+    CLOUDSIGHT_REASON_FLUSH = 5,
+};
+#ifndef __cplusplus
+typedef uint8_t cloudsight_reason;
+#endif // __cplusplus
+
+/**
+ * `cloudsight_record.name_source`: where `server_name` came from.
+ */
+enum cloudsight_name_source
+#ifdef __cplusplus
+  : uint8_t
+#endif // __cplusplus
+ {
+    /**
+     * The flow has no name.
+     */
+    CLOUDSIGHT_NAME_SOURCE_NONE = 0,
+    /**
+     * The TLS ClientHello's server_name.
+     */
+    CLOUDSIGHT_NAME_SOURCE_TLS_SNI = 1,
+    /**
+     * The server_name of a QUIC Initial's ClientHello.
+     */
+    CLOUDSIGHT_NAME_SOURCE_QUIC_SNI = 2,
+    /**
+     * The HTTP/1.x Host header (or CONNECT target).
+     */
+    CLOUDSIGHT_NAME_SOURCE_HTTP_HOST = 3,
+    /**
+     * A DNS answer seen earlier for the server address.
+     */
+    CLOUDSIGHT_NAME_SOURCE_DNS = 4,
+};
+#ifndef __cplusplus
+typedef uint8_t cloudsight_name_source;
+#endif // __cplusplus
+
+/**
+ * `cloudsight_record.protocol` and `cloudsight_flow_tuple.protocol`: IP protocol numbers.
+ */
+enum cloudsight_protocol
+#ifdef __cplusplus
+  : uint8_t
+#endif // __cplusplus
+ {
+    /**
+     * TCP.
+     */
+    CLOUDSIGHT_PROTOCOL_TCP = 6,
+    /**
+     * UDP.
+     */
+    CLOUDSIGHT_PROTOCOL_UDP = 17,
+};
+#ifndef __cplusplus
+typedef uint8_t cloudsight_protocol;
+#endif // __cplusplus
+
+/**
+ * The engine: one per sensor, shared by all its threads. Every call on it is thread-safe,
+ * `cloudsight_engine_free` included (calls after it return `CLOUDSIGHT_RESULT_SHUT_DOWN`).
  */
 typedef struct cloudsight_engine cloudsight_engine;
 
 /**
- * A catalog app, as `cloudsight_engine_lookup_app` returns it (fixed-size, nothing to free).
+ * A catalog app, as `cloudsight_engine_lookup_app` returns it (fixed-size, nothing to free). Set
+ * `struct_size` to `sizeof(cloudsight_app_info)` first; it comes back as the bytes filled.
  */
 typedef struct cloudsight_app_info {
     /**
-     * Stable app id.
+     * In: `sizeof(cloudsight_app_info)` as the caller's header declares it. Out: bytes filled.
+     */
+    uint32_t struct_size;
+    /**
+     * Risk score 0-10 (10 = most trusted).
+     */
+    uint8_t risk;
+    /**
+     * Reserved (zero).
+     */
+    uint8_t reserved[3];
+    /**
+     * Stable app id (at most 63 bytes: never cut).
      */
     char id[64];
     /**
-     * Display name.
+     * Display name (at most 95 bytes: never cut).
      */
     char name[96];
     /**
      * Category (Defender for Cloud Apps names).
      */
     char category[48];
-    /**
-     * Risk score 0-10 (10 = most trusted).
-     */
-    uint8_t risk;
 } cloudsight_app_info;
 
 /**
- * Engine configuration. Fill it with `cloudsight_config_default`, then change what you need.
- * The device strings are copied by `cloudsight_engine_new`.
+ * Engine configuration. Set `struct_size` to `sizeof(cloudsight_config)`, fill it with
+ * `cloudsight_config_default`, then change what you need. Fields past a caller's `struct_size`
+ * take their defaults. The device strings (at most 1024 bytes, UTF-8) are copied by
+ * `cloudsight_engine_new`.
  */
 typedef struct cloudsight_config {
+    /**
+     * `sizeof(cloudsight_config)` as the caller's header declares it.
+     */
+    uint32_t struct_size;
+    /**
+     * Community ID seed (0 unless your deployment sets one; at most 65535).
+     */
+    uint32_t community_id_seed;
     /**
      * Device id copied into every record (NUL-terminated UTF-8, or NULL for "").
      */
@@ -358,24 +557,50 @@ typedef struct cloudsight_config {
      */
     uint64_t max_fragments;
     /**
-     * Community ID seed (0 unless your deployment sets one).
+     * Bytes all flows' inspection buffers may hold together.
      */
-    uint16_t community_id_seed;
+    uint64_t max_inspect_bytes;
+    /**
+     * Addresses the DNS cache remembers.
+     */
+    uint64_t dns_cache_entries;
+    /**
+     * Shortest time a DNS answer is remembered, s.
+     */
+    uint32_t dns_ttl_floor_s;
+    /**
+     * Longest time a DNS answer is remembered, s.
+     */
+    uint32_t dns_ttl_ceiling_s;
 } cloudsight_config;
 
 /**
- * Process and user context of a packet or a flow. Strings are NUL-terminated UTF-8 or NULL
- * (unknown); the library copies what it keeps, so they need only live for the call.
+ * Process and user context of a packet or a flow. Set `struct_size` to
+ * `sizeof(cloudsight_context)`. Strings are NUL-terminated or NULL (unknown), read up to
+ * `CLOUDSIGHT_MAX_PROCESS_PATH` / `CLOUDSIGHT_MAX_USER_FIELD` bytes (longer ones are cut), and
+ * should be UTF-8: other bytes are decoded lossily (U+FFFD) and counted in
+ * `cloudsight_stats.context_lossy`, never refused. The library copies what it keeps (one copy per
+ * distinct context), so the strings need only live for the call. A context that cannot be read
+ * (bad `struct_size`) costs only itself: the packet is processed without it and
+ * `cloudsight_stats.context_invalid` counts it.
  */
 typedef struct cloudsight_context {
     /**
-     * Whether `pid` is set.
+     * `sizeof(cloudsight_context)` as the caller's header declares it.
      */
-    bool has_pid;
+    uint32_t struct_size;
+    /**
+     * Non-zero when `pid` is set (read as an integer: any non-zero value is true).
+     */
+    uint32_t has_pid;
     /**
      * Process id.
      */
     uint32_t pid;
+    /**
+     * Reserved, must be 0.
+     */
+    uint32_t reserved;
     /**
      * Process start time, ns since the Unix epoch (0 if unknown).
      */
@@ -395,7 +620,7 @@ typedef struct cloudsight_context {
 } cloudsight_context;
 
 /**
- * An IPv4 or IPv6 address.
+ * An IPv4 or IPv6 address (17 bytes, alignment 1).
  */
 typedef struct cloudsight_ip {
     /**
@@ -409,39 +634,61 @@ typedef struct cloudsight_ip {
 } cloudsight_ip;
 
 /**
- * A flow's 5-tuple as the sensor knows it (either direction; the library orders it).
+ * A flow's 5-tuple as the sensor knows it (either direction; the library orders it). Set
+ * `struct_size` to `sizeof(cloudsight_flow_tuple)`; every field is required.
  */
 typedef struct cloudsight_flow_tuple {
+    /**
+     * `sizeof(cloudsight_flow_tuple)` as the caller's header declares it.
+     */
+    uint32_t struct_size;
     /**
      * IP protocol number: 6 (TCP) or 17 (UDP).
      */
     uint8_t protocol;
     /**
-     * One endpoint's address.
+     * Reserved, must be 0.
      */
-    struct cloudsight_ip src;
+    uint8_t reserved;
     /**
-     * That endpoint's port.
+     * One endpoint's port.
      */
     uint16_t src_port;
-    /**
-     * The other endpoint's address.
-     */
-    struct cloudsight_ip dst;
     /**
      * The other endpoint's port.
      */
     uint16_t dst_port;
+    /**
+     * One endpoint's address.
+     */
+    struct cloudsight_ip src;
+    /**
+     * The other endpoint's address.
+     */
+    struct cloudsight_ip dst;
 } cloudsight_flow_tuple;
 
 /**
- * One activity record (schema 1) as plain data. Text fields are NUL-terminated UTF-8, empty when
- * unknown, cut at a character boundary when too long (see `truncated`). Enum fields hold the
- * numbers of the Rust enums: `event` 1 update, 2 close; `reason` 0 none, 1 fin, 2 rst, 3 idle,
- * 4 evicted, 5 flush; `protocol` 6 tcp, 17 udp; `name_source` 0 none, 1 tls_sni, 2 quic_sni,
- * 3 http_host, 4 dns; `verdict` the number of a `cloudsight_verdict`.
+ * One activity record (schema 1) as plain data: fixed-size inline fields, nothing to free. Text
+ * fields are NUL-terminated UTF-8, empty when unknown, cut at a character boundary when too long
+ * (see `truncated`). Names never hold a NUL, a control byte or a byte that is not UTF-8: such
+ * bytes are shown escaped as `\xHH`, so what C shows is what the policy matched. Enum fields
+ * hold the numbers of `cloudsight_event`, `cloudsight_reason`, `cloudsight_protocol`,
+ * `cloudsight_name_source` and `cloudsight_verdict`; flags are 0 or 1.
+ *
+ * `cloudsight_engine_drain` writes records `record_size` bytes apart and sets each one's
+ * `struct_size` to the bytes it filled: a caller compiled against an older, shorter record gets
+ * the fields it knows; a newer, longer one gets zeros past this library's fields.
  */
 typedef struct cloudsight_record {
+    /**
+     * Bytes of this record the library filled.
+     */
+    uint32_t struct_size;
+    /**
+     * Bit set of `CLOUDSIGHT_TRUNCATED_*`.
+     */
+    uint32_t truncated;
     /**
      * Engine-unique flow id.
      */
@@ -479,65 +726,61 @@ typedef struct cloudsight_record {
      */
     uint32_t pid;
     /**
-     * Bit set of `CLOUDSIGHT_TRUNCATED_*`.
-     */
-    uint32_t truncated;
-    /**
-     * Client address.
-     */
-    struct cloudsight_ip client_ip;
-    /**
      * Client port.
      */
     uint16_t client_port;
-    /**
-     * Server address.
-     */
-    struct cloudsight_ip server_ip;
     /**
      * Server port.
      */
     uint16_t server_port;
     /**
-     * 1 update, 2 close.
+     * Client address.
+     */
+    struct cloudsight_ip client_ip;
+    /**
+     * Server address.
+     */
+    struct cloudsight_ip server_ip;
+    /**
+     * A `cloudsight_event`.
      */
     uint8_t event;
     /**
-     * 0 none (update), 1 fin, 2 rst, 3 idle, 4 evicted, 5 flush.
+     * A `cloudsight_reason` (`CLOUDSIGHT_REASON_NONE` on update).
      */
     uint8_t reason;
     /**
-     * 6 tcp, 17 udp.
+     * A `cloudsight_protocol`.
      */
     uint8_t protocol;
     /**
-     * 0 none, 1 tls_sni, 2 quic_sni, 3 http_host, 4 dns.
+     * A `cloudsight_name_source`.
      */
     uint8_t name_source;
     /**
-     * 0 allow, 1 monitor, 2 block.
+     * A `cloudsight_verdict`.
      */
     uint8_t verdict;
     /**
-     * The ClientHello offered ECH.
+     * 1 when the ClientHello offered ECH.
      */
-    bool ech;
+    uint8_t ech;
     /**
-     * Whether an app matched (`app_*` fields are set).
+     * 1 when an app matched (`app_*` fields are set).
      */
-    bool has_app;
+    uint8_t has_app;
     /**
      * App risk score 0-10 (10 = most trusted), when `has_app`.
      */
     uint8_t app_risk;
     /**
-     * Whether process context is present.
+     * 1 when process context is present.
      */
-    bool has_process;
+    uint8_t has_process;
     /**
-     * Whether user context is present.
+     * 1 when user context is present.
      */
-    bool has_user;
+    uint8_t has_user;
     /**
      * Community ID v1 ("1:" + 28 base64 characters).
      */
@@ -559,7 +802,7 @@ typedef struct cloudsight_record {
      */
     char ja4[40];
     /**
-     * App id from the catalog.
+     * App id from the catalog (ids are at most 63 bytes, so never cut).
      */
     char app_id[64];
     /**
@@ -586,12 +829,26 @@ typedef struct cloudsight_record {
      * User id (SID or uid).
      */
     char user_id[192];
+    /**
+     * Reserved (zero).
+     */
+    uint8_t reserved[4];
 } cloudsight_record;
 
 /**
- * Engine counters (see the Rust `Stats` for each field's meaning).
+ * Engine counters (see the Rust `Stats` for each field's meaning). Set `struct_size` to
+ * `sizeof(cloudsight_stats)` before `cloudsight_engine_stats`; it comes back as the bytes the
+ * library filled.
  */
 typedef struct cloudsight_stats {
+    /**
+     * In: `sizeof(cloudsight_stats)` as the caller's header declares it. Out: bytes filled.
+     */
+    uint32_t struct_size;
+    /**
+     * 1 when the engine is poisoned (an internal error; see CLOUDSIGHT_RESULT_POISONED).
+     */
+    uint32_t poisoned;
     /**
      * Frames given to the engine.
      */
@@ -668,6 +925,22 @@ typedef struct cloudsight_stats {
      * Records waiting to be drained.
      */
     uint64_t records_queued;
+    /**
+     * Flows not inspected because inspection memory was at its cap.
+     */
+    uint64_t inspect_skipped;
+    /**
+     * Bytes held by inspection buffers now.
+     */
+    uint64_t inspect_memory;
+    /**
+     * Addresses in the DNS cache now.
+     */
+    uint64_t dns_cache_entries;
+    /**
+     * Contexts whose `struct_size` could not be served: the packet went on without them.
+     */
+    uint64_t context_invalid;
 } cloudsight_stats;
 
 #ifdef __cplusplus
@@ -676,24 +949,40 @@ extern "C" {
 
 /**
  * The text for a result code: a static NUL-terminated string, never NULL, never to be freed.
- * Unknown numbers give "unknown result code".
+ * Unknown numbers give "unknown result code". Thread-safe; callable at any time, also without an
+ * engine.
  */
-const char *cloudsight_result_text(uint32_t result);
+CLOUDSIGHT_API const char *cloudsight_result_text(uint32_t result);
 
 /**
- * The library version, e.g. "0.1.0": a static NUL-terminated string, never to be freed.
+ * The library's version as text, e.g. "0.2.0": a static NUL-terminated string, never to be
+ * freed. Thread-safe.
  */
-const char *cloudsight_version(void);
+CLOUDSIGHT_API const char *cloudsight_version(void);
 
 /**
- * Load a catalog from `text` (`len` bytes of UTF-8; `format` a `cloudsight_catalog_format`, `mode`
- * a `cloudsight_catalog_mode`) and swap it in without pausing the packet path; flows already named
- * keep their app. On a bad catalog the result is `CLOUDSIGHT_RESULT_INVALID_CATALOG`, the catalog
- * in force stays, and when `error` is not NULL the message (with line and field) is written there
- * as a NUL-terminated string cut to `error_len` bytes. `CLOUDSIGHT_RESULT_NULL_PARAMETER` for a
- * NULL `engine`, or a NULL `text` with a non-zero `len`; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an unknown `format` or `mode`
- * or a `len` over `PTRDIFF_MAX`.
+ * The library's version as a number (see `CLOUDSIGHT_VERSION_NUMBER`), for a caller to check at
+ * run time that the library it loaded is the one its header describes: the same major and, while
+ * the major is 0, the same minor. Thread-safe.
  */
+CLOUDSIGHT_API uint32_t cloudsight_version_number(void);
+
+/**
+ * Load a catalog text (`len` bytes, not NUL-terminated, UTF-8) in `format` (a
+ * `cloudsight_catalog_format`) and `mode` (a `cloudsight_catalog_mode`). Packets keep flowing;
+ * flows already named keep their app. On `INVALID_CATALOG` the catalog in force is unchanged and
+ * `error` (if not NULL, `error_len` bytes) gets the reason, NUL-terminated, with its line and
+ * field: `line 12: apps[3].category: unknown category 'foo'`.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `text`); `INVALID_ARGUMENT`
+ * (unknown format or mode, `len` or `error_len` over PTRDIFF_MAX); `INVALID_CATALOG`;
+ * `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe (concurrent loads are serialised).
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `text` is readable for `len` bytes;
+ * `error` is NULL or writable for `error_len` bytes.
+ */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_load_catalog(const struct cloudsight_engine *engine,
                                                  const uint8_t *text,
                                                  size_t len,
@@ -703,59 +992,113 @@ cloudsight_result cloudsight_engine_load_catalog(const struct cloudsight_engine 
                                                  size_t error_len);
 
 /**
- * Sanction an app by catalog id (`sanction_value` a `cloudsight_sanction`). Flows named from now
- * on get the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such
- * id; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an id that is not UTF-8 or an unknown sanction.
+ * Sanction an app of the catalog in force by id (`sanction_value` a `cloudsight_sanction`).
+ * Flows named from now on get the verdict; flows already named keep theirs.
+ *
+ * Errors: `NULL_PARAMETER`; `INVALID_ARGUMENT` (unknown sanction, id not UTF-8 or over 1024
+ * bytes); `UNKNOWN_APP` (no such id: nothing changes); `SHUT_DOWN`; `POISONED`; `PANIC`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `app_id` is NULL or NUL-terminated.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_set_policy(const struct cloudsight_engine *engine,
                                                const char *app_id,
                                                uint32_t sanction_value);
 
 /**
  * Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims
- * (`sanction_value` a `cloudsight_sanction`). `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a domain
- * that is not UTF-8 or an unknown sanction.
+ * (`sanction_value` a `cloudsight_sanction`).
+ *
+ * Errors: `NULL_PARAMETER`; `INVALID_ARGUMENT` (unknown sanction, domain not UTF-8 or over 1024
+ * bytes); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `registrable_domain` is NULL or
+ * NUL-terminated.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_set_domain_policy(const struct cloudsight_engine *engine,
                                                       const char *registrable_domain,
                                                       uint32_t sanction_value);
 
 /**
  * Look up the app the catalog in force gives a host name (for the sensor's own UI). On success
- * `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name;
- * `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a name that is not UTF-8.
+ * `*out` holds it, up to `out->struct_size` (set it first).
+ *
+ * Errors: `NULL_PARAMETER`; `STRUCT_SIZE`; `INVALID_ARGUMENT` (host not UTF-8 or over 1024
+ * bytes); `NOT_FOUND` (no app claims the name); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `host` is NULL or NUL-terminated;
+ * `out` is NULL or writable for its `struct_size` bytes.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_lookup_app(const struct cloudsight_engine *engine,
                                                const char *host,
                                                struct cloudsight_app_info *out);
 
 /**
- * Write the default configuration to `*out` (device strings NULL).
+ * Fill `*out` with the default configuration, up to `out->struct_size` (which the caller sets
+ * first; fields past it are left alone). Device strings are NULL.
+ *
+ * Errors: `NULL_PARAMETER` for a NULL `out`; `STRUCT_SIZE` for a `struct_size` under 4.
+ * Thread-safe; needs no engine.
+ *
+ * # Safety
+ * `out` is NULL or points to a config writable for its `struct_size` bytes.
  */
-cloudsight_result cloudsight_config_default(struct cloudsight_config *out);
+CLOUDSIGHT_API cloudsight_result cloudsight_config_default(struct cloudsight_config *out);
 
 /**
- * Create an engine. `config` may be NULL for the defaults. On success `*out` holds the handle,
- * to be released with `cloudsight_engine_free`; on failure `*out` is left unchanged.
- * Returns `CLOUDSIGHT_RESULT_INVALID_CONFIG` for out-of-range values (zero flow bound, zero queue,
- * zero timeouts) and `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for device strings that are not UTF-8.
+ * Create an engine. `config` may be NULL for the defaults; fields past its `struct_size` take
+ * their defaults. On success `*out` holds the handle, to be released with
+ * `cloudsight_engine_free`; on failure `*out` is left unchanged.
+ *
+ * Errors: `NULL_PARAMETER` (`out`); `STRUCT_SIZE` (config's `struct_size`);
+ * `INVALID_CONFIG` for out-of-range values (zero flow bound, zero queue, zero timeouts, a seed
+ * over 65535); `INVALID_ARGUMENT` for device strings that are not UTF-8 or over 1024 bytes.
+ * Thread-safe. Allocates the engine's fixed structures (record queue, table).
+ *
+ * # Safety
+ * `config` is NULL or a config readable for its `struct_size` bytes whose device strings are
+ * NULL or NUL-terminated; `out` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_new(const struct cloudsight_config *config,
                                         struct cloudsight_engine **out);
 
 /**
- * Free an engine and every record it still holds. NULL is a no-op. No other call on the engine
- * may be running or follow.
+ * Free an engine and every record it still holds. NULL, and a handle already freed, are no-ops.
+ * Safe to call while other threads are inside calls on the engine: it returns at once, those
+ * calls finish normally, the memory is released when the last of them returns, and every later
+ * call on the handle returns `SHUT_DOWN` (the handle's ~1 KiB shell stays allocated so that late
+ * calls never touch freed memory).
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`.
  */
-void cloudsight_engine_free(struct cloudsight_engine *engine);
+CLOUDSIGHT_API void cloudsight_engine_free(struct cloudsight_engine *engine);
 
 /**
  * Feed one captured frame. `link_type` is a pcap LINKTYPE number (0, 1, 101, 108, 113, 228, 229,
  * 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
- * packet, or NULL. On success `*verdict` (if `verdict` is not NULL) holds the verdict for the
- * packet's flow. Frames that are not TCP/UDP over IP, or malformed, are counted in the stats and
- * succeed with `CLOUDSIGHT_VERDICT_ALLOW`. `data` may be NULL only when `len` is 0.
+ * packet, or NULL. `*verdict` (if `verdict` is not NULL) gets the verdict for the packet's flow:
+ * on success the policy's answer, on any error `CLOUDSIGHT_VERDICT_ALLOW` (fail open; initialise
+ * it anyway). Frames that are not TCP/UDP over IP, or malformed, are counted in the stats and
+ * succeed with ALLOW. A context is never a reason to fail: one that cannot be read is skipped and
+ * counted (`context_invalid`), text that is not UTF-8 is decoded lossily (`context_lossy`).
+ *
+ * Errors: `NULL_PARAMETER` (`engine`; `data` NULL with `len` > 0); `INVALID_ARGUMENT` (`len` over
+ * PTRDIFF_MAX); `UNKNOWN_LINK_TYPE`; `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe; never blocks
+ * on other threads' draining; no allocation for packets of named flows.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `data` is readable for `len` bytes;
+ * `ctx` is NULL or a context as `cloudsight_context` describes; `verdict` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_process_packet(const struct cloudsight_engine *engine,
                                                    uint32_t link_type,
                                                    const uint8_t *data,
@@ -767,7 +1110,16 @@ cloudsight_result cloudsight_engine_process_packet(const struct cloudsight_engin
 /**
  * Bind process and user context to a flow's 5-tuple (either direction), before or after its first
  * packet; the latest binding wins. `ts_ns` is now, on the packets' clock.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `tuple`, `ctx`); `STRUCT_SIZE` (tuple or context);
+ * `INVALID_ARGUMENT` (tuple protocol or address family); `SHUT_DOWN`; `POISONED`; `PANIC`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple;
+ * `ctx` is NULL or a context as `cloudsight_context` describes.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_bind_context(const struct cloudsight_engine *engine,
                                                  const struct cloudsight_flow_tuple *tuple,
                                                  const struct cloudsight_context *ctx,
@@ -776,30 +1128,66 @@ cloudsight_result cloudsight_engine_bind_context(const struct cloudsight_engine 
 /**
  * Advance time to `now_ns`: ends idle flows and lingering closed connections, emits update records
  * for long flows. Call it about once a second from any thread.
+ *
+ * Errors: `NULL_PARAMETER`; `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`.
  */
-cloudsight_result cloudsight_engine_tick(const struct cloudsight_engine *engine, uint64_t now_ns);
+CLOUDSIGHT_API
+cloudsight_result cloudsight_engine_tick(const struct cloudsight_engine *engine,
+                                         uint64_t now_ns);
 
 /**
  * End every flow now with reason flush (end of a capture, shutdown); their records can then be
- * drained.
+ * drained. Records that do not fit in the queue wait beside it (at most one per flow).
+ *
+ * Errors: `NULL_PARAMETER`; `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`.
  */
-cloudsight_result cloudsight_engine_flush(const struct cloudsight_engine *engine, uint64_t now_ns);
+CLOUDSIGHT_API
+cloudsight_result cloudsight_engine_flush(const struct cloudsight_engine *engine,
+                                          uint64_t now_ns);
 
 /**
- * Move up to `capacity` records into the caller's array `out`; `*written` gets how many. Records
- * not taken stay queued for the next call. `out` may be NULL only when `capacity` is 0.
+ * Move up to `capacity` records into the caller's array `out`, whose elements are `record_size`
+ * bytes apart (pass `sizeof(cloudsight_record)`); `*written` gets how many. Each record is
+ * filled up to `record_size` bytes and its `struct_size` says how many the library filled.
+ * Records not taken stay queued for the next call. `out` may be NULL only when `capacity` is 0.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `written`, `out`); `STRUCT_SIZE` (`record_size` under 8
+ * or over 65536); `INVALID_ARGUMENT` (`capacity * record_size` over PTRDIFF_MAX); `SHUT_DOWN`;
+ * `POISONED`; `PANIC`. `*written` is set to 0 on every error. Thread-safe; several threads may
+ * drain at once (each record goes to one of them).
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `out` is writable for
+ * `capacity * record_size` bytes; `written` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_drain(const struct cloudsight_engine *engine,
                                           struct cloudsight_record *out,
                                           size_t capacity,
+                                          size_t record_size,
                                           size_t *written);
 
 /**
- * Move whole records into `buf` (`capacity` bytes) in `encoding`; `*written` gets the bytes used
- * (0 when no record waits). When not even one record fits, nothing is taken, the result is
- * `CLOUDSIGHT_RESULT_BUFFER_TOO_SMALL` and `*written` holds the size the next record needs.
- * JSON lines are not NUL-terminated.
+ * Move whole records into `buf` (`capacity` bytes) in `encoding` (a `cloudsight_encoding`);
+ * `*written` gets the bytes used (0 when no record waits). When not even one record fits,
+ * nothing is taken, the result is `BUFFER_TOO_SMALL` and `*written` holds the size the next
+ * record needs. JSON lines are not NUL-terminated.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `written`, `buf` with `capacity` > 0); `INVALID_ARGUMENT`
+ * (unknown encoding, `capacity` over PTRDIFF_MAX); `BUFFER_TOO_SMALL`; `SHUT_DOWN`; `POISONED`;
+ * `PANIC`. `*written` is 0 on every other error. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `buf` is writable for `capacity` bytes;
+ * `written` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_drain_encoded(const struct cloudsight_engine *engine,
                                                   uint32_t encoding,
                                                   uint8_t *buf,
@@ -807,16 +1195,34 @@ cloudsight_result cloudsight_engine_drain_encoded(const struct cloudsight_engine
                                                   size_t *written);
 
 /**
- * Copy the engine's counters into `*out`.
+ * Copy the engine's counters into `*out`, up to `out->struct_size` (set it first). Works on a
+ * poisoned engine too: then it fills `*out` (with `poisoned` = 1) and returns `POISONED`.
+ *
+ * Errors: `NULL_PARAMETER`; `STRUCT_SIZE`; `SHUT_DOWN`; `POISONED` (with `*out` filled);
+ * `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `out` is NULL or a stats struct
+ * writable for its `struct_size` bytes.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_stats(const struct cloudsight_engine *engine,
                                           struct cloudsight_stats *out);
 
 /**
  * A connection opened (e.g. an ALE connect event): `tuple->src` is the client, `tuple->dst` the
- * server; `ctx` (nullable) the process and user behind it. On success `*verdict` (if not NULL)
- * holds the flow's verdict: a server named by an earlier DNS answer can already be `BLOCK`.
+ * server; `ctx` (nullable) the process and user behind it. `*verdict` (if not NULL) gets the
+ * flow's verdict (a server named by an earlier DNS answer can already be `BLOCK`), or `ALLOW` on
+ * any error. A context is never a reason to fail (see `cloudsight_engine_process_packet`).
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `tuple`); `STRUCT_SIZE` (tuple); `INVALID_ARGUMENT` (tuple
+ * protocol or address family); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple;
+ * `ctx` is NULL or a context as `cloudsight_context` describes; `verdict` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_open_flow(const struct cloudsight_engine *engine,
                                               const struct cloudsight_flow_tuple *tuple,
                                               const struct cloudsight_context *ctx,
@@ -828,8 +1234,18 @@ cloudsight_result cloudsight_engine_open_flow(const struct cloudsight_engine *en
  * are all naming needs; later chunks may pass `len` 0 and only count), `wire_bytes` what this
  * chunk counts on the wire (records sum it into bytes up/down; each call counts as one packet).
  * `direction` is a `cloudsight_stream_direction`. A flow not opened yet is opened with
- * `tuple->src` as client. On success `*verdict` (if not NULL) holds the flow's verdict.
+ * `tuple->src` as client. `*verdict` (if not NULL) gets the flow's verdict, or `ALLOW` on any
+ * error.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `tuple`, `data` with `len` > 0); `STRUCT_SIZE` (tuple);
+ * `INVALID_ARGUMENT` (direction, tuple, `len` over PTRDIFF_MAX); `SHUT_DOWN`; `POISONED`;
+ * `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple;
+ * `data` is readable for `len` bytes; `verdict` is NULL or writable.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_stream_data(const struct cloudsight_engine *engine,
                                                 const struct cloudsight_flow_tuple *tuple,
                                                 uint32_t direction,
@@ -841,8 +1257,14 @@ cloudsight_result cloudsight_engine_stream_data(const struct cloudsight_engine *
 
 /**
  * A connection closed: the flow ends now (reason fin) and its record is queued.
- * `CLOUDSIGHT_RESULT_NOT_FOUND` when no such flow is tracked (never opened, or already ended).
+ *
+ * Errors: `NULL_PARAMETER`; `STRUCT_SIZE`; `INVALID_ARGUMENT` (tuple); `NOT_FOUND` (no such flow
+ * is tracked: never opened, or already ended); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple.
  */
+CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_close_flow(const struct cloudsight_engine *engine,
                                                const struct cloudsight_flow_tuple *tuple,
                                                uint64_t ts_ns);
@@ -852,3 +1274,31 @@ cloudsight_result cloudsight_engine_close_flow(const struct cloudsight_engine *e
 #endif  // __cplusplus
 
 #endif  /* CLOUDSIGHT_H */
+
+#pragma pack(pop)
+
+/* Layout checks: the library and this header agree on these sizes and offsets (x86_64, aarch64). */
+#if defined(__cplusplus)
+#  define CLOUDSIGHT_STATIC_ASSERT(cond, name) static_assert(cond, #name)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#  define CLOUDSIGHT_STATIC_ASSERT(cond, name) _Static_assert(cond, #name)
+#else
+#  define CLOUDSIGHT_STATIC_ASSERT(cond, name) typedef char cloudsight_assert_##name[(cond) ? 1 : -1]
+#endif
+#if UINTPTR_MAX == 0xffffffffffffffffu
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_ip) == 17, ip_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_flow_tuple) == 44, flow_tuple_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_src);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 192, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2776, record_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, server_name) == 156, record_server_name);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, user_id) == 2580, record_user_id);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_app_info) == 216, app_info_size);
+#endif

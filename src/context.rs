@@ -67,6 +67,8 @@ pub struct ContextRef<'a> {
     pub user_name: Option<&'a str>,
     /// User id: a Windows SID or a Unix uid as text.
     pub user_id: Option<&'a str>,
+    /// The sensor's strings were not valid UTF-8 and were decoded with U+FFFD replacement.
+    pub lossy: bool,
 }
 
 impl ContextRef<'_> {
@@ -100,6 +102,7 @@ impl FlowContext {
             process_path: self.process_path.as_deref(),
             user_name: self.user_name.as_deref(),
             user_id: self.user_id.as_deref(),
+            lossy: false,
         }
     }
 

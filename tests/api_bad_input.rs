@@ -2,6 +2,7 @@
 //! zero or absurd limits, huge lengths, every unknown link type, time going backwards (and
 //! jumping to the end of time), zero-length and one-byte buffers, invalid UTF-8 in every string,
 //! bad tuples and enum values. Every call returns a documented result and never panics.
+#![allow(unused_unsafe)] // calls to the C exports are wrapped one by one
 
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
@@ -15,18 +16,17 @@ const FRAME: [u8; 32] = [
 ];
 
 fn default_config() -> cloudsight_config {
-    let mut c = std::mem::MaybeUninit::uninit();
+    let mut c = cloudsight_config::default();
     assert_eq!(
-        cloudsight_config_default(c.as_mut_ptr()),
+        unsafe { cloudsight_config_default(&mut c) },
         cloudsight_result::Ok
     );
-    // SAFETY: written by cloudsight_config_default.
-    unsafe { c.assume_init() }
+    c
 }
 
 fn new_engine(config: &cloudsight_config) -> Result<*mut cloudsight_engine, cloudsight_result> {
     let mut engine = null_mut();
-    match cloudsight_engine_new(config, &mut engine) {
+    match unsafe { cloudsight_engine_new(config, &mut engine) } {
         cloudsight_result::Ok => Ok(engine),
         e => {
             assert!(engine.is_null(), "output written on failure");
@@ -38,7 +38,7 @@ fn new_engine(config: &cloudsight_config) -> Result<*mut cloudsight_engine, clou
 fn stats(engine: *const cloudsight_engine) -> cloudsight_stats {
     let mut s = cloudsight_stats::default();
     assert_eq!(
-        cloudsight_engine_stats(engine, &mut s),
+        unsafe { cloudsight_engine_stats(engine, &mut s) },
         cloudsight_result::Ok
     );
     s
@@ -94,34 +94,41 @@ fn configs_with_zero_or_absurd_limits_are_refused_or_work() {
             addr: [8; 16],
         },
         dst_port: 2,
+        ..Default::default()
     };
     let ctx = cloudsight_context {
-        has_pid: true,
+        has_pid: 1,
         pid: 1,
         process_start_ns: 0,
         process_path: null(),
         user_name: null(),
         user_id: null(),
+        ..Default::default()
     };
     assert_eq!(
-        cloudsight_engine_bind_context(engine, &tuple, &ctx, 0),
+        unsafe { cloudsight_engine_bind_context(engine, &tuple, &ctx, 0) },
         cloudsight_result::Ok
     );
     for i in 0..10u64 {
         let mut frame = FRAME;
         frame[19] = i as u8;
-        let r = cloudsight_engine_process_packet(
-            engine,
-            228,
-            frame.as_ptr(),
-            frame.len(),
-            i,
-            null(),
-            null_mut(),
-        );
+        let r = unsafe {
+            cloudsight_engine_process_packet(
+                engine,
+                228,
+                frame.as_ptr(),
+                frame.len(),
+                i,
+                null(),
+                null_mut(),
+            )
+        };
         assert_eq!(r, cloudsight_result::Ok);
     }
-    assert_eq!(cloudsight_engine_flush(engine, 10), cloudsight_result::Ok);
+    assert_eq!(
+        unsafe { cloudsight_engine_flush(engine, 10) },
+        cloudsight_result::Ok
+    );
     let s = stats(engine);
     assert_eq!(s.bindings_dropped, 1, "no room for a pending binding");
     assert_eq!(s.records, 10);
@@ -131,11 +138,19 @@ fn configs_with_zero_or_absurd_limits_are_refused_or_work() {
     let mut out = vec![cloudsight_record::zeroed(); 16];
     let mut n = 0;
     assert_eq!(
-        cloudsight_engine_drain(engine, out.as_mut_ptr(), out.len(), &mut n),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                out.as_mut_ptr(),
+                out.len(),
+                size_of::<cloudsight_record>(),
+                &mut n,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(n, 10);
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 
     // The Rust API: zero DNS cache, zero inspection memory.
     let engine = Engine::new(Config {
@@ -155,22 +170,22 @@ fn huge_lengths_are_refused_without_touching_memory() {
     let huge = usize::MAX;
     // Dangling-but-non-NULL pointers with lengths past isize::MAX: refused before any read.
     assert_eq!(
-        cloudsight_engine_process_packet(engine, 1, &byte, huge, 0, null(), null_mut()),
+        unsafe { cloudsight_engine_process_packet(engine, 1, &byte, huge, 0, null(), null_mut()) },
         cloudsight_result::InvalidArgument
     );
     assert_eq!(
-        cloudsight_engine_load_catalog(engine, &byte, huge, 1, 1, null_mut(), 0),
+        unsafe { cloudsight_engine_load_catalog(engine, &byte, huge, 1, 1, null_mut(), 0) },
         cloudsight_result::InvalidArgument
     );
     let mut out = 0u8;
     let mut written = 5usize;
     assert_eq!(
-        cloudsight_engine_drain_encoded(engine, 1, &mut out, huge, &mut written),
+        unsafe { cloudsight_engine_drain_encoded(engine, 1, &mut out, huge, &mut written) },
         cloudsight_result::InvalidArgument
     );
-    assert_eq!(written, 5, "output written on failure");
+    assert_eq!(written, 0, "*written is 0 on every error");
     assert_eq!(stats(engine).packets, 0);
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
@@ -179,15 +194,17 @@ fn every_unknown_link_type_is_an_error_and_every_known_one_takes_empty_and_short
     let known = [0u32, 1, 101, 108, 113, 228, 229, 276];
     let mut verdict = cloudsight_verdict::Block;
     for link in (0..=1024u32).chain([u32::MAX, u32::MAX - 1, 1 << 16, 1 << 31]) {
-        let r = cloudsight_engine_process_packet(
-            engine,
-            link,
-            FRAME.as_ptr(),
-            FRAME.len(),
-            0,
-            null(),
-            &mut verdict,
-        );
+        let r = unsafe {
+            cloudsight_engine_process_packet(
+                engine,
+                link,
+                FRAME.as_ptr(),
+                FRAME.len(),
+                0,
+                null(),
+                &mut verdict,
+            )
+        };
         if known.contains(&link) {
             assert_eq!(r, cloudsight_result::Ok, "link {link}");
             assert_eq!(verdict, cloudsight_verdict::Allow);
@@ -196,9 +213,10 @@ fn every_unknown_link_type_is_an_error_and_every_known_one_takes_empty_and_short
             assert_eq!(r, cloudsight_result::UnknownLinkType, "link {link}");
             assert_eq!(
                 verdict,
-                cloudsight_verdict::Block,
-                "output written on failure"
+                cloudsight_verdict::Allow,
+                "a failed call answers the fail-open verdict"
             );
+            verdict = cloudsight_verdict::Block;
             let rust = Engine::new(Config::default())
                 .unwrap()
                 .process_packet_linktype(link, &FRAME, 0, None);
@@ -212,14 +230,16 @@ fn every_unknown_link_type_is_an_error_and_every_known_one_takes_empty_and_short
         for len in 0..=FRAME.len() {
             let ptr = if len == 0 { null() } else { FRAME.as_ptr() };
             assert_eq!(
-                cloudsight_engine_process_packet(engine, link, ptr, len, 0, null(), null_mut()),
+                unsafe {
+                    cloudsight_engine_process_packet(engine, link, ptr, len, 0, null(), null_mut())
+                },
                 cloudsight_result::Ok
             );
             fed += 1;
         }
     }
     assert_eq!(stats(engine).packets - before, fed);
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
@@ -229,15 +249,17 @@ fn time_going_backwards_and_to_the_end_of_time() {
         let mut frame = FRAME;
         frame[19] = last;
         assert_eq!(
-            cloudsight_engine_process_packet(
-                engine,
-                228,
-                frame.as_ptr(),
-                frame.len(),
-                ts,
-                null(),
-                null_mut()
-            ),
+            unsafe {
+                cloudsight_engine_process_packet(
+                    engine,
+                    228,
+                    frame.as_ptr(),
+                    frame.len(),
+                    ts,
+                    null(),
+                    null_mut(),
+                )
+            },
             cloudsight_result::Ok
         );
     };
@@ -246,20 +268,34 @@ fn time_going_backwards_and_to_the_end_of_time() {
         send(ts, 2);
         send(ts, 3 + i as u8);
         assert_eq!(
-            cloudsight_engine_tick(engine, times[(i + 3) % times.len()]),
+            unsafe { cloudsight_engine_tick(engine, times[(i + 3) % times.len()]) },
             cloudsight_result::Ok
         );
     }
     assert_eq!(
-        cloudsight_engine_tick(engine, u64::MAX),
+        unsafe { cloudsight_engine_tick(engine, u64::MAX) },
         cloudsight_result::Ok
     );
-    assert_eq!(cloudsight_engine_tick(engine, 0), cloudsight_result::Ok);
-    assert_eq!(cloudsight_engine_flush(engine, 0), cloudsight_result::Ok);
+    assert_eq!(
+        unsafe { cloudsight_engine_tick(engine, 0) },
+        cloudsight_result::Ok
+    );
+    assert_eq!(
+        unsafe { cloudsight_engine_flush(engine, 0) },
+        cloudsight_result::Ok
+    );
     let mut records = vec![cloudsight_record::zeroed(); 64];
     let mut written = 0;
     assert_eq!(
-        cloudsight_engine_drain(engine, records.as_mut_ptr(), records.len(), &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                records.as_mut_ptr(),
+                records.len(),
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         cloudsight_result::Ok
     );
     let s = stats(engine);
@@ -281,7 +317,7 @@ fn time_going_backwards_and_to_the_end_of_time() {
             r.last_seen_ns
         );
     }
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
@@ -290,32 +326,50 @@ fn zero_length_and_tiny_buffers() {
     let mut written = 99usize;
     // Nothing queued: capacity 0 with NULL is fine everywhere.
     assert_eq!(
-        cloudsight_engine_drain(engine, null_mut(), 0, &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                null_mut(),
+                0,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(written, 0);
     for enc in [1, 2] {
         written = 99;
         assert_eq!(
-            cloudsight_engine_drain_encoded(engine, enc, null_mut(), 0, &mut written),
+            unsafe { cloudsight_engine_drain_encoded(engine, enc, null_mut(), 0, &mut written) },
             cloudsight_result::Ok
         );
         assert_eq!(written, 0);
     }
-    cloudsight_engine_process_packet(
-        engine,
-        228,
-        FRAME.as_ptr(),
-        FRAME.len(),
-        1,
-        null(),
-        null_mut(),
-    );
-    cloudsight_engine_flush(engine, 2);
+    unsafe {
+        cloudsight_engine_process_packet(
+            engine,
+            228,
+            FRAME.as_ptr(),
+            FRAME.len(),
+            1,
+            null(),
+            null_mut(),
+        )
+    };
+    unsafe { cloudsight_engine_flush(engine, 2) };
     // One record queued: capacity 0 takes nothing; a 1-byte buffer is too small and says how much
     // is needed; the record is still there afterwards.
     assert_eq!(
-        cloudsight_engine_drain(engine, null_mut(), 0, &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                null_mut(),
+                0,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(written, 0);
@@ -328,7 +382,7 @@ fn zero_length_and_tiny_buffers() {
                 buf.as_mut_ptr()
             };
             assert_eq!(
-                cloudsight_engine_drain_encoded(engine, enc, ptr, cap, &mut written),
+                unsafe { cloudsight_engine_drain_encoded(engine, enc, ptr, cap, &mut written) },
                 cloudsight_result::BufferTooSmall
             );
             assert!(written > cap);
@@ -341,14 +395,30 @@ fn zero_length_and_tiny_buffers() {
     for enc in [0u32, 3, u32::MAX] {
         let mut buf = [0u8; 4096];
         assert_eq!(
-            cloudsight_engine_drain_encoded(engine, enc, buf.as_mut_ptr(), buf.len(), &mut written),
+            unsafe {
+                cloudsight_engine_drain_encoded(
+                    engine,
+                    enc,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut written,
+                )
+            },
             cloudsight_result::InvalidArgument
         );
     }
     assert_eq!(stats(engine).records_queued, 1);
     let mut record = [cloudsight_record::zeroed()];
     assert_eq!(
-        cloudsight_engine_drain(engine, record.as_mut_ptr(), 1, &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                record.as_mut_ptr(),
+                1,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(
@@ -361,15 +431,17 @@ fn zero_length_and_tiny_buffers() {
     for len in [1usize, 2] {
         let mut err = [0x55u8 as std::ffi::c_char; 4];
         assert_eq!(
-            cloudsight_engine_load_catalog(
-                engine,
-                garbage.as_ptr(),
-                garbage.len(),
-                1,
-                1,
-                err.as_mut_ptr(),
-                len
-            ),
+            unsafe {
+                cloudsight_engine_load_catalog(
+                    engine,
+                    garbage.as_ptr(),
+                    garbage.len(),
+                    1,
+                    1,
+                    err.as_mut_ptr(),
+                    len,
+                )
+            },
             cloudsight_result::InvalidCatalog
         );
         assert_eq!(err[len - 1], 0);
@@ -377,9 +449,10 @@ fn zero_length_and_tiny_buffers() {
     }
     // An empty catalog text (zero length, non-NULL pointer) is a catalog error, not a crash.
     let empty = b"";
-    let r = cloudsight_engine_load_catalog(engine, empty.as_ptr(), 0, 2, 1, null_mut(), 0);
+    let r =
+        unsafe { cloudsight_engine_load_catalog(engine, empty.as_ptr(), 0, 2, 1, null_mut(), 0) };
     assert_eq!(r, cloudsight_result::InvalidCatalog);
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
@@ -394,32 +467,32 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
 
     let engine = new_engine(&default_config()).unwrap();
     let mut ctx = cloudsight_context {
-        has_pid: false,
+        has_pid: 0,
         pid: 0,
         process_start_ns: 0,
         process_path: null(),
         user_name: null(),
         user_id: bad.as_ptr(),
+        ..Default::default()
     };
+    // A context that is not UTF-8 never costs the packet: it is counted, inspected, recorded.
     let mut verdict = cloudsight_verdict::Block;
     assert_eq!(
-        cloudsight_engine_process_packet(
-            engine,
-            228,
-            FRAME.as_ptr(),
-            FRAME.len(),
-            0,
-            &ctx,
-            &mut verdict
-        ),
-        cloudsight_result::InvalidArgument
+        unsafe {
+            cloudsight_engine_process_packet(
+                engine,
+                228,
+                FRAME.as_ptr(),
+                FRAME.len(),
+                0,
+                &ctx,
+                &mut verdict,
+            )
+        },
+        cloudsight_result::Ok
     );
-    assert_eq!(verdict, cloudsight_verdict::Block);
-    assert_eq!(
-        stats(engine).flows_active,
-        0,
-        "a refused call has no effect"
-    );
+    assert_eq!(verdict, cloudsight_verdict::Allow);
+    assert_eq!(stats(engine).flows_active, 1, "the packet made its flow");
 
     let good_ip = cloudsight_ip {
         family: 4,
@@ -431,22 +504,25 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
         src_port: 1,
         dst: good_ip,
         dst_port: 2,
+        ..Default::default()
     };
     assert_eq!(
-        cloudsight_engine_bind_context(engine, &tuple, &ctx, 0),
-        cloudsight_result::InvalidArgument
+        unsafe { cloudsight_engine_bind_context(engine, &tuple, &ctx, 0) },
+        cloudsight_result::Ok,
+        "a binding with a non-UTF-8 context is taken"
     );
+    assert_eq!(stats(engine).bindings, 1);
     ctx.user_id = null();
     for (protocol, family) in [(1u8, 4u8), (0, 4), (255, 6), (6, 0), (17, 5), (6, 255)] {
         tuple.protocol = protocol;
         tuple.src.family = family;
         assert_eq!(
-            cloudsight_engine_bind_context(engine, &tuple, &ctx, 0),
+            unsafe { cloudsight_engine_bind_context(engine, &tuple, &ctx, 0) },
             cloudsight_result::InvalidArgument,
             "protocol {protocol} family {family}"
         );
     }
-    assert_eq!(stats(engine).bindings, 0);
+    assert_eq!(stats(engine).bindings, 1);
 
     for (id, sanction, want) in [
         (bad, 0, cloudsight_result::InvalidArgument),
@@ -456,34 +532,34 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
         (c"no such app", 1, cloudsight_result::UnknownApp),
     ] {
         assert_eq!(
-            cloudsight_engine_set_policy(engine, id.as_ptr(), sanction),
+            unsafe { cloudsight_engine_set_policy(engine, id.as_ptr(), sanction) },
             want,
             "{id:?} {sanction}"
         );
     }
     assert_eq!(
-        cloudsight_engine_set_domain_policy(engine, bad.as_ptr(), 0),
+        unsafe { cloudsight_engine_set_domain_policy(engine, bad.as_ptr(), 0) },
         cloudsight_result::InvalidArgument
     );
     assert_eq!(
-        cloudsight_engine_set_domain_policy(engine, c"".as_ptr(), 9),
+        unsafe { cloudsight_engine_set_domain_policy(engine, c"".as_ptr(), 9) },
         cloudsight_result::InvalidArgument
     );
-    let mut info = std::mem::MaybeUninit::uninit();
+    let mut info = std::mem::MaybeUninit::new(cloudsight_app_info::default());
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, bad.as_ptr(), info.as_mut_ptr()),
+        unsafe { cloudsight_engine_lookup_app(engine, bad.as_ptr(), info.as_mut_ptr()) },
         cloudsight_result::InvalidArgument
     );
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, c"".as_ptr(), info.as_mut_ptr()),
+        unsafe { cloudsight_engine_lookup_app(engine, c"".as_ptr(), info.as_mut_ptr()) },
         cloudsight_result::NotFound
     );
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, c".".as_ptr(), info.as_mut_ptr()),
+        unsafe { cloudsight_engine_lookup_app(engine, c".".as_ptr(), info.as_mut_ptr()) },
         cloudsight_result::NotFound
     );
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, null(), info.as_mut_ptr()),
+        unsafe { cloudsight_engine_lookup_app(engine, null(), info.as_mut_ptr()) },
         cloudsight_result::NullParameter
     );
 
@@ -496,37 +572,43 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
         (0, 1, cloudsight_result::InvalidArgument),
     ] {
         assert_eq!(
-            cloudsight_engine_load_catalog(
-                engine,
-                text.as_ptr(),
-                text.len(),
-                format,
-                mode,
-                null_mut(),
-                0
-            ),
+            unsafe {
+                cloudsight_engine_load_catalog(
+                    engine,
+                    text.as_ptr(),
+                    text.len(),
+                    format,
+                    mode,
+                    null_mut(),
+                    0,
+                )
+            },
             want
         );
     }
     let ok = b"schema_version = 1\napps = []\n";
     for (format, mode) in [(0u32, 1u32), (3, 1), (1, 0), (1, 3), (u32::MAX, u32::MAX)] {
         assert_eq!(
-            cloudsight_engine_load_catalog(
-                engine,
-                ok.as_ptr(),
-                ok.len(),
-                format,
-                mode,
-                null_mut(),
-                0
-            ),
+            unsafe {
+                cloudsight_engine_load_catalog(
+                    engine,
+                    ok.as_ptr(),
+                    ok.len(),
+                    format,
+                    mode,
+                    null_mut(),
+                    0,
+                )
+            },
             cloudsight_result::InvalidArgument,
             "format {format} mode {mode}"
         );
     }
     // The embedded catalog is still in force after all that.
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, c"app.slack.com".as_ptr(), info.as_mut_ptr()),
+        unsafe {
+            cloudsight_engine_lookup_app(engine, c"app.slack.com".as_ptr(), info.as_mut_ptr())
+        },
         cloudsight_result::Ok
     );
 
@@ -536,5 +618,5 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
         let text = unsafe { CStr::from_ptr(cloudsight_result_text(code)) };
         assert!(!text.to_bytes().is_empty());
     }
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }

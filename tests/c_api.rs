@@ -13,6 +13,7 @@
 //! same target directory, because `cargo test` builds only the rlib. Set `CC` to choose the C
 //! compiler. The generated capture is also written to `<target-dir>/test-data/sample.pcap` for
 //! `.ci/c-sanitizers.sh`.
+#![allow(unused_unsafe)] // calls to the C exports are wrapped one by one
 
 use std::collections::BTreeSet;
 use std::ffi::CStr;
@@ -790,111 +791,177 @@ fn c_discover_rejects_pcapng_and_garbage() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn panics_come_back_as_a_result() {
+fn a_panic_comes_back_as_a_result_and_poisons_the_engine() {
+    let mut engine = std::ptr::null_mut();
     assert_eq!(
-        cloudsight_test_panic(std::ptr::null()),
+        unsafe { cloudsight_engine_new(std::ptr::null(), &mut engine) },
+        cloudsight_result::Ok
+    );
+    let frame = udp_frame();
+    let feed = |engine| unsafe {
+        cloudsight_engine_process_packet(
+            engine,
+            228,
+            frame.as_ptr(),
+            frame.len(),
+            1,
+            std::ptr::null(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(feed(engine), cloudsight_result::Ok);
+    assert_eq!(
+        unsafe { cloudsight::capi::panic_inside_for_tests(engine) },
         cloudsight_result::Panic
     );
+    // Every later call but stats and free is refused with its own result.
+    assert_eq!(feed(engine), cloudsight_result::Poisoned);
     assert_eq!(
-        cloudsight_test_panic(c"message".as_ptr()),
-        cloudsight_result::Panic
+        unsafe { cloudsight_engine_flush(engine, 2) },
+        cloudsight_result::Poisoned
     );
+    let mut stats = cloudsight_stats::default();
+    assert_eq!(
+        unsafe { cloudsight_engine_stats(engine, &mut stats) },
+        cloudsight_result::Poisoned
+    );
+    assert_eq!(stats.poisoned, 1);
+    assert_eq!(stats.packets, 1, "stats are still served");
+    unsafe { cloudsight_engine_free(engine) };
+    // After free: a distinct result, no use of freed memory (ASan/valgrind runs check that).
+    assert_eq!(feed(engine), cloudsight_result::ShutDown);
+    assert_eq!(
+        unsafe { cloudsight_engine_stats(engine, &mut stats) },
+        cloudsight_result::ShutDown
+    );
+    unsafe { cloudsight_engine_free(engine) }; // a second free is a no-op
 }
 
 #[test]
 fn null_pointers_are_refused() {
     use std::ptr::{null, null_mut};
     let n = cloudsight_result::NullParameter;
-    assert_eq!(cloudsight_config_default(null_mut()), n);
-    assert_eq!(cloudsight_engine_new(null(), null_mut()), n);
-    cloudsight_engine_free(null_mut());
+    assert_eq!(unsafe { cloudsight_config_default(null_mut()) }, n);
+    assert_eq!(unsafe { cloudsight_engine_new(null(), null_mut()) }, n);
+    unsafe { cloudsight_engine_free(null_mut()) };
     let frame = [0u8; 20];
     let mut verdict = cloudsight_verdict::Block;
     assert_eq!(
-        cloudsight_engine_process_packet(
-            null(),
-            1,
-            frame.as_ptr(),
-            frame.len(),
-            0,
-            null(),
-            &mut verdict
-        ),
+        unsafe {
+            cloudsight_engine_process_packet(
+                null(),
+                1,
+                frame.as_ptr(),
+                frame.len(),
+                0,
+                null(),
+                &mut verdict,
+            )
+        },
         n
     );
     assert_eq!(
         verdict,
-        cloudsight_verdict::Block,
-        "output written on failure"
+        cloudsight_verdict::Allow,
+        "a failed call answers the fail-open verdict"
     );
-    assert_eq!(cloudsight_engine_bind_context(null(), null(), null(), 0), n);
-    assert_eq!(cloudsight_engine_tick(null(), 0), n);
-    assert_eq!(cloudsight_engine_flush(null(), 0), n);
+    assert_eq!(
+        unsafe { cloudsight_engine_bind_context(null(), null(), null(), 0) },
+        n
+    );
+    assert_eq!(unsafe { cloudsight_engine_tick(null(), 0) }, n);
+    assert_eq!(unsafe { cloudsight_engine_flush(null(), 0) }, n);
     let mut written = 7usize;
     assert_eq!(
-        cloudsight_engine_drain(null(), null_mut(), 0, &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                null(),
+                null_mut(),
+                0,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         n
     );
     assert_eq!(
-        cloudsight_engine_drain_encoded(null(), 1, null_mut(), 0, &mut written),
+        unsafe { cloudsight_engine_drain_encoded(null(), 1, null_mut(), 0, &mut written) },
         n
     );
-    assert_eq!(written, 7, "output written on failure");
-    assert_eq!(cloudsight_engine_stats(null(), null_mut()), n);
+    assert_eq!(written, 0, "*written is 0 on every error");
+    assert_eq!(unsafe { cloudsight_engine_stats(null(), null_mut()) }, n);
 
     let mut engine = null_mut();
     assert_eq!(
-        cloudsight_engine_new(null(), &mut engine),
+        unsafe { cloudsight_engine_new(null(), &mut engine) },
         cloudsight_result::Ok
     );
     assert!(!engine.is_null());
     assert_eq!(
-        cloudsight_engine_process_packet(engine, 1, null(), 3, 0, null(), &mut verdict),
+        unsafe { cloudsight_engine_process_packet(engine, 1, null(), 3, 0, null(), &mut verdict) },
         n
     );
     assert_eq!(
-        cloudsight_engine_process_packet(engine, 1, null(), 0, 0, null(), &mut verdict),
+        unsafe { cloudsight_engine_process_packet(engine, 1, null(), 0, 0, null(), &mut verdict) },
         cloudsight_result::Ok
     );
     assert_eq!(verdict, cloudsight_verdict::Allow);
     assert_eq!(
-        cloudsight_engine_process_packet(
-            engine,
-            4242,
-            frame.as_ptr(),
-            frame.len(),
-            0,
-            null(),
-            null_mut()
-        ),
+        unsafe {
+            cloudsight_engine_process_packet(
+                engine,
+                4242,
+                frame.as_ptr(),
+                frame.len(),
+                0,
+                null(),
+                null_mut(),
+            )
+        },
         cloudsight_result::UnknownLinkType
     );
     assert_eq!(
-        cloudsight_engine_drain(engine, null_mut(), 1, &mut written),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                null_mut(),
+                1,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        },
         n
     );
     assert_eq!(
-        cloudsight_engine_drain(engine, null_mut(), 0, null_mut()),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                null_mut(),
+                0,
+                size_of::<cloudsight_record>(),
+                null_mut(),
+            )
+        },
         n
     );
     assert_eq!(
-        cloudsight_engine_drain_encoded(engine, 1, null_mut(), 4, &mut written),
+        unsafe { cloudsight_engine_drain_encoded(engine, 1, null_mut(), 4, &mut written) },
         n
     );
     assert_eq!(
-        cloudsight_engine_drain_encoded(engine, 9, null_mut(), 0, &mut written),
+        unsafe { cloudsight_engine_drain_encoded(engine, 9, null_mut(), 0, &mut written) },
         cloudsight_result::InvalidArgument
     );
-    assert_eq!(cloudsight_engine_stats(engine, null_mut()), n);
-    cloudsight_engine_free(engine);
+    assert_eq!(unsafe { cloudsight_engine_stats(engine, null_mut()) }, n);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
 fn engine_round_trip_from_rust() {
     use std::ptr::{null, null_mut};
-    let mut config = std::mem::MaybeUninit::<cloudsight_config>::uninit();
+    let mut config = std::mem::MaybeUninit::new(cloudsight_config::default());
     assert_eq!(
-        cloudsight_config_default(config.as_mut_ptr()),
+        unsafe { cloudsight_config_default(config.as_mut_ptr()) },
         cloudsight_result::Ok
     );
     // SAFETY: initialized by cloudsight_config_default on success.
@@ -902,7 +969,7 @@ fn engine_round_trip_from_rust() {
     config.device_id = c"rust-side".as_ptr();
     let mut engine = null_mut();
     assert_eq!(
-        cloudsight_engine_new(&config, &mut engine),
+        unsafe { cloudsight_engine_new(&config, &mut engine) },
         cloudsight_result::Ok
     );
 
@@ -912,53 +979,60 @@ fn engine_round_trip_from_rust() {
         .write(&mut frame, b"payload")
         .unwrap();
     let ctx = cloudsight_context {
-        has_pid: true,
+        has_pid: 1,
         pid: 77,
         process_start_ns: 5,
         process_path: c"/usr/bin/tool".as_ptr(),
         user_name: c"alice".as_ptr(),
         user_id: null(),
+        ..Default::default()
     };
     let mut verdict = cloudsight_verdict::Block;
     assert_eq!(
-        cloudsight_engine_process_packet(
-            engine,
-            228,
-            frame.as_ptr(),
-            frame.len(),
-            1_000,
-            &ctx,
-            &mut verdict
-        ),
+        unsafe {
+            cloudsight_engine_process_packet(
+                engine,
+                228,
+                frame.as_ptr(),
+                frame.len(),
+                1_000,
+                &ctx,
+                &mut verdict,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(verdict, cloudsight_verdict::Allow);
     assert_eq!(
-        cloudsight_engine_flush(engine, 2_000),
+        unsafe { cloudsight_engine_flush(engine, 2_000) },
         cloudsight_result::Ok
     );
 
     let mut needed = 0usize;
     assert_eq!(
-        cloudsight_engine_drain_encoded(
-            engine,
-            cloudsight_encoding::JsonLines as u32,
-            null_mut(),
-            0,
-            &mut needed
-        ),
+        unsafe {
+            cloudsight_engine_drain_encoded(
+                engine,
+                cloudsight_encoding::JsonLines as u32,
+                null_mut(),
+                0,
+                &mut needed,
+            )
+        },
         cloudsight_result::BufferTooSmall
     );
     let mut buf = vec![0u8; needed];
     let mut written = 0usize;
     assert_eq!(
-        cloudsight_engine_drain_encoded(
-            engine,
-            cloudsight_encoding::JsonLines as u32,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut written
-        ),
+        unsafe {
+            cloudsight_engine_drain_encoded(
+                engine,
+                cloudsight_encoding::JsonLines as u32,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut written,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(written, needed);
@@ -970,14 +1044,14 @@ fn engine_round_trip_from_rust() {
 
     let mut stats = cloudsight_stats::default();
     assert_eq!(
-        cloudsight_engine_stats(engine, &mut stats),
+        unsafe { cloudsight_engine_stats(engine, &mut stats) },
         cloudsight_result::Ok
     );
     assert_eq!(
         (stats.packets, stats.records, stats.records_queued),
         (1, 1, 0)
     );
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }
 
 #[test]
@@ -1114,4 +1188,14 @@ fn cpp_discover_matches_c_discover() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A raw IPv4 UDP frame (LINKTYPE 228).
+fn udp_frame() -> Vec<u8> {
+    let mut frame = Vec::new();
+    PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(5000, 6000)
+        .write(&mut frame, b"payload")
+        .unwrap();
+    frame
 }

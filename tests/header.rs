@@ -78,7 +78,11 @@ fn declaration(line: &str, in_struct_or_enum: bool) -> Option<String> {
     if t.starts_with("#define CLOUDSIGHT_") && !t.starts_with("#define CLOUDSIGHT_H") {
         return Some(t.to_owned());
     }
-    if t.starts_with('#') || t.starts_with('}') || t.starts_with("extern") {
+    if t.starts_with('#')
+        || t.starts_with('}')
+        || t.starts_with("extern")
+        || t.starts_with("CLOUDSIGHT_STATIC_ASSERT(")
+    {
         return None;
     }
     // The typedef that follows an enum body (`typedef uint32_t cloudsight_result;`) is documented
@@ -128,7 +132,8 @@ fn undocumented(header: &str) -> Vec<String> {
         if t.starts_with("extern \"C\"") {
             depth -= 1;
         }
-        if !t.is_empty() {
+        // The export macro stands on its own line between a function's comment and its prototype.
+        if !t.is_empty() && t != "CLOUDSIGHT_API" {
             previous = t;
         }
     }

@@ -1,5 +1,6 @@
 //! Catalog and policy through the C ABI: a custom catalog, an unsanctioned app, and `block` from the
 //! packet that names the flow on; a bad catalog is refused and the old one stays in force.
+#![allow(unused_unsafe)] // calls to the C exports are wrapped one by one
 
 #[path = "../examples/make_sample.rs"]
 #[allow(dead_code)]
@@ -39,15 +40,17 @@ fn tcp(from_client: bool, flags: &str, payload: &[u8]) -> Vec<u8> {
 
 fn feed(engine: *const cloudsight_engine, frame: &[u8], ts: u64) -> cloudsight_verdict {
     let mut verdict = cloudsight_verdict::Allow;
-    let r = cloudsight_engine_process_packet(
-        engine,
-        101,
-        frame.as_ptr(),
-        frame.len(),
-        ts,
-        ptr::null(),
-        &mut verdict,
-    );
+    let r = unsafe {
+        cloudsight_engine_process_packet(
+            engine,
+            101,
+            frame.as_ptr(),
+            frame.len(),
+            ts,
+            ptr::null(),
+            &mut verdict,
+        )
+    };
     assert_eq!(r, cloudsight_result::Ok);
     verdict
 }
@@ -56,27 +59,29 @@ fn feed(engine: *const cloudsight_engine, frame: &[u8], ts: u64) -> cloudsight_v
 fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
     let mut engine = ptr::null_mut();
     assert_eq!(
-        cloudsight_engine_new(ptr::null(), &mut engine),
+        unsafe { cloudsight_engine_new(ptr::null(), &mut engine) },
         cloudsight_result::Ok
     );
 
     let mut error = [0 as c_char; 256];
-    let r = cloudsight_engine_load_catalog(
-        engine,
-        CATALOG.as_ptr(),
-        CATALOG.len(),
-        1,
-        2,
-        error.as_mut_ptr(),
-        error.len(),
-    );
+    let r = unsafe {
+        cloudsight_engine_load_catalog(
+            engine,
+            CATALOG.as_ptr(),
+            CATALOG.len(),
+            1,
+            2,
+            error.as_mut_ptr(),
+            error.len(),
+        )
+    };
     assert_eq!(r, cloudsight_result::Ok);
     assert_eq!(
-        cloudsight_engine_set_policy(engine, c"acme-files".as_ptr(), 1),
+        unsafe { cloudsight_engine_set_policy(engine, c"acme-files".as_ptr(), 1) },
         cloudsight_result::Ok
     );
     assert_eq!(
-        cloudsight_engine_set_policy(engine, c"no-such-app".as_ptr(), 1),
+        unsafe { cloudsight_engine_set_policy(engine, c"no-such-app".as_ptr(), 1) },
         cloudsight_result::UnknownApp
     );
 
@@ -110,15 +115,17 @@ fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
 
     // A bad catalog is refused with line and field, and the old one stays in force.
     let bad = "schema_version = 1\napps = [ { id = \"x\", name = \"X\", category = \"nope\", domains = [\"x.example\"] } ]\n";
-    let r = cloudsight_engine_load_catalog(
-        engine,
-        bad.as_ptr(),
-        bad.len(),
-        1,
-        1,
-        error.as_mut_ptr(),
-        error.len(),
-    );
+    let r = unsafe {
+        cloudsight_engine_load_catalog(
+            engine,
+            bad.as_ptr(),
+            bad.len(),
+            1,
+            1,
+            error.as_mut_ptr(),
+            error.len(),
+        )
+    };
     assert_eq!(r, cloudsight_result::InvalidCatalog);
     let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) }
         .to_string_lossy()
@@ -127,13 +134,15 @@ fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
         message.contains("line 2") && message.contains("category"),
         "{message}"
     );
-    let mut info = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
+    let mut info = std::mem::MaybeUninit::new(cloudsight_app_info::default());
     assert_eq!(
-        cloudsight_engine_lookup_app(
-            engine,
-            c"cdn.acme-files.example".as_ptr(),
-            info.as_mut_ptr()
-        ),
+        unsafe {
+            cloudsight_engine_lookup_app(
+                engine,
+                c"cdn.acme-files.example".as_ptr(),
+                info.as_mut_ptr(),
+            )
+        },
         cloudsight_result::Ok
     );
     let info = unsafe { info.assume_init() };
@@ -145,27 +154,42 @@ fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
     );
     assert_eq!(info.risk, 4);
     // The embedded catalog is still there underneath (mode extend).
-    let mut slack = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
+    let mut slack = std::mem::MaybeUninit::new(cloudsight_app_info::default());
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, c"app.slack.com".as_ptr(), slack.as_mut_ptr()),
+        unsafe {
+            cloudsight_engine_lookup_app(engine, c"app.slack.com".as_ptr(), slack.as_mut_ptr())
+        },
         cloudsight_result::Ok
     );
     assert_eq!(
-        cloudsight_engine_lookup_app(engine, c"evilslack.com".as_ptr(), slack.as_mut_ptr()),
+        unsafe {
+            cloudsight_engine_lookup_app(engine, c"evilslack.com".as_ptr(), slack.as_mut_ptr())
+        },
         cloudsight_result::NotFound
     );
 
     // The record carries the app and the verdict.
-    assert_eq!(cloudsight_engine_flush(engine, 10), cloudsight_result::Ok);
+    assert_eq!(
+        unsafe { cloudsight_engine_flush(engine, 10) },
+        cloudsight_result::Ok
+    );
     let mut records = vec![cloudsight_record::zeroed(); 4];
     let mut n = 0;
     assert_eq!(
-        cloudsight_engine_drain(engine, records.as_mut_ptr(), records.len(), &mut n),
+        unsafe {
+            cloudsight_engine_drain(
+                engine,
+                records.as_mut_ptr(),
+                records.len(),
+                size_of::<cloudsight_record>(),
+                &mut n,
+            )
+        },
         cloudsight_result::Ok
     );
     assert_eq!(n, 1);
     let r = &records[0];
-    assert!(r.has_app);
+    assert_eq!(r.has_app, 1);
     assert_eq!(r.verdict, cloudsight_verdict::Block as u8);
     assert_eq!(
         unsafe { std::ffi::CStr::from_ptr(r.server_name.as_ptr()) }
@@ -174,5 +198,5 @@ fn unsanctioned_app_is_blocked_from_the_naming_packet_on() {
         "upload.acme-files.example"
     );
     assert_eq!(r.name_source, 1);
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 }

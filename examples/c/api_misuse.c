@@ -71,7 +71,11 @@ static void config_and_new(void) {
     EXPECT(cloudsight_config_default(NULL), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     cloudsight_config config;
     memset(&config, 0xab, sizeof config);
+    config.struct_size = 2; /* too small even for struct_size */
+    EXPECT(cloudsight_config_default(&config), CLOUDSIGHT_RESULT_STRUCT_SIZE);
+    config.struct_size = sizeof config;
     EXPECT(cloudsight_config_default(&config), CLOUDSIGHT_RESULT_OK);
+    CHECK(config.struct_size == sizeof config);
     CHECK(config.device_id == NULL && config.device_name == NULL);
     CHECK(config.max_flows > 0 && config.queue_capacity > 0);
 
@@ -99,6 +103,12 @@ static void config_and_new(void) {
     bad = config;
     bad.device_name = "\xc3";
     EXPECT(cloudsight_engine_new(&bad, &engine), CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    bad = config;
+    bad.community_id_seed = 70000;
+    EXPECT(cloudsight_engine_new(&bad, &engine), CLOUDSIGHT_RESULT_INVALID_CONFIG);
+    bad = config;
+    bad.struct_size = 3;
+    EXPECT(cloudsight_engine_new(&bad, &engine), CLOUDSIGHT_RESULT_STRUCT_SIZE);
     CHECK(engine == sentinel);
 
     /* NULL config: the defaults. */
@@ -111,7 +121,8 @@ static void config_and_new(void) {
 }
 
 static cloudsight_engine *make_engine(void) {
-    cloudsight_config config;
+    cloudsight_config config = {0};
+    config.struct_size = sizeof config;
     cloudsight_engine *engine = NULL;
     if (cloudsight_config_default(&config) != CLOUDSIGHT_RESULT_OK) return NULL;
     config.device_id = "misuse";
@@ -130,10 +141,17 @@ static void process_packet(cloudsight_engine *engine) {
            CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE);
     EXPECT(cloudsight_engine_process_packet(engine, 147, UDP_FRAME, sizeof UDP_FRAME, 1, NULL, &verdict),
            CLOUDSIGHT_RESULT_UNKNOWN_LINK_TYPE);
-    cloudsight_context bad_ctx = {true, 42, 0, "\xff", NULL, NULL};
-    EXPECT(cloudsight_engine_process_packet(engine, 228, UDP_FRAME, sizeof UDP_FRAME, 1, &bad_ctx, &verdict),
-           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
-    CHECK(verdict == 77); /* outputs are written only on success */
+    CHECK(verdict == CLOUDSIGHT_VERDICT_ALLOW); /* errors leave the fail-open verdict */
+    /* A context never costs the packet: not UTF-8 is decoded lossily, a bad struct_size skipped. */
+    cloudsight_context lossy_ctx = {sizeof lossy_ctx, 7 /* any non-zero is true */, 42, 0, 0,
+                                    "/tmp/\xff\xfe-evil", NULL, NULL};
+    verdict = 77;
+    EXPECT(cloudsight_engine_process_packet(engine, 228, UDP_FRAME, sizeof UDP_FRAME, 1, &lossy_ctx, &verdict),
+           CLOUDSIGHT_RESULT_OK);
+    CHECK(verdict == CLOUDSIGHT_VERDICT_ALLOW);
+    cloudsight_context short_ctx = {2, 1, 42, 0, 0, NULL, NULL, NULL};
+    EXPECT(cloudsight_engine_process_packet(engine, 228, UDP_FRAME, sizeof UDP_FRAME, 1, &short_ctx, NULL),
+           CLOUDSIGHT_RESULT_OK);
 
     /* Zero-length frames (with or without a data pointer) are counted, not errors. */
     EXPECT(cloudsight_engine_process_packet(engine, 1, NULL, 0, 1, NULL, &verdict), CLOUDSIGHT_RESULT_OK);
@@ -143,7 +161,7 @@ static void process_packet(cloudsight_engine *engine) {
     EXPECT(cloudsight_engine_process_packet(engine, 1, UDP_FRAME, 7, 1, NULL, NULL), CLOUDSIGHT_RESULT_OK);
     EXPECT(cloudsight_engine_process_packet(engine, 228, UDP_FRAME, 9, 1, NULL, NULL), CLOUDSIGHT_RESULT_OK);
     /* The real thing, with and without context and verdict. */
-    cloudsight_context ctx = {true, 4242, 1000, "/usr/bin/curl", "alice", "1000"};
+    cloudsight_context ctx = {sizeof ctx, 1, 4242, 0, 1000, "/usr/bin/curl", "alice", "1000"};
     verdict = 77;
     EXPECT(cloudsight_engine_process_packet(engine, 228, UDP_FRAME, sizeof UDP_FRAME, 1000000000u, &ctx, &verdict),
            CLOUDSIGHT_RESULT_OK);
@@ -155,6 +173,7 @@ static void process_packet(cloudsight_engine *engine) {
 static void bind_context(cloudsight_engine *engine) {
     cloudsight_flow_tuple tuple;
     memset(&tuple, 0, sizeof tuple);
+    tuple.struct_size = sizeof tuple;
     tuple.protocol = 6;
     tuple.src.family = CLOUDSIGHT_IP_FAMILY_V4;
     tuple.src.addr[0] = 10; tuple.src.addr[3] = 1;
@@ -162,7 +181,7 @@ static void bind_context(cloudsight_engine *engine) {
     tuple.dst.family = CLOUDSIGHT_IP_FAMILY_V6;
     tuple.dst.addr[0] = 0x20; tuple.dst.addr[1] = 0x01; tuple.dst.addr[15] = 1;
     tuple.dst_port = 443;
-    cloudsight_context ctx = {false, 0, 0, NULL, "bob", NULL};
+    cloudsight_context ctx = {sizeof ctx, 0, 0, 0, 0, NULL, "bob", NULL};
     EXPECT(cloudsight_engine_bind_context(NULL, &tuple, &ctx, 1), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     EXPECT(cloudsight_engine_bind_context(engine, NULL, &ctx, 1), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     EXPECT(cloudsight_engine_bind_context(engine, &tuple, NULL, 1), CLOUDSIGHT_RESULT_NULL_PARAMETER);
@@ -175,23 +194,32 @@ static void bind_context(cloudsight_engine *engine) {
     bad = tuple;
     bad.dst.family = 5;
     EXPECT(cloudsight_engine_bind_context(engine, &bad, &ctx, 1), CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
-    cloudsight_context bad_ctx = {false, 0, 0, NULL, NULL, "\x80"};
-    EXPECT(cloudsight_engine_bind_context(engine, &tuple, &bad_ctx, 1), CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    bad = tuple;
+    bad.struct_size = 12; /* too small for the addresses */
+    EXPECT(cloudsight_engine_bind_context(engine, &bad, &ctx, 1), CLOUDSIGHT_RESULT_STRUCT_SIZE);
+    cloudsight_context lossy_ctx = {sizeof lossy_ctx, 0, 0, 0, 0, NULL, NULL, "\x80"};
+    EXPECT(cloudsight_engine_bind_context(engine, &tuple, &lossy_ctx, 1), CLOUDSIGHT_RESULT_OK);
+    cloudsight_context bad_ctx = {1, 0, 0, 0, 0, NULL, NULL, NULL};
+    EXPECT(cloudsight_engine_bind_context(engine, &tuple, &bad_ctx, 1), CLOUDSIGHT_RESULT_STRUCT_SIZE);
     EXPECT(cloudsight_engine_bind_context(engine, &tuple, &ctx, 1), CLOUDSIGHT_RESULT_OK);
 }
 
 static void tick_flush_stats(cloudsight_engine *engine) {
     EXPECT(cloudsight_engine_tick(NULL, 1), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     EXPECT(cloudsight_engine_flush(NULL, 1), CLOUDSIGHT_RESULT_NULL_PARAMETER);
-    cloudsight_stats stats;
+    cloudsight_stats stats = {0};
+    stats.struct_size = sizeof stats;
     EXPECT(cloudsight_engine_stats(NULL, &stats), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     EXPECT(cloudsight_engine_stats(engine, NULL), CLOUDSIGHT_RESULT_NULL_PARAMETER);
     EXPECT(cloudsight_engine_tick(engine, 1500000000u), CLOUDSIGHT_RESULT_OK);
     /* Time that goes backwards is tolerated. */
     EXPECT(cloudsight_engine_tick(engine, 5), CLOUDSIGHT_RESULT_OK);
     memset(&stats, 0, sizeof stats);
+    stats.struct_size = sizeof stats;
     EXPECT(cloudsight_engine_stats(engine, &stats), CLOUDSIGHT_RESULT_OK);
-    CHECK(stats.packets == 6); /* the six calls above that succeeded */
+    CHECK(stats.struct_size == sizeof stats && stats.poisoned == 0);
+    CHECK(stats.packets == 8); /* the eight calls above that succeeded */
+    CHECK(stats.context_invalid == 1); /* short_ctx */
     CHECK(stats.flows_created == 1);
     CHECK(stats.flows_active == 1);
     EXPECT(cloudsight_engine_flush(engine, 2000000000u), CLOUDSIGHT_RESULT_OK);
@@ -217,7 +245,7 @@ static void drain_encoded(cloudsight_engine *engine) {
            CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
     EXPECT(cloudsight_engine_drain_encoded(engine, CLOUDSIGHT_ENCODING_JSON_LINES, tiny, SIZE_MAX, &written),
            CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
-    CHECK(written == 12345);
+    CHECK(written == 0); /* *written is 0 on every error */
 
     /* Too small: nothing is taken and *written says how much the record needs. */
     EXPECT(cloudsight_engine_drain_encoded(engine, CLOUDSIGHT_ENCODING_JSON_LINES, tiny, sizeof tiny, &written),
@@ -266,29 +294,35 @@ static void drain_structs(void) {
 
     cloudsight_record records[2];
     size_t written = 12345;
-    EXPECT(cloudsight_engine_drain(NULL, records, 2, &written), CLOUDSIGHT_RESULT_NULL_PARAMETER);
-    EXPECT(cloudsight_engine_drain(engine, records, 2, NULL), CLOUDSIGHT_RESULT_NULL_PARAMETER);
-    EXPECT(cloudsight_engine_drain(engine, NULL, 2, &written), CLOUDSIGHT_RESULT_NULL_PARAMETER);
-    CHECK(written == 12345);
+    EXPECT(cloudsight_engine_drain(NULL, records, 2, sizeof *records, &written), CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    CHECK(written == 0); /* *written is 0 on every error */
+    EXPECT(cloudsight_engine_drain(engine, records, 2, sizeof *records, NULL), CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_drain(engine, NULL, 2, sizeof *records, &written), CLOUDSIGHT_RESULT_NULL_PARAMETER);
+    EXPECT(cloudsight_engine_drain(engine, records, 2, 3, &written), CLOUDSIGHT_RESULT_STRUCT_SIZE);
+    EXPECT(cloudsight_engine_drain(engine, records, SIZE_MAX / 2, sizeof *records, &written),
+           CLOUDSIGHT_RESULT_INVALID_ARGUMENT);
+    CHECK(written == 0);
     /* Capacity 0: nothing taken. */
-    EXPECT(cloudsight_engine_drain(engine, NULL, 0, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, NULL, 0, sizeof *records, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 0);
-    EXPECT(cloudsight_engine_drain(engine, records, 0, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, records, 0, sizeof *records, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 0);
-    EXPECT(cloudsight_engine_drain(engine, records, 2, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, records, 2, sizeof *records, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 1);
     if (written == 1) {
         const cloudsight_record *r = &records[0];
-        CHECK(r->protocol == 17 && r->event == 2 && r->reason == 5);
+        CHECK(r->protocol == CLOUDSIGHT_PROTOCOL_UDP && r->event == CLOUDSIGHT_EVENT_CLOSE &&
+              r->reason == CLOUDSIGHT_REASON_FLUSH && r->name_source == CLOUDSIGHT_NAME_SOURCE_NONE);
         CHECK(r->client_ip.family == CLOUDSIGHT_IP_FAMILY_V4 && r->client_ip.addr[3] == 1);
         CHECK(r->client_port == 5000 && r->server_port == 6000);
         CHECK(r->bytes_up == sizeof UDP_FRAME && r->bytes_down == 0 && r->packets_up == 1);
         CHECK(r->first_seen_ns == 1000 && r->last_seen_ns == 1000);
         CHECK(strncmp(r->community_id, "1:", 2) == 0 && strlen(r->community_id) == 30);
         CHECK(r->verdict == CLOUDSIGHT_VERDICT_ALLOW && !r->has_app && r->truncated == 0);
+        CHECK(r->struct_size == sizeof *r);
         CHECK(r->server_name[0] == '\0');
     }
-    EXPECT(cloudsight_engine_drain(engine, records, 2, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, records, 2, sizeof *records, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 0);
     cloudsight_engine_free(engine);
 }
@@ -385,6 +419,7 @@ static void catalog_and_policy(void) {
     /* Nothing above loaded: the embedded catalog is in force. */
     cloudsight_app_info info;
     memset(&info, 0xab, sizeof info);
+    info.struct_size = sizeof info;
     EXPECT(cloudsight_engine_lookup_app(engine, "www.misuse-app.example", &info),
            CLOUDSIGHT_RESULT_NOT_FOUND);
     CHECK((unsigned char)info.id[0] == 0xab && info.risk == 0xab); /* untouched on failure */
@@ -470,6 +505,7 @@ int main(void) {
            sizeof(cloudsight_stats), sizeof(cloudsight_flow_tuple), sizeof(cloudsight_ip));
     CHECK(sizeof(cloudsight_result) == 4 && sizeof(cloudsight_verdict) == 4);
     CHECK(sizeof(cloudsight_ip_family) == 1);
+    CHECK(cloudsight_version_number() == CLOUDSIGHT_VERSION_NUMBER);
 
     result_text_and_version();
     config_and_new();

@@ -348,12 +348,12 @@ static int drain_structs(cloudsight_engine *engine) {
     if (records == NULL) { fprintf(stderr, "discover: out of memory\n"); return EXIT_IO; }
     for (;;) {
         size_t n = 0;
-        cloudsight_result r = cloudsight_engine_drain(engine, records, BATCH, &n);
+        cloudsight_result r = cloudsight_engine_drain(engine, records, BATCH, sizeof *records, &n);
         if (r != CLOUDSIGHT_RESULT_OK) { free(records); return fail("cloudsight_engine_drain", r); }
         if (n == 0) break;
         for (size_t i = 0; i < n; i++) {
             const cloudsight_record *rec = &records[i];
-            printf("flow %" PRIu64 " %s ", rec->flow_id, rec->protocol == 6 ? "tcp" : "udp");
+            printf("flow %" PRIu64 " %s ", rec->flow_id, rec->protocol == CLOUDSIGHT_PROTOCOL_TCP ? "tcp" : "udp");
             print_endpoint(&rec->client_ip, rec->client_port);
             printf(" -> ");
             print_endpoint(&rec->server_ip, rec->server_port);
@@ -402,7 +402,8 @@ int main(int argc, char **argv) {
         return status;
     }
 
-    cloudsight_config config;
+    cloudsight_config config = {0};
+    config.struct_size = sizeof config;
     cloudsight_engine *engine = NULL;
     cloudsight_result r = cloudsight_config_default(&config);
     if (r != CLOUDSIGHT_RESULT_OK) { status = fail("cloudsight_config_default", r); goto out; }

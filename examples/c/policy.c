@@ -215,7 +215,8 @@ static void expect_verdict(cloudsight_engine *engine, const char *what, const st
 }
 
 int main(void) {
-    cloudsight_config config;
+    cloudsight_config config = {0};
+    config.struct_size = sizeof config;
     cloudsight_engine *engine = NULL;
     EXPECT(cloudsight_config_default(&config), CLOUDSIGHT_RESULT_OK);
     config.device_id = "policy-example";
@@ -293,6 +294,7 @@ int main(void) {
 
     cloudsight_app_info info;
     memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
     r = cloudsight_engine_lookup_app(engine, "cdn.acme-files.example", &info);
     CHECK(r == CLOUDSIGHT_RESULT_OK, "lookup_app(cdn.acme-files.example): %s",
           cloudsight_result_text(r));
@@ -309,7 +311,7 @@ int main(void) {
     cloudsight_record *record = calloc(1, sizeof *record);
     if (record == NULL) { fprintf(stderr, "policy: out of memory\n"); return 1; }
     size_t written = 0;
-    EXPECT(cloudsight_engine_drain(engine, record, 1, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, record, 1, sizeof *record, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 1, "drained %zu records, expected 1", written);
     if (written == 1) {
         CHECK(record->has_app, "record has no app");
@@ -318,15 +320,15 @@ int main(void) {
               verdict_name(record->verdict));
         CHECK(strcmp(record->server_name, SNI) == 0, "record server_name \"%s\"",
               record->server_name);
-        CHECK(record->name_source == 1, "record name_source %u, expected 1 (tls_sni)",
+        CHECK(record->name_source == CLOUDSIGHT_NAME_SOURCE_TLS_SNI, "record name_source %u, expected tls_sni",
               (unsigned)record->name_source);
-        CHECK(record->protocol == 6 && record->client_port == CLIENT_PORT &&
+        CHECK(record->protocol == CLOUDSIGHT_PROTOCOL_TCP && record->client_port == CLIENT_PORT &&
                   record->server_port == SERVER_PORT,
               "record tuple proto %u ports %u -> %u", (unsigned)record->protocol,
               (unsigned)record->client_port, (unsigned)record->server_port);
     }
     written = 99;
-    EXPECT(cloudsight_engine_drain(engine, record, 1, &written), CLOUDSIGHT_RESULT_OK);
+    EXPECT(cloudsight_engine_drain(engine, record, 1, sizeof *record, &written), CLOUDSIGHT_RESULT_OK);
     CHECK(written == 0, "a second record: %zu", written);
     free(record);
     cloudsight_engine_free(engine);

@@ -50,7 +50,8 @@ inline void check(cloudsight_result code, const char *what) {
 using engine_ptr = std::unique_ptr<cloudsight_engine, decltype(&cloudsight_engine_free)>;
 
 inline engine_ptr make_engine(const char *device_id) {
-    cloudsight_config config;
+    cloudsight_config config{};
+    config.struct_size = sizeof config;
     check(cloudsight_config_default(&config), "cloudsight_config_default");
     config.device_id = device_id;
     cloudsight_engine *raw = nullptr;

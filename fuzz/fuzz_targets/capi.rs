@@ -4,6 +4,7 @@
 //! and byte buffers, garbage catalogs, policies. No call may panic (`CLOUDSIGHT_RESULT_PANIC`),
 //! outputs must respect the capacities given, and an encoded batch must decode.
 #![no_main]
+#![allow(unused_unsafe)] // calls to the C exports are wrapped one by one
 use std::ffi::{c_char, CString};
 use std::ptr::{null, null_mut};
 
@@ -125,14 +126,15 @@ fn tuple(input: &mut Input<'_>) -> cloudsight_flow_tuple {
         src_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
         dst: ip(input),
         dst_port: [443, 53, 80, 40000][usize::from(input.u8() % 4)],
+        ..Default::default()
     }
 }
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
-    let mut config = std::mem::MaybeUninit::<cloudsight_config>::uninit();
+    let mut config = std::mem::MaybeUninit::new(cloudsight_config::default());
     assert_eq!(
-        cloudsight_config_default(config.as_mut_ptr()),
+        unsafe { cloudsight_config_default(config.as_mut_ptr()) },
         cloudsight_result::Ok
     );
     // SAFETY: written by cloudsight_config_default.
@@ -156,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
         config.max_table_bytes = u64::from(input.u16()) * 64;
     }
     let mut engine: *mut cloudsight_engine = null_mut();
-    if ok(cloudsight_engine_new(&config, &mut engine)) != cloudsight_result::Ok {
+    if ok(unsafe { cloudsight_engine_new(&config, &mut engine) }) != cloudsight_result::Ok {
         assert!(engine.is_null());
         return;
     }
@@ -172,26 +174,28 @@ fuzz_target!(|data: &[u8]| {
                 let len = usize::from(input.u16() % 2048);
                 let frame = input.bytes(len);
                 let mut verdict = cloudsight_verdict::Allow;
-                let r = ok(cloudsight_engine_process_packet(
-                    engine,
-                    link,
-                    if frame.is_empty() {
-                        null()
-                    } else {
-                        frame.as_ptr()
-                    },
-                    frame.len(),
-                    ts,
-                    null(),
-                    &mut verdict,
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_process_packet(
+                        engine,
+                        link,
+                        if frame.is_empty() {
+                            null()
+                        } else {
+                            frame.as_ptr()
+                        },
+                        frame.len(),
+                        ts,
+                        null(),
+                        &mut verdict,
+                    )
+                });
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::UnknownLinkType);
             }
             2..=4 => {
                 let frame = synth_packet(&mut input);
                 let with_ctx = input.u8();
                 let ctx = cloudsight_context {
-                    has_pid: with_ctx & 1 != 0,
+                    has_pid: u32::from(with_ctx & 1 != 0),
                     pid: u32::from(with_ctx),
                     process_start_ns: 0,
                     process_path: if with_ctx & 2 != 0 {
@@ -205,6 +209,7 @@ fuzz_target!(|data: &[u8]| {
                         null()
                     },
                     user_id: null(),
+                    ..Default::default()
                 };
                 let link = if with_ctx & 8 != 0 {
                     101
@@ -212,19 +217,21 @@ fuzz_target!(|data: &[u8]| {
                     228 + u32::from(frame[0] >> 6 == 1)
                 };
                 let mut verdict = cloudsight_verdict::Allow;
-                let r = ok(cloudsight_engine_process_packet(
-                    engine,
-                    link,
-                    frame.as_ptr(),
-                    frame.len(),
-                    ts,
-                    if with_ctx & 16 != 0 { &ctx } else { null() },
-                    if with_ctx & 32 != 0 {
-                        null_mut()
-                    } else {
-                        &mut verdict
-                    },
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_process_packet(
+                        engine,
+                        link,
+                        frame.as_ptr(),
+                        frame.len(),
+                        ts,
+                        if with_ctx & 16 != 0 { &ctx } else { null() },
+                        if with_ctx & 32 != 0 {
+                            null_mut()
+                        } else {
+                            &mut verdict
+                        },
+                    )
+                });
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
                 ts = ts.wrapping_add(u64::from(input.u8()) * 10_000_000);
             }
@@ -233,12 +240,13 @@ fuzz_target!(|data: &[u8]| {
                 let n = usize::from(input.u8() % 8);
                 let user = cstring(input.bytes(n));
                 let ctx = cloudsight_context {
-                    has_pid: true,
+                    has_pid: 1,
                     pid: 42,
                     process_start_ns: ts,
                     process_path: path.as_ptr(),
                     user_name: user.as_ptr(),
                     user_id: null(),
+                    ..Default::default()
                 };
                 let which = input.u8();
                 let tuple_ptr = if which & 1 != 0 {
@@ -251,9 +259,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     &ctx as *const _
                 };
-                ok(cloudsight_engine_bind_context(
-                    engine, tuple_ptr, ctx_ptr, ts,
-                ));
+                ok(unsafe { cloudsight_engine_bind_context(engine, tuple_ptr, ctx_ptr, ts) });
             }
             6 => {
                 // Time moves forward a lot, or backwards.
@@ -264,13 +270,13 @@ fuzz_target!(|data: &[u8]| {
                     ts.wrapping_sub(step)
                 };
                 assert_eq!(
-                    ok(cloudsight_engine_tick(engine, ts)),
+                    ok(unsafe { cloudsight_engine_tick(engine, ts) }),
                     cloudsight_result::Ok
                 );
             }
             7 => {
                 assert_eq!(
-                    ok(cloudsight_engine_flush(engine, ts)),
+                    ok(unsafe { cloudsight_engine_flush(engine, ts) }),
                     cloudsight_result::Ok
                 );
             }
@@ -282,7 +288,15 @@ fuzz_target!(|data: &[u8]| {
                     records.as_mut_ptr()
                 };
                 let mut written = usize::MAX;
-                let r = ok(cloudsight_engine_drain(engine, out, capacity, &mut written));
+                let r = ok(unsafe {
+                    cloudsight_engine_drain(
+                        engine,
+                        out,
+                        capacity,
+                        size_of::<cloudsight_record>(),
+                        &mut written,
+                    )
+                });
                 if out.is_null() && capacity != 0 {
                     assert_eq!(r, cloudsight_result::NullParameter);
                 } else {
@@ -299,13 +313,9 @@ fuzz_target!(|data: &[u8]| {
                     buf.as_mut_ptr()
                 };
                 let mut written = usize::MAX;
-                let r = ok(cloudsight_engine_drain_encoded(
-                    engine,
-                    encoding,
-                    ptr,
-                    capacity,
-                    &mut written,
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_drain_encoded(engine, encoding, ptr, capacity, &mut written)
+                });
                 match r {
                     cloudsight_result::Ok => {
                         assert!(written <= capacity);
@@ -332,23 +342,25 @@ fuzz_target!(|data: &[u8]| {
                 let mode = u32::from(input.u8() % 4);
                 let mut error = [1 as c_char; 64];
                 let error_len = usize::from(input.u8()) % 65;
-                let r = ok(cloudsight_engine_load_catalog(
-                    engine,
-                    if text.is_empty() && format == 0 {
-                        null()
-                    } else {
-                        text.as_ptr()
-                    },
-                    text.len(),
-                    format,
-                    mode,
-                    if error_len == 0 {
-                        null_mut()
-                    } else {
-                        error.as_mut_ptr()
-                    },
-                    error_len,
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_load_catalog(
+                        engine,
+                        if text.is_empty() && format == 0 {
+                            null()
+                        } else {
+                            text.as_ptr()
+                        },
+                        text.len(),
+                        format,
+                        mode,
+                        if error_len == 0 {
+                            null_mut()
+                        } else {
+                            error.as_mut_ptr()
+                        },
+                        error_len,
+                    )
+                });
                 if r == cloudsight_result::InvalidCatalog && error_len > 0 {
                     assert!(
                         error[..error_len].contains(&0),
@@ -360,68 +372,101 @@ fuzz_target!(|data: &[u8]| {
                 let sel = input.u8();
                 let id = CString::new(APP_IDS[usize::from(sel) % APP_IDS.len()]).unwrap();
                 let sanction = u32::from(input.u8() % 4);
-                ok(cloudsight_engine_set_policy(engine, id.as_ptr(), sanction));
+                ok(unsafe { cloudsight_engine_set_policy(engine, id.as_ptr(), sanction) });
                 if sel & 0x80 != 0 {
                     let domain = cstring(NAMES[usize::from(sel) % NAMES.len()]);
-                    ok(cloudsight_engine_set_domain_policy(
-                        engine,
-                        domain.as_ptr(),
-                        sanction,
-                    ));
+                    ok(unsafe {
+                        cloudsight_engine_set_domain_policy(engine, domain.as_ptr(), sanction)
+                    });
                 }
             }
             12 => {
                 let name = cstring(NAMES[usize::from(input.u8()) % NAMES.len()]);
-                let mut info = std::mem::MaybeUninit::<cloudsight_app_info>::uninit();
-                ok(cloudsight_engine_lookup_app(
-                    engine,
-                    name.as_ptr(),
-                    info.as_mut_ptr(),
-                ));
+                let mut info = std::mem::MaybeUninit::new(cloudsight_app_info::default());
+                ok(unsafe {
+                    cloudsight_engine_lookup_app(engine, name.as_ptr(), info.as_mut_ptr())
+                });
             }
             13 => {
                 let mut stats = cloudsight_stats::default();
                 assert_eq!(
-                    ok(cloudsight_engine_stats(engine, &mut stats)),
+                    ok(unsafe { cloudsight_engine_stats(engine, &mut stats) }),
                     cloudsight_result::Ok
                 );
                 assert!(stats.flows_active <= stats.flow_capacity);
                 // The queue, plus what a flush could not fit in it (at most one per flow the
                 // table can hold), plus a drain's hold-back.
                 assert!(
-                    stats.records_queued
-                        <= config.queue_capacity.max(1) + stats.flow_capacity + 4
+                    stats.records_queued <= config.queue_capacity.max(1) + stats.flow_capacity + 4
                 );
             }
             14 => {
                 // NULL handles and outputs everywhere.
                 let mut written = 0usize;
                 assert_eq!(
-                    cloudsight_engine_process_packet(null(), 1, null(), 0, ts, null(), null_mut()),
+                    unsafe {
+                        cloudsight_engine_process_packet(
+                            null(),
+                            1,
+                            null(),
+                            0,
+                            ts,
+                            null(),
+                            null_mut(),
+                        )
+                    },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_process_packet(engine, 1, null(), 5, ts, null(), null_mut()),
+                    unsafe {
+                        cloudsight_engine_process_packet(
+                            engine,
+                            1,
+                            null(),
+                            5,
+                            ts,
+                            null(),
+                            null_mut(),
+                        )
+                    },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_drain(engine, null_mut(), 0, null_mut()),
+                    unsafe {
+                        cloudsight_engine_drain(
+                            engine,
+                            null_mut(),
+                            0,
+                            size_of::<cloudsight_record>(),
+                            null_mut(),
+                        )
+                    },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_drain(null(), null_mut(), 0, &mut written),
+                    unsafe {
+                        cloudsight_engine_drain(
+                            null(),
+                            null_mut(),
+                            0,
+                            size_of::<cloudsight_record>(),
+                            &mut written,
+                        )
+                    },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_tick(null(), ts),
+                    unsafe { cloudsight_engine_tick(null(), ts) },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_stats(engine, null_mut()),
+                    unsafe { cloudsight_engine_stats(engine, null_mut()) },
                     cloudsight_result::NullParameter
                 );
                 assert_eq!(
-                    cloudsight_engine_load_catalog(engine, null(), 0, 1, 1, null_mut(), 0),
+                    unsafe {
+                        cloudsight_engine_load_catalog(engine, null(), 0, 1, 1, null_mut(), 0)
+                    },
                     cloudsight_result::NullParameter
                 );
             }
@@ -429,13 +474,9 @@ fuzz_target!(|data: &[u8]| {
                 // Stream input: a connection opened (ALE connect).
                 let t = tuple(&mut input);
                 let mut verdict = cloudsight_verdict::Allow;
-                let r = ok(cloudsight_engine_open_flow(
-                    engine,
-                    &t,
-                    null(),
-                    ts,
-                    &mut verdict,
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_open_flow(engine, &t, null(), ts, &mut verdict)
+                });
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
             }
             17 => {
@@ -449,25 +490,27 @@ fuzz_target!(|data: &[u8]| {
                     1 => u64::from(input.u32()),
                     _ => u64::MAX,
                 };
-                let r = ok(cloudsight_engine_stream_data(
-                    engine,
-                    &t,
-                    direction,
-                    if data.is_empty() {
-                        null()
-                    } else {
-                        data.as_ptr()
-                    },
-                    data.len(),
-                    wire,
-                    ts,
-                    null_mut(),
-                ));
+                let r = ok(unsafe {
+                    cloudsight_engine_stream_data(
+                        engine,
+                        &t,
+                        direction,
+                        if data.is_empty() {
+                            null()
+                        } else {
+                            data.as_ptr()
+                        },
+                        data.len(),
+                        wire,
+                        ts,
+                        null_mut(),
+                    )
+                });
                 assert!(r == cloudsight_result::Ok || r == cloudsight_result::InvalidArgument);
             }
             18 => {
                 let t = tuple(&mut input);
-                let r = ok(cloudsight_engine_close_flow(engine, &t, ts));
+                let r = ok(unsafe { cloudsight_engine_close_flow(engine, &t, ts) });
                 assert!(matches!(
                     r,
                     cloudsight_result::Ok
@@ -479,36 +522,43 @@ fuzz_target!(|data: &[u8]| {
                 // Empty and one-byte frames on every link type.
                 let link = LINKS[usize::from(input.u8()) % 8];
                 let b = [input.u8()];
-                ok(cloudsight_engine_process_packet(
-                    engine,
-                    link,
-                    null(),
-                    0,
-                    ts,
-                    null(),
-                    null_mut(),
-                ));
-                ok(cloudsight_engine_process_packet(
-                    engine,
-                    link,
-                    b.as_ptr(),
-                    1,
-                    ts,
-                    null(),
-                    null_mut(),
-                ));
+                ok(unsafe {
+                    cloudsight_engine_process_packet(
+                        engine,
+                        link,
+                        null(),
+                        0,
+                        ts,
+                        null(),
+                        null_mut(),
+                    )
+                });
+                ok(unsafe {
+                    cloudsight_engine_process_packet(
+                        engine,
+                        link,
+                        b.as_ptr(),
+                        1,
+                        ts,
+                        null(),
+                        null_mut(),
+                    )
+                });
             }
         }
     }
-    ok(cloudsight_engine_flush(engine, ts));
+    ok(unsafe { cloudsight_engine_flush(engine, ts) });
     let mut written = 0usize;
     loop {
-        let r = ok(cloudsight_engine_drain(
-            engine,
-            records.as_mut_ptr(),
-            1,
-            &mut written,
-        ));
+        let r = ok(unsafe {
+            cloudsight_engine_drain(
+                engine,
+                records.as_mut_ptr(),
+                1,
+                size_of::<cloudsight_record>(),
+                &mut written,
+            )
+        });
         assert_eq!(r, cloudsight_result::Ok);
         if written == 0 {
             break;
@@ -517,5 +567,5 @@ fuzz_target!(|data: &[u8]| {
         assert!(rec.protocol == 6 || rec.protocol == 17);
         assert!(rec.event == 1 || rec.event == 2);
     }
-    cloudsight_engine_free(engine);
+    unsafe { cloudsight_engine_free(engine) };
 });

@@ -1,10 +1,14 @@
-//! Catalog and policy: load a custom catalog, sanction apps, look an app up by host name.
+//! Catalog and policy: load a custom catalog, sanction apps and domains, look up a host's app.
 
 use std::ffi::c_char;
 
-use super::engine::engine_ref;
+use super::abi::{versioned, write_output, Zeroed};
+use super::engine::on_engine;
 use super::record::put;
-use super::{cloudsight_engine, cloudsight_result, ffi_boundary, non_null, opt_str};
+use super::{
+    cloudsight_engine, cloudsight_result, enum_from_u32, exact_str, input_slice, output_slice,
+    try_c, MAX_ARG_TEXT,
+};
 use crate::{Catalog, Sanction};
 
 /// Format of a catalog text given to `cloudsight_engine_load_catalog`.
@@ -17,6 +21,8 @@ pub enum cloudsight_catalog_format {
     Json = 2,
 }
 
+enum_from_u32!(cloudsight_catalog_format { Toml, Json });
+
 /// What a loaded catalog does to the one in force.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +32,8 @@ pub enum cloudsight_catalog_mode {
     /// The loaded catalog extends the one in force; its apps override apps with the same id.
     Extend = 2,
 }
+
+enum_from_u32!(cloudsight_catalog_mode { Replace, Extend });
 
 /// An admin's decision about an app or a registrable domain.
 #[repr(u32)]
@@ -39,38 +47,75 @@ pub enum cloudsight_sanction {
     Monitored = 2,
 }
 
-/// A catalog app, as `cloudsight_engine_lookup_app` returns it (fixed-size, nothing to free).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct cloudsight_app_info {
-    /// Stable app id.
-    pub id: [c_char; 64],
-    /// Display name.
-    pub name: [c_char; 96],
-    /// Category (Defender for Cloud Apps names).
-    pub category: [c_char; 48],
-    /// Risk score 0-10 (10 = most trusted).
-    pub risk: u8,
-}
+enum_from_u32!(cloudsight_sanction {
+    Sanctioned,
+    Unsanctioned,
+    Monitored
+});
 
-fn sanction(value: u32) -> Option<Sanction> {
-    match value {
-        0 => Some(Sanction::Sanctioned),
-        1 => Some(Sanction::Unsanctioned),
-        2 => Some(Sanction::Monitored),
-        _ => None,
+impl cloudsight_sanction {
+    fn rust(self) -> Sanction {
+        match self {
+            cloudsight_sanction::Sanctioned => Sanction::Sanctioned,
+            cloudsight_sanction::Unsanctioned => Sanction::Unsanctioned,
+            cloudsight_sanction::Monitored => Sanction::Monitored,
+        }
     }
 }
 
-/// Load a catalog from `text` (`len` bytes of UTF-8; `format` a `cloudsight_catalog_format`, `mode`
-/// a `cloudsight_catalog_mode`) and swap it in without pausing the packet path; flows already named
-/// keep their app. On a bad catalog the result is `CLOUDSIGHT_RESULT_INVALID_CATALOG`, the catalog
-/// in force stays, and when `error` is not NULL the message (with line and field) is written there
-/// as a NUL-terminated string cut to `error_len` bytes. `CLOUDSIGHT_RESULT_NULL_PARAMETER` for a
-/// NULL `engine`, or a NULL `text` with a non-zero `len`; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an unknown `format` or `mode`
-/// or a `len` over `PTRDIFF_MAX`.
+/// A catalog app, as `cloudsight_engine_lookup_app` returns it (fixed-size, nothing to free). Set
+/// `struct_size` to `sizeof(cloudsight_app_info)` first; it comes back as the bytes filled.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cloudsight_app_info {
+    /// In: `sizeof(cloudsight_app_info)` as the caller's header declares it. Out: bytes filled.
+    pub struct_size: u32,
+    /// Risk score 0-10 (10 = most trusted).
+    pub risk: u8,
+    /// Reserved (zero).
+    pub reserved: [u8; 3],
+    /// Stable app id (at most 63 bytes: never cut).
+    pub id: [c_char; 64],
+    /// Display name (at most 95 bytes: never cut).
+    pub name: [c_char; 96],
+    /// Category (Defender for Cloud Apps names).
+    pub category: [c_char; 48],
+}
+
+impl Zeroed for cloudsight_app_info {
+    fn zeroed() -> Self {
+        cloudsight_app_info {
+            struct_size: std::mem::size_of::<cloudsight_app_info>() as u32,
+            risk: 0,
+            reserved: [0; 3],
+            id: [0; 64],
+            name: [0; 96],
+            category: [0; 48],
+        }
+    }
+}
+
+versioned!(
+    cloudsight_app_info,
+    min = struct_size,
+    [struct_size, risk, reserved, id, name, category]
+);
+
+/// Load a catalog text (`len` bytes, not NUL-terminated, UTF-8) in `format` (a
+/// `cloudsight_catalog_format`) and `mode` (a `cloudsight_catalog_mode`). Packets keep flowing;
+/// flows already named keep their app. On `INVALID_CATALOG` the catalog in force is unchanged and
+/// `error` (if not NULL, `error_len` bytes) gets the reason, NUL-terminated, with its line and
+/// field: `line 12: apps[3].category: unknown category 'foo'`.
+///
+/// Errors: `NULL_PARAMETER` (`engine`, `text`); `INVALID_ARGUMENT`
+/// (unknown format or mode, `len` or `error_len` over PTRDIFF_MAX); `INVALID_CATALOG`;
+/// `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe (concurrent loads are serialised).
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `text` is readable for `len` bytes;
+/// `error` is NULL or writable for `error_len` bytes.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_load_catalog(
+pub unsafe extern "C" fn cloudsight_engine_load_catalog(
     engine: *const cloudsight_engine,
     text: *const u8,
     len: usize,
@@ -79,33 +124,34 @@ pub extern "C" fn cloudsight_engine_load_catalog(
     error: *mut c_char,
     error_len: usize,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        non_null!(text);
-        if len > isize::MAX as usize {
-            return cloudsight_result::InvalidArgument;
+    on_engine!(engine, |engine, _shell| {
+        if text.is_null() {
+            return cloudsight_result::NullParameter;
         }
-        // SAFETY: `text` is readable for `len` bytes; `engine` is a live handle (caller contract).
-        let (engine, bytes) =
-            unsafe { (engine_ref(engine), std::slice::from_raw_parts(text, len)) };
-        let report = |message: &str| {
-            if !error.is_null() && error_len > 0 {
-                // SAFETY: `error` is writable for `error_len` bytes (caller contract).
-                let out = unsafe { std::slice::from_raw_parts_mut(error, error_len) };
-                put(out, message);
+        // SAFETY: readable for `len` bytes (caller contract).
+        let bytes = try_c!(unsafe { input_slice(text, len) });
+        // A NULL `error` means "no message wanted", whatever `error_len` says.
+        let error_len = if error.is_null() { 0 } else { error_len };
+        // SAFETY: writable for `error_len` bytes (caller contract).
+        let error = try_c!(unsafe { output_slice(error, error_len) });
+        let (Some(format), Some(mode)) = (
+            cloudsight_catalog_format::from_u32(format),
+            cloudsight_catalog_mode::from_u32(mode),
+        ) else {
+            return cloudsight_result::InvalidArgument;
+        };
+        let mut report = |message: &str| {
+            if !error.is_empty() {
+                put(error, message);
             }
         };
-        if !matches!(format, 1 | 2) || !matches!(mode, 1 | 2) {
-            return cloudsight_result::InvalidArgument;
-        }
         let Ok(text) = std::str::from_utf8(bytes) else {
             report("catalog is not UTF-8");
             return cloudsight_result::InvalidCatalog;
         };
         let loaded = match format {
-            1 => Catalog::from_toml(text),
-            2 => Catalog::from_json(text),
-            _ => return cloudsight_result::InvalidArgument,
+            cloudsight_catalog_format::Toml => Catalog::from_toml(text),
+            cloudsight_catalog_format::Json => Catalog::from_json(text),
         };
         let catalog = match loaded {
             Ok(c) => c,
@@ -115,100 +161,108 @@ pub extern "C" fn cloudsight_engine_load_catalog(
             }
         };
         match mode {
-            1 => engine.set_catalog(catalog),
-            2 => engine.set_catalog(engine.catalog().extend(&catalog)),
-            _ => return cloudsight_result::InvalidArgument,
+            cloudsight_catalog_mode::Replace => engine.set_catalog(catalog),
+            cloudsight_catalog_mode::Extend => {
+                engine.set_catalog(engine.catalog().extend(&catalog))
+            }
         }
         cloudsight_result::Ok
     })
 }
 
-/// Sanction an app by catalog id (`sanction_value` a `cloudsight_sanction`). Flows named from now
-/// on get the new verdict. `CLOUDSIGHT_RESULT_UNKNOWN_APP` when the catalog in force has no such
-/// id; `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for an id that is not UTF-8 or an unknown sanction.
+/// Sanction an app of the catalog in force by id (`sanction_value` a `cloudsight_sanction`).
+/// Flows named from now on get the verdict; flows already named keep theirs.
+///
+/// Errors: `NULL_PARAMETER`; `INVALID_ARGUMENT` (unknown sanction, id not UTF-8 or over 1024
+/// bytes); `UNKNOWN_APP` (no such id: nothing changes); `SHUT_DOWN`; `POISONED`; `PANIC`.
+/// Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `app_id` is NULL or NUL-terminated.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_set_policy(
+pub unsafe extern "C" fn cloudsight_engine_set_policy(
     engine: *const cloudsight_engine,
     app_id: *const c_char,
     sanction_value: u32,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        non_null!(app_id);
-        // SAFETY: live handle; `app_id` NUL-terminated (caller contract).
-        let (engine, id) = unsafe { (engine_ref(engine), opt_str(app_id)) };
-        let Ok(Some(id)) = id else {
-            return cloudsight_result::InvalidArgument;
+    on_engine!(engine, |engine, _shell| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let Some(id) = try_c!(unsafe { exact_str(app_id, MAX_ARG_TEXT) }) else {
+            return cloudsight_result::NullParameter;
         };
-        let Some(s) = sanction(sanction_value) else {
+        let Some(s) = cloudsight_sanction::from_u32(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
         if engine.catalog().app(id).is_none() {
             return cloudsight_result::UnknownApp;
         }
-        engine.update_policy(|p| p.set_app(id, s));
+        engine.update_policy(|p| p.set_app(id, s.rust()));
         cloudsight_result::Ok
     })
 }
 
 /// Sanction a registrable domain (eTLD+1, e.g. "example.co.uk") for names no catalog app claims
-/// (`sanction_value` a `cloudsight_sanction`). `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a domain
-/// that is not UTF-8 or an unknown sanction.
+/// (`sanction_value` a `cloudsight_sanction`).
+///
+/// Errors: `NULL_PARAMETER`; `INVALID_ARGUMENT` (unknown sanction, domain not UTF-8 or over 1024
+/// bytes); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `registrable_domain` is NULL or
+/// NUL-terminated.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_set_domain_policy(
+pub unsafe extern "C" fn cloudsight_engine_set_domain_policy(
     engine: *const cloudsight_engine,
     registrable_domain: *const c_char,
     sanction_value: u32,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        non_null!(registrable_domain);
-        // SAFETY: live handle; the domain is NUL-terminated (caller contract).
-        let (engine, domain) = unsafe { (engine_ref(engine), opt_str(registrable_domain)) };
-        let Ok(Some(domain)) = domain else {
+    on_engine!(engine, |engine, _shell| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let Some(domain) = try_c!(unsafe { exact_str(registrable_domain, MAX_ARG_TEXT) }) else {
+            return cloudsight_result::NullParameter;
+        };
+        let Some(s) = cloudsight_sanction::from_u32(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
-        let Some(s) = sanction(sanction_value) else {
-            return cloudsight_result::InvalidArgument;
-        };
-        engine.update_policy(|p| p.set_domain(domain, s));
+        engine.update_policy(|p| p.set_domain(domain, s.rust()));
         cloudsight_result::Ok
     })
 }
 
 /// Look up the app the catalog in force gives a host name (for the sensor's own UI). On success
-/// `*out` holds it; `CLOUDSIGHT_RESULT_NOT_FOUND` when no app claims the name;
-/// `CLOUDSIGHT_RESULT_INVALID_ARGUMENT` for a name that is not UTF-8.
+/// `*out` holds it, up to `out->struct_size` (set it first).
+///
+/// Errors: `NULL_PARAMETER`; `STRUCT_SIZE`; `INVALID_ARGUMENT` (host not UTF-8 or over 1024
+/// bytes); `NOT_FOUND` (no app claims the name); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `host` is NULL or NUL-terminated;
+/// `out` is NULL or writable for its `struct_size` bytes.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_lookup_app(
+pub unsafe extern "C" fn cloudsight_engine_lookup_app(
     engine: *const cloudsight_engine,
     host: *const c_char,
     out: *mut cloudsight_app_info,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        non_null!(host);
-        non_null!(out);
-        // SAFETY: live handle; `host` NUL-terminated (caller contract).
-        let (engine, host) = unsafe { (engine_ref(engine), opt_str(host)) };
-        let Ok(Some(host)) = host else {
-            return cloudsight_result::InvalidArgument;
+    on_engine!(engine, |engine, _shell| {
+        if out.is_null() {
+            return cloudsight_result::NullParameter;
+        }
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let Some(host) = try_c!(unsafe { exact_str(host, MAX_ARG_TEXT) }) else {
+            return cloudsight_result::NullParameter;
         };
         let catalog = engine.catalog();
         let Some(app) = catalog.lookup(host.as_bytes()) else {
             return cloudsight_result::NotFound;
         };
-        let mut info = cloudsight_app_info {
-            id: [0; 64],
-            name: [0; 96],
-            category: [0; 48],
-            risk: app.risk,
-        };
+        let mut info = cloudsight_app_info::zeroed();
+        info.risk = app.risk;
         put(&mut info.id, &app.id);
         put(&mut info.name, &app.name);
         put(&mut info.category, app.category.id());
-        // SAFETY: `out` is non-NULL and writable (caller contract).
-        unsafe { out.write(info) };
+        // SAFETY: writable for its struct_size bytes (caller contract).
+        try_c!(unsafe { write_output(out, &info) });
         cloudsight_result::Ok
     })
 }

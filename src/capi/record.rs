@@ -2,6 +2,7 @@
 
 use std::ffi::c_char;
 
+use super::abi::{versioned, Zeroed};
 use super::types::cloudsight_ip;
 use crate::ActivityRecord;
 #[cfg(test)]
@@ -23,14 +24,77 @@ pub const CLOUDSIGHT_TRUNCATED_PROCESS_PATH: u32 = 1 << 5;
 /// `user_name` or `user_id` was cut to fit.
 pub const CLOUDSIGHT_TRUNCATED_USER: u32 = 1 << 6;
 
-/// One activity record (schema 1) as plain data. Text fields are NUL-terminated UTF-8, empty when
-/// unknown, cut at a character boundary when too long (see `truncated`). Enum fields hold the
-/// numbers of the Rust enums: `event` 1 update, 2 close; `reason` 0 none, 1 fin, 2 rst, 3 idle,
-/// 4 evicted, 5 flush; `protocol` 6 tcp, 17 udp; `name_source` 0 none, 1 tls_sni, 2 quic_sni,
-/// 3 http_host, 4 dns; `verdict` the number of a `cloudsight_verdict`.
+/// `cloudsight_record.event`: why the record was made.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cloudsight_event {
+    /// The flow is still live; counts since its previous record.
+    Update = 1,
+    /// The flow ended; see `reason`.
+    Close = 2,
+}
+
+/// `cloudsight_record.reason`: how a flow ended.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cloudsight_reason {
+    /// No reason: an update record.
+    None = 0,
+    /// FINs from both sides (or a stream sensor's close).
+    Fin = 1,
+    /// A TCP RST.
+    Rst = 2,
+    /// No packet for the protocol's idle timeout.
+    Idle = 3,
+    /// Removed to make room in a full flow table.
+    Evicted = 4,
+    /// Ended by a flush.
+    Flush = 5,
+}
+
+/// `cloudsight_record.name_source`: where `server_name` came from.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cloudsight_name_source {
+    /// The flow has no name.
+    None = 0,
+    /// The TLS ClientHello's server_name.
+    TlsSni = 1,
+    /// The server_name of a QUIC Initial's ClientHello.
+    QuicSni = 2,
+    /// The HTTP/1.x Host header (or CONNECT target).
+    HttpHost = 3,
+    /// A DNS answer seen earlier for the server address.
+    Dns = 4,
+}
+
+/// `cloudsight_record.protocol` and `cloudsight_flow_tuple.protocol`: IP protocol numbers.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cloudsight_protocol {
+    /// TCP.
+    Tcp = 6,
+    /// UDP.
+    Udp = 17,
+}
+
+/// One activity record (schema 1) as plain data: fixed-size inline fields, nothing to free. Text
+/// fields are NUL-terminated UTF-8, empty when unknown, cut at a character boundary when too long
+/// (see `truncated`). Names never hold a NUL, a control byte or a byte that is not UTF-8: such
+/// bytes are shown escaped as `\xHH`, so what C shows is what the policy matched. Enum fields
+/// hold the numbers of `cloudsight_event`, `cloudsight_reason`, `cloudsight_protocol`,
+/// `cloudsight_name_source` and `cloudsight_verdict`; flags are 0 or 1.
+///
+/// `cloudsight_engine_drain` writes records `record_size` bytes apart and sets each one's
+/// `struct_size` to the bytes it filled: a caller compiled against an older, shorter record gets
+/// the fields it knows; a newer, longer one gets zeros past this library's fields.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct cloudsight_record {
+    /// Bytes of this record the library filled.
+    pub struct_size: u32,
+    /// Bit set of `CLOUDSIGHT_TRUNCATED_*`.
+    pub truncated: u32,
     /// Engine-unique flow id.
     pub flow_id: u64,
     /// Caller's timestamp of the flow's first packet, ns.
@@ -49,36 +113,34 @@ pub struct cloudsight_record {
     pub process_start_ns: u64,
     /// Process id (when `has_process`).
     pub pid: u32,
-    /// Bit set of `CLOUDSIGHT_TRUNCATED_*`.
-    pub truncated: u32,
-    /// Client address.
-    pub client_ip: cloudsight_ip,
     /// Client port.
     pub client_port: u16,
-    /// Server address.
-    pub server_ip: cloudsight_ip,
     /// Server port.
     pub server_port: u16,
-    /// 1 update, 2 close.
+    /// Client address.
+    pub client_ip: cloudsight_ip,
+    /// Server address.
+    pub server_ip: cloudsight_ip,
+    /// A `cloudsight_event`.
     pub event: u8,
-    /// 0 none (update), 1 fin, 2 rst, 3 idle, 4 evicted, 5 flush.
+    /// A `cloudsight_reason` (`CLOUDSIGHT_REASON_NONE` on update).
     pub reason: u8,
-    /// 6 tcp, 17 udp.
+    /// A `cloudsight_protocol`.
     pub protocol: u8,
-    /// 0 none, 1 tls_sni, 2 quic_sni, 3 http_host, 4 dns.
+    /// A `cloudsight_name_source`.
     pub name_source: u8,
-    /// 0 allow, 1 monitor, 2 block.
+    /// A `cloudsight_verdict`.
     pub verdict: u8,
-    /// The ClientHello offered ECH.
-    pub ech: bool,
-    /// Whether an app matched (`app_*` fields are set).
-    pub has_app: bool,
+    /// 1 when the ClientHello offered ECH.
+    pub ech: u8,
+    /// 1 when an app matched (`app_*` fields are set).
+    pub has_app: u8,
     /// App risk score 0-10 (10 = most trusted), when `has_app`.
     pub app_risk: u8,
-    /// Whether process context is present.
-    pub has_process: bool,
-    /// Whether user context is present.
-    pub has_user: bool,
+    /// 1 when process context is present.
+    pub has_process: u8,
+    /// 1 when user context is present.
+    pub has_user: u8,
     /// Community ID v1 ("1:" + 28 base64 characters).
     pub community_id: [c_char; 32],
     /// The name that identifies the flow, lower case.
@@ -89,7 +151,7 @@ pub struct cloudsight_record {
     pub alpn: [c_char; 128],
     /// JA4 fingerprint of the ClientHello.
     pub ja4: [c_char; 40],
-    /// App id from the catalog.
+    /// App id from the catalog (ids are at most 63 bytes, so never cut).
     pub app_id: [c_char; 64],
     /// App display name.
     pub app_name: [c_char; 96],
@@ -103,6 +165,59 @@ pub struct cloudsight_record {
     pub user_name: [c_char; 256],
     /// User id (SID or uid).
     pub user_id: [c_char; 192],
+    /// Reserved (zero).
+    pub reserved: [u8; 4],
+}
+
+versioned!(
+    cloudsight_record,
+    min = struct_size,
+    [
+        struct_size,
+        truncated,
+        flow_id,
+        first_seen_ns,
+        last_seen_ns,
+        bytes_up,
+        bytes_down,
+        packets_up,
+        packets_down,
+        process_start_ns,
+        pid,
+        client_port,
+        server_port,
+        client_ip,
+        server_ip,
+        event,
+        reason,
+        protocol,
+        name_source,
+        verdict,
+        ech,
+        has_app,
+        app_risk,
+        has_process,
+        has_user,
+        community_id,
+        server_name,
+        sni,
+        alpn,
+        ja4,
+        app_id,
+        app_name,
+        app_category,
+        registrable_domain,
+        process_path,
+        user_name,
+        user_id,
+        reserved,
+    ]
+);
+
+impl Zeroed for cloudsight_record {
+    fn zeroed() -> Self {
+        cloudsight_record::zeroed()
+    }
 }
 
 /// Copy `text` into `out` as a NUL-terminated string, cut at a UTF-8 boundary; true if cut.
@@ -120,9 +235,11 @@ pub(crate) fn put(out: &mut [c_char], text: &str) -> bool {
 }
 
 impl cloudsight_record {
-    /// A record with every field zero (empty strings, no address).
+    /// A record with every field zero (empty strings, no address) but `struct_size`.
     pub fn zeroed() -> cloudsight_record {
         cloudsight_record {
+            struct_size: std::mem::size_of::<cloudsight_record>() as u32,
+            truncated: 0,
             flow_id: 0,
             first_seen_ns: 0,
             last_seen_ns: 0,
@@ -132,27 +249,26 @@ impl cloudsight_record {
             packets_down: 0,
             process_start_ns: 0,
             pid: 0,
-            truncated: 0,
+            client_port: 0,
+            server_port: 0,
             client_ip: cloudsight_ip {
                 family: 0,
                 addr: [0; 16],
             },
-            client_port: 0,
             server_ip: cloudsight_ip {
                 family: 0,
                 addr: [0; 16],
             },
-            server_port: 0,
             event: 0,
             reason: 0,
             protocol: 0,
             name_source: 0,
             verdict: 0,
-            ech: false,
-            has_app: false,
+            ech: 0,
+            has_app: 0,
             app_risk: 0,
-            has_process: false,
-            has_user: false,
+            has_process: 0,
+            has_user: 0,
             community_id: [0; 32],
             server_name: [0; 256],
             sni: [0; 256],
@@ -165,6 +281,7 @@ impl cloudsight_record {
             process_path: [0; 1024],
             user_name: [0; 256],
             user_id: [0; 192],
+            reserved: [0; 4],
         }
     }
 
@@ -192,7 +309,7 @@ impl cloudsight_record {
         self.protocol = r.protocol as u8;
         self.name_source = r.name_source.map_or(0, |x| x as u8);
         self.verdict = r.verdict as u8;
-        self.ech = r.ech;
+        self.ech = u8::from(r.ech);
         put(&mut self.community_id, &r.community_id);
         fn text(o: &Option<String>) -> &str {
             o.as_deref().unwrap_or("")
@@ -211,14 +328,14 @@ impl cloudsight_record {
             put(&mut self.registrable_domain, text(&r.registrable_domain)),
             CLOUDSIGHT_TRUNCATED_REGISTRABLE_DOMAIN,
         );
-        self.has_app = r.app.is_some();
+        self.has_app = u8::from(r.app.is_some());
         let app = r.app.as_ref();
         self.app_risk = app.map_or(0, |a| a.risk);
         let cut = put(&mut self.app_id, app.map_or("", |a| &a.id))
             | put(&mut self.app_name, app.map_or("", |a| &a.name))
             | put(&mut self.app_category, app.map_or("", |a| &a.category));
         flag(cut, CLOUDSIGHT_TRUNCATED_APP);
-        self.has_process = r.process.is_some();
+        self.has_process = u8::from(r.process.is_some());
         let process = r.process.as_ref();
         self.pid = process.map_or(0, |p| p.pid);
         self.process_start_ns = process.map_or(0, |p| p.start_time_ns);
@@ -229,7 +346,7 @@ impl cloudsight_record {
             ),
             CLOUDSIGHT_TRUNCATED_PROCESS_PATH,
         );
-        self.has_user = r.user.is_some();
+        self.has_user = u8::from(r.user.is_some());
         let user = r.user.as_ref();
         let cut = put(
             &mut self.user_name,
@@ -290,10 +407,10 @@ mod tests {
                 "name_source" => c.name_source == NameSource::Dns as u8,
                 "sni" => Some(text(&c.sni)) == r.sni,
                 "alpn" => text(&c.alpn) == "h2,http/1.1",
-                "ech" => c.ech,
+                "ech" => c.ech == 1,
                 "ja4" => Some(text(&c.ja4)) == r.ja4,
                 "app" => {
-                    c.has_app
+                    c.has_app == 1
                         && text(&c.app_id) == "slack"
                         && text(&c.app_name) == "Slack"
                         && text(&c.app_category) == "collaboration"
@@ -302,13 +419,15 @@ mod tests {
                 "registrable_domain" => Some(text(&c.registrable_domain)) == r.registrable_domain,
                 "verdict" => c.verdict == Verdict::Block as u8,
                 "process" => {
-                    c.has_process
+                    c.has_process == 1
                         && c.pid == 42
                         && c.process_start_ns == 5
                         && text(&c.process_path) == "/usr/bin/slack"
                 }
                 "user" => {
-                    c.has_user && text(&c.user_name) == "alice" && text(&c.user_id) == "S-1-5-21"
+                    c.has_user == 1
+                        && text(&c.user_name) == "alice"
+                        && text(&c.user_id) == "S-1-5-21"
                 }
                 other => panic!(
                     "record field `{other}` has no place in cloudsight_record: add it to the C \

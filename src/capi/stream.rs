@@ -1,11 +1,9 @@
 //! Stream input: for sensors that see connections and stream bytes, not packets (Windows WFP
 //! stream layer with ALE connect events, macOS NetworkExtension content filters).
 
-use super::engine::engine_ref;
-use super::types::{
-    cloudsight_context, cloudsight_flow_tuple, cloudsight_verdict, read_context, read_tuple,
-};
-use super::{cloudsight_engine, cloudsight_result, ffi_boundary, non_null};
+use super::engine::{on_engine, packet_context};
+use super::types::{cloudsight_context, cloudsight_flow_tuple, cloudsight_verdict, read_tuple};
+use super::{cloudsight_engine, cloudsight_result, enum_from_u32, input_slice, try_c, write_opt};
 use crate::StreamDirection;
 
 /// Which way stream bytes go, relative to the tuple given to `cloudsight_engine_open_flow`.
@@ -18,32 +16,40 @@ pub enum cloudsight_stream_direction {
     ServerToClient = 2,
 }
 
+enum_from_u32!(cloudsight_stream_direction {
+    ClientToServer,
+    ServerToClient
+});
+
 /// A connection opened (e.g. an ALE connect event): `tuple->src` is the client, `tuple->dst` the
-/// server; `ctx` (nullable) the process and user behind it. On success `*verdict` (if not NULL)
-/// holds the flow's verdict: a server named by an earlier DNS answer can already be `BLOCK`.
+/// server; `ctx` (nullable) the process and user behind it. `*verdict` (if not NULL) gets the
+/// flow's verdict (a server named by an earlier DNS answer can already be `BLOCK`), or `ALLOW` on
+/// any error. A context is never a reason to fail (see `cloudsight_engine_process_packet`).
+///
+/// Errors: `NULL_PARAMETER` (`engine`, `tuple`); `STRUCT_SIZE` (tuple); `INVALID_ARGUMENT` (tuple
+/// protocol or address family); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple;
+/// `ctx` is NULL or a context as `cloudsight_context` describes; `verdict` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_open_flow(
+pub unsafe extern "C" fn cloudsight_engine_open_flow(
     engine: *const cloudsight_engine,
     tuple: *const cloudsight_flow_tuple,
     ctx: *const cloudsight_context,
     ts_ns: u64,
     verdict: *mut cloudsight_verdict,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        // SAFETY: a live handle, a readable tuple, NULL or a context whose strings are NULL or
-        // NUL-terminated (caller contract).
-        let (engine, tuple, context) =
-            unsafe { (engine_ref(engine), read_tuple(tuple), read_context(ctx)) };
-        let (tuple, context) = match (tuple, context) {
-            (Ok(t), Ok(c)) => (t, c),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
-        let v = engine.open_flow(&tuple, context, ts_ns);
-        if !verdict.is_null() {
-            // SAFETY: non-NULL and writable (caller contract).
-            unsafe { verdict.write(v.into()) };
-        }
+    // SAFETY: NULL or writable (caller contract). Written first so that errors leave ALLOW.
+    unsafe { write_opt(verdict, cloudsight_verdict::Allow) };
+    on_engine!(engine, |engine, shell| {
+        // SAFETY: forwarded from the caller's contract.
+        let tuple = try_c!(unsafe { read_tuple(tuple) });
+        // SAFETY: forwarded from the caller's contract.
+        let context = unsafe { packet_context(ctx, shell) };
+        let v = engine.open_flow(&tuple, context.as_ref().map(|c| c.as_ref()), ts_ns);
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_opt(verdict, v.into()) };
         cloudsight_result::Ok
     })
 }
@@ -52,10 +58,19 @@ pub extern "C" fn cloudsight_engine_open_flow(
 /// are all naming needs; later chunks may pass `len` 0 and only count), `wire_bytes` what this
 /// chunk counts on the wire (records sum it into bytes up/down; each call counts as one packet).
 /// `direction` is a `cloudsight_stream_direction`. A flow not opened yet is opened with
-/// `tuple->src` as client. On success `*verdict` (if not NULL) holds the flow's verdict.
+/// `tuple->src` as client. `*verdict` (if not NULL) gets the flow's verdict, or `ALLOW` on any
+/// error.
+///
+/// Errors: `NULL_PARAMETER` (`engine`, `tuple`, `data` with `len` > 0); `STRUCT_SIZE` (tuple);
+/// `INVALID_ARGUMENT` (direction, tuple, `len` over PTRDIFF_MAX); `SHUT_DOWN`; `POISONED`;
+/// `PANIC`. Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple;
+/// `data` is readable for `len` bytes; `verdict` is NULL or writable.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)] // the C signature: one scalar per fact, no struct to fill
-pub extern "C" fn cloudsight_engine_stream_data(
+pub unsafe extern "C" fn cloudsight_engine_stream_data(
     engine: *const cloudsight_engine,
     tuple: *const cloudsight_flow_tuple,
     direction: u32,
@@ -65,56 +80,41 @@ pub extern "C" fn cloudsight_engine_stream_data(
     ts_ns: u64,
     verdict: *mut cloudsight_verdict,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        if data.is_null() && len != 0 {
-            return cloudsight_result::NullParameter;
-        }
-        if len > isize::MAX as usize {
-            return cloudsight_result::InvalidArgument;
-        }
-        let direction = match direction {
-            1 => StreamDirection::ClientToServer,
-            2 => StreamDirection::ServerToClient,
-            _ => return cloudsight_result::InvalidArgument,
+    // SAFETY: NULL or writable (caller contract). Written first so that errors leave ALLOW.
+    unsafe { write_opt(verdict, cloudsight_verdict::Allow) };
+    on_engine!(engine, |engine, _shell| {
+        // SAFETY: readable for `len` bytes (caller contract).
+        let bytes = try_c!(unsafe { input_slice(data, len) });
+        let direction = match cloudsight_stream_direction::from_u32(direction) {
+            Some(cloudsight_stream_direction::ClientToServer) => StreamDirection::ClientToServer,
+            Some(cloudsight_stream_direction::ServerToClient) => StreamDirection::ServerToClient,
+            None => return cloudsight_result::InvalidArgument,
         };
-        // SAFETY: a live handle and a readable tuple (caller contract).
-        let (engine, tuple) = unsafe { (engine_ref(engine), read_tuple(tuple)) };
-        let tuple = match tuple {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
-        let bytes: &[u8] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: `data` is non-NULL and readable for `len` bytes (caller contract).
-            unsafe { std::slice::from_raw_parts(data, len) }
-        };
+        // SAFETY: forwarded from the caller's contract.
+        let tuple = try_c!(unsafe { read_tuple(tuple) });
         let v = engine.stream_data(&tuple, direction, bytes, wire_bytes, ts_ns);
-        if !verdict.is_null() {
-            // SAFETY: non-NULL and writable (caller contract).
-            unsafe { verdict.write(v.into()) };
-        }
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_opt(verdict, v.into()) };
         cloudsight_result::Ok
     })
 }
 
 /// A connection closed: the flow ends now (reason fin) and its record is queued.
-/// `CLOUDSIGHT_RESULT_NOT_FOUND` when no such flow is tracked (never opened, or already ended).
+///
+/// Errors: `NULL_PARAMETER`; `STRUCT_SIZE`; `INVALID_ARGUMENT` (tuple); `NOT_FOUND` (no such flow
+/// is tracked: never opened, or already ended); `SHUT_DOWN`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `tuple` is NULL or a readable tuple.
 #[no_mangle]
-pub extern "C" fn cloudsight_engine_close_flow(
+pub unsafe extern "C" fn cloudsight_engine_close_flow(
     engine: *const cloudsight_engine,
     tuple: *const cloudsight_flow_tuple,
     ts_ns: u64,
 ) -> cloudsight_result {
-    ffi_boundary!({
-        non_null!(engine);
-        // SAFETY: a live handle and a readable tuple (caller contract).
-        let (engine, tuple) = unsafe { (engine_ref(engine), read_tuple(tuple)) };
-        let tuple = match tuple {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
+    on_engine!(engine, |engine, _shell| {
+        // SAFETY: forwarded from the caller's contract.
+        let tuple = try_c!(unsafe { read_tuple(tuple) });
         if engine.close_flow(&tuple, ts_ns) {
             cloudsight_result::Ok
         } else {

@@ -1,9 +1,14 @@
 //! Plain C structs and enums of the ABI, and their conversions to the Rust API's types.
+//!
+//! Flags read from C memory are integers (any non-zero value is true): a C `bool`, a Windows
+//! `BOOL` or uninitialised stack all read as a valid value.
 
+use std::borrow::Cow;
 use std::ffi::c_char;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{cloudsight_result, opt_str};
+use super::abi::{versioned, Zeroed};
+use super::{bounded_bytes, cloudsight_result, enum_from_u32, exact_str, MAX_ARG_TEXT};
 use crate::{Config, ContextRef, Device, FlowTuple, Stats, Transport, Verdict};
 
 /// The answer for a packet: what the admin's policy says about its flow.
@@ -38,6 +43,11 @@ pub enum cloudsight_encoding {
     BincodeBatch = 2,
 }
 
+enum_from_u32!(cloudsight_encoding {
+    JsonLines,
+    BincodeBatch
+});
+
 /// Address family tags of `cloudsight_ip`.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +60,7 @@ pub enum cloudsight_ip_family {
     V6 = 6,
 }
 
-/// An IPv4 or IPv6 address.
+/// An IPv4 or IPv6 address (17 bytes, alignment 1).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct cloudsight_ip {
@@ -61,6 +71,11 @@ pub struct cloudsight_ip {
 }
 
 impl cloudsight_ip {
+    const NONE: cloudsight_ip = cloudsight_ip {
+        family: 0,
+        addr: [0; 16],
+    };
+
     pub(crate) fn from_ip(ip: IpAddr) -> cloudsight_ip {
         let mut addr = [0u8; 16];
         match ip {
@@ -92,77 +107,102 @@ impl cloudsight_ip {
     }
 }
 
-/// A flow's 5-tuple as the sensor knows it (either direction; the library orders it).
+/// A flow's 5-tuple as the sensor knows it (either direction; the library orders it). Set
+/// `struct_size` to `sizeof(cloudsight_flow_tuple)`; every field is required.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct cloudsight_flow_tuple {
+    /// `sizeof(cloudsight_flow_tuple)` as the caller's header declares it.
+    pub struct_size: u32,
     /// IP protocol number: 6 (TCP) or 17 (UDP).
     pub protocol: u8,
-    /// One endpoint's address.
-    pub src: cloudsight_ip,
-    /// That endpoint's port.
+    /// Reserved, must be 0.
+    pub reserved: u8,
+    /// One endpoint's port.
     pub src_port: u16,
-    /// The other endpoint's address.
-    pub dst: cloudsight_ip,
     /// The other endpoint's port.
     pub dst_port: u16,
+    /// One endpoint's address.
+    pub src: cloudsight_ip,
+    /// The other endpoint's address.
+    pub dst: cloudsight_ip,
 }
+
+impl Zeroed for cloudsight_flow_tuple {
+    fn zeroed() -> Self {
+        cloudsight_flow_tuple {
+            struct_size: 0,
+            protocol: 0,
+            reserved: 0,
+            src_port: 0,
+            dst_port: 0,
+            src: cloudsight_ip::NONE,
+            dst: cloudsight_ip::NONE,
+        }
+    }
+}
+
+versioned!(
+    cloudsight_flow_tuple,
+    min = dst,
+    [
+        struct_size,
+        protocol,
+        reserved,
+        src_port,
+        dst_port,
+        src,
+        dst
+    ]
+);
 
 /// Read a caller's tuple pointer.
 ///
 /// # Safety
-/// `tuple` is NULL or points to a readable `cloudsight_flow_tuple`.
+/// `tuple` is NULL or points to a tuple readable for its `struct_size` bytes.
 pub(crate) unsafe fn read_tuple(
     tuple: *const cloudsight_flow_tuple,
 ) -> Result<FlowTuple, cloudsight_result> {
-    if tuple.is_null() {
-        return Err(cloudsight_result::NullParameter);
-    }
-    // SAFETY: non-NULL and readable (caller contract).
-    unsafe { *tuple }.to_tuple()
+    // SAFETY: forwarded from the caller's contract.
+    let t = unsafe { super::abi::read_input(tuple, cloudsight_flow_tuple::zeroed()) }?;
+    let transport = match t.protocol {
+        6 => Transport::Tcp,
+        17 => Transport::Udp,
+        _ => return Err(cloudsight_result::InvalidArgument),
+    };
+    Ok(FlowTuple {
+        transport,
+        src: t.src.to_ip()?,
+        src_port: t.src_port,
+        dst: t.dst.to_ip()?,
+        dst_port: t.dst_port,
+    })
 }
 
-/// Read a caller's optional context pointer (NULL is "no context").
-///
-/// # Safety
-/// `ctx` is NULL or points to a `cloudsight_context` whose strings are NULL or NUL-terminated
-/// and outlive `'a`.
-pub(crate) unsafe fn read_context<'a>(
-    ctx: *const cloudsight_context,
-) -> Result<Option<ContextRef<'a>>, cloudsight_result> {
-    if ctx.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: non-NULL; forwarded from the caller's contract.
-    unsafe { (*ctx).context_ref() }.map(Some)
-}
+/// Longest process path read from a context, in bytes (a longer one is cut and counted).
+pub const CLOUDSIGHT_MAX_PROCESS_PATH: u32 = 4096;
+/// Longest user name or user id read from a context, in bytes (a longer one is cut and counted).
+pub const CLOUDSIGHT_MAX_USER_FIELD: u32 = 256;
 
-impl cloudsight_flow_tuple {
-    pub(crate) fn to_tuple(self) -> Result<FlowTuple, cloudsight_result> {
-        let transport = match self.protocol {
-            6 => Transport::Tcp,
-            17 => Transport::Udp,
-            _ => return Err(cloudsight_result::InvalidArgument),
-        };
-        Ok(FlowTuple {
-            transport,
-            src: self.src.to_ip()?,
-            src_port: self.src_port,
-            dst: self.dst.to_ip()?,
-            dst_port: self.dst_port,
-        })
-    }
-}
-
-/// Process and user context of a packet or a flow. Strings are NUL-terminated UTF-8 or NULL
-/// (unknown); the library copies what it keeps, so they need only live for the call.
+/// Process and user context of a packet or a flow. Set `struct_size` to
+/// `sizeof(cloudsight_context)`. Strings are NUL-terminated or NULL (unknown), read up to
+/// `CLOUDSIGHT_MAX_PROCESS_PATH` / `CLOUDSIGHT_MAX_USER_FIELD` bytes (longer ones are cut), and
+/// should be UTF-8: other bytes are decoded lossily (U+FFFD) and counted in
+/// `cloudsight_stats.context_lossy`, never refused. The library copies what it keeps (one copy per
+/// distinct context), so the strings need only live for the call. A context that cannot be read
+/// (bad `struct_size`) costs only itself: the packet is processed without it and
+/// `cloudsight_stats.context_invalid` counts it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct cloudsight_context {
-    /// Whether `pid` is set.
-    pub has_pid: bool,
+    /// `sizeof(cloudsight_context)` as the caller's header declares it.
+    pub struct_size: u32,
+    /// Non-zero when `pid` is set (read as an integer: any non-zero value is true).
+    pub has_pid: u32,
     /// Process id.
     pub pid: u32,
+    /// Reserved, must be 0.
+    pub reserved: u32,
     /// Process start time, ns since the Unix epoch (0 if unknown).
     pub process_start_ns: u64,
     /// Process image path, or NULL.
@@ -173,28 +213,107 @@ pub struct cloudsight_context {
     pub user_id: *const c_char,
 }
 
-impl cloudsight_context {
-    /// # Safety
-    /// The string pointers are NULL or NUL-terminated strings valid for `'a`.
-    pub(crate) unsafe fn context_ref<'a>(&self) -> Result<ContextRef<'a>, cloudsight_result> {
-        // SAFETY: forwarded from the caller's contract on the string fields.
-        unsafe {
-            Ok(ContextRef {
-                pid: self.has_pid.then_some(self.pid),
-                process_start_ns: self.process_start_ns,
-                process_path: opt_str(self.process_path)?,
-                user_name: opt_str(self.user_name)?,
-                user_id: opt_str(self.user_id)?,
-            })
+impl Zeroed for cloudsight_context {
+    fn zeroed() -> Self {
+        cloudsight_context {
+            struct_size: 0,
+            has_pid: 0,
+            pid: 0,
+            reserved: 0,
+            process_start_ns: 0,
+            process_path: std::ptr::null(),
+            user_name: std::ptr::null(),
+            user_id: std::ptr::null(),
         }
     }
 }
 
-/// Engine configuration. Fill it with `cloudsight_config_default`, then change what you need.
-/// The device strings are copied by `cloudsight_engine_new`.
+versioned!(
+    cloudsight_context,
+    min = struct_size,
+    [
+        struct_size,
+        has_pid,
+        pid,
+        reserved,
+        process_start_ns,
+        process_path,
+        user_name,
+        user_id,
+    ]
+);
+
+/// A context read from C: its strings decoded (lossily when they are not UTF-8).
+pub(crate) struct OwnedContext<'a> {
+    pid: Option<u32>,
+    process_start_ns: u64,
+    process_path: Option<Cow<'a, str>>,
+    user_name: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
+    lossy: bool,
+}
+
+impl OwnedContext<'_> {
+    pub(crate) fn as_ref(&self) -> ContextRef<'_> {
+        ContextRef {
+            pid: self.pid,
+            process_start_ns: self.process_start_ns,
+            process_path: self.process_path.as_deref(),
+            user_name: self.user_name.as_deref(),
+            user_id: self.user_id.as_deref(),
+            lossy: self.lossy,
+        }
+    }
+}
+
+/// Read a caller's optional context pointer. NULL is "no context" (`Ok(None)`); a context with a
+/// bad `struct_size` is `Err(StructSize)`, which the calls that take packets count and ignore.
+///
+/// # Safety
+/// `ctx` is NULL or points to a context readable for its `struct_size` bytes, whose strings are
+/// NULL or NUL-terminated (or readable up to their maximum + 1 bytes), valid for `'a`.
+pub(crate) unsafe fn read_context<'a>(
+    ctx: *const cloudsight_context,
+) -> Result<Option<OwnedContext<'a>>, cloudsight_result> {
+    if ctx.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from the caller's contract.
+    let c = unsafe { super::abi::read_input(ctx, cloudsight_context::zeroed()) }?;
+    let mut lossy = false;
+    let mut text = |ptr: *const c_char, max: u32| -> Option<Cow<'a, str>> {
+        // One byte past the maximum is read so that the engine sees (cuts and counts) an
+        // over-long string.
+        // SAFETY: forwarded from the caller's contract on the string fields.
+        let (bytes, _) = unsafe { bounded_bytes(ptr, max as usize + 1) };
+        let text = String::from_utf8_lossy(bytes?);
+        lossy |= matches!(text, Cow::Owned(_));
+        Some(text)
+    };
+    let process_path = text(c.process_path, CLOUDSIGHT_MAX_PROCESS_PATH);
+    let user_name = text(c.user_name, CLOUDSIGHT_MAX_USER_FIELD);
+    let user_id = text(c.user_id, CLOUDSIGHT_MAX_USER_FIELD);
+    Ok(Some(OwnedContext {
+        pid: (c.has_pid != 0).then_some(c.pid),
+        process_start_ns: c.process_start_ns,
+        process_path,
+        user_name,
+        user_id,
+        lossy,
+    }))
+}
+
+/// Engine configuration. Set `struct_size` to `sizeof(cloudsight_config)`, fill it with
+/// `cloudsight_config_default`, then change what you need. Fields past a caller's `struct_size`
+/// take their defaults. The device strings (at most 1024 bytes, UTF-8) are copied by
+/// `cloudsight_engine_new`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct cloudsight_config {
+    /// `sizeof(cloudsight_config)` as the caller's header declares it.
+    pub struct_size: u32,
+    /// Community ID seed (0 unless your deployment sets one; at most 65535).
+    pub community_id_seed: u32,
     /// Device id copied into every record (NUL-terminated UTF-8, or NULL for "").
     pub device_id: *const c_char,
     /// Device name copied into every record (NUL-terminated UTF-8, or NULL for "").
@@ -219,42 +338,133 @@ pub struct cloudsight_config {
     pub binding_ttl_ns: u64,
     /// IP datagrams whose later fragments are tracked at once.
     pub max_fragments: u64,
-    /// Community ID seed (0 unless your deployment sets one).
-    pub community_id_seed: u16,
+    /// Bytes all flows' inspection buffers may hold together.
+    pub max_inspect_bytes: u64,
+    /// Addresses the DNS cache remembers.
+    pub dns_cache_entries: u64,
+    /// Shortest time a DNS answer is remembered, s.
+    pub dns_ttl_floor_s: u32,
+    /// Longest time a DNS answer is remembered, s.
+    pub dns_ttl_ceiling_s: u32,
 }
+
+impl Zeroed for cloudsight_config {
+    fn zeroed() -> Self {
+        cloudsight_config {
+            struct_size: 0,
+            community_id_seed: 0,
+            device_id: std::ptr::null(),
+            device_name: std::ptr::null(),
+            max_flows: 0,
+            max_table_bytes: 0,
+            tcp_idle_timeout_ns: 0,
+            udp_idle_timeout_ns: 0,
+            tcp_linger_ns: 0,
+            active_timeout_ns: 0,
+            queue_capacity: 0,
+            max_pending_bindings: 0,
+            binding_ttl_ns: 0,
+            max_fragments: 0,
+            max_inspect_bytes: 0,
+            dns_cache_entries: 0,
+            dns_ttl_floor_s: 0,
+            dns_ttl_ceiling_s: 0,
+        }
+    }
+}
+
+versioned!(
+    cloudsight_config,
+    min = struct_size,
+    [
+        struct_size,
+        community_id_seed,
+        device_id,
+        device_name,
+        max_flows,
+        max_table_bytes,
+        tcp_idle_timeout_ns,
+        udp_idle_timeout_ns,
+        tcp_linger_ns,
+        active_timeout_ns,
+        queue_capacity,
+        max_pending_bindings,
+        binding_ttl_ns,
+        max_fragments,
+        max_inspect_bytes,
+        dns_cache_entries,
+        dns_ttl_floor_s,
+        dns_ttl_ceiling_s,
+    ]
+);
 
 fn to_usize(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX)
 }
 
 impl cloudsight_config {
+    /// The C form of a Rust configuration (device strings NULL). The destructuring names every
+    /// field of `Config`: a field added there fails to compile here until C carries it.
     pub(crate) fn from_config(c: &Config) -> cloudsight_config {
+        let Config {
+            device: _,
+            max_flows,
+            max_table_bytes,
+            tcp_idle_timeout_ns,
+            udp_idle_timeout_ns,
+            tcp_linger_ns,
+            active_timeout_ns,
+            queue_capacity,
+            max_pending_bindings,
+            binding_ttl_ns,
+            max_fragments,
+            community_id_seed,
+            max_inspect_bytes,
+            dns_cache_entries,
+            dns_ttl_floor_s,
+            dns_ttl_ceiling_s,
+        } = c.clone();
         cloudsight_config {
+            struct_size: std::mem::size_of::<cloudsight_config>() as u32,
+            community_id_seed: u32::from(community_id_seed),
             device_id: std::ptr::null(),
             device_name: std::ptr::null(),
-            max_flows: c.max_flows as u64,
-            max_table_bytes: c.max_table_bytes as u64,
-            tcp_idle_timeout_ns: c.tcp_idle_timeout_ns,
-            udp_idle_timeout_ns: c.udp_idle_timeout_ns,
-            tcp_linger_ns: c.tcp_linger_ns,
-            active_timeout_ns: c.active_timeout_ns,
-            queue_capacity: c.queue_capacity as u64,
-            max_pending_bindings: c.max_pending_bindings as u64,
-            binding_ttl_ns: c.binding_ttl_ns,
-            max_fragments: c.max_fragments as u64,
-            community_id_seed: c.community_id_seed,
+            max_flows: max_flows as u64,
+            max_table_bytes: max_table_bytes as u64,
+            tcp_idle_timeout_ns,
+            udp_idle_timeout_ns,
+            tcp_linger_ns,
+            active_timeout_ns,
+            queue_capacity: queue_capacity as u64,
+            max_pending_bindings: max_pending_bindings as u64,
+            binding_ttl_ns,
+            max_fragments: max_fragments as u64,
+            max_inspect_bytes: max_inspect_bytes as u64,
+            dns_cache_entries: dns_cache_entries as u64,
+            dns_ttl_floor_s,
+            dns_ttl_ceiling_s,
         }
     }
 
+    /// The Rust configuration of a C one.
+    ///
     /// # Safety
-    /// The device strings are NULL or NUL-terminated.
+    /// The device strings are NULL or NUL-terminated (or readable for 1025 bytes).
     pub(crate) unsafe fn rust_config(&self) -> Result<Config, cloudsight_result> {
         // SAFETY: forwarded from the caller's contract on the string fields.
-        let (id, name) = unsafe { (opt_str(self.device_id)?, opt_str(self.device_name)?) };
+        let (id, name) = unsafe {
+            (
+                exact_str(self.device_id, MAX_ARG_TEXT)?,
+                exact_str(self.device_name, MAX_ARG_TEXT)?,
+            )
+        };
         // A queue of records is allocated up front: refuse sizes that cannot be meant.
         if self.queue_capacity > 1 << 26 || self.max_fragments > 1 << 24 {
             return Err(cloudsight_result::InvalidConfig);
         }
+        let Ok(community_id_seed) = u16::try_from(self.community_id_seed) else {
+            return Err(cloudsight_result::InvalidConfig);
+        };
         Ok(Config {
             device: Device {
                 id: id.unwrap_or_default().to_owned(),
@@ -270,16 +480,25 @@ impl cloudsight_config {
             max_pending_bindings: to_usize(self.max_pending_bindings),
             binding_ttl_ns: self.binding_ttl_ns,
             max_fragments: to_usize(self.max_fragments),
-            community_id_seed: self.community_id_seed,
-            ..Config::default()
+            community_id_seed,
+            max_inspect_bytes: to_usize(self.max_inspect_bytes),
+            dns_cache_entries: to_usize(self.dns_cache_entries),
+            dns_ttl_floor_s: self.dns_ttl_floor_s,
+            dns_ttl_ceiling_s: self.dns_ttl_ceiling_s,
         })
     }
 }
 
-/// Engine counters (see the Rust `Stats` for each field's meaning).
+/// Engine counters (see the Rust `Stats` for each field's meaning). Set `struct_size` to
+/// `sizeof(cloudsight_stats)` before `cloudsight_engine_stats`; it comes back as the bytes the
+/// library filled.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct cloudsight_stats {
+    /// In: `sizeof(cloudsight_stats)` as the caller's header declares it. Out: bytes filled.
+    pub struct_size: u32,
+    /// 1 when the engine is poisoned (an internal error; see CLOUDSIGHT_RESULT_POISONED).
+    pub poisoned: u32,
     /// Frames given to the engine.
     pub packets: u64,
     /// IP bytes of frames that parsed as IP.
@@ -318,30 +537,108 @@ pub struct cloudsight_stats {
     pub records_dropped: u64,
     /// Records waiting to be drained.
     pub records_queued: u64,
+    /// Flows not inspected because inspection memory was at its cap.
+    pub inspect_skipped: u64,
+    /// Bytes held by inspection buffers now.
+    pub inspect_memory: u64,
+    /// Addresses in the DNS cache now.
+    pub dns_cache_entries: u64,
+    /// Contexts whose `struct_size` could not be served: the packet went on without them.
+    pub context_invalid: u64,
 }
 
-impl From<Stats> for cloudsight_stats {
-    fn from(s: Stats) -> Self {
+impl Zeroed for cloudsight_stats {
+    fn zeroed() -> Self {
+        cloudsight_stats::from_stats(&Stats::default(), false, 0)
+    }
+}
+
+versioned!(
+    cloudsight_stats,
+    min = struct_size,
+    [
+        struct_size,
+        poisoned,
+        packets,
+        ip_bytes,
+        drop_link_truncated,
+        drop_not_ip,
+        drop_ip_malformed,
+        drop_other_protocol,
+        drop_transport_malformed,
+        fragments,
+        fragments_orphaned,
+        flows_created,
+        flows_evicted,
+        flows_active,
+        flows_peak,
+        flow_capacity,
+        bindings,
+        bindings_dropped,
+        records,
+        records_dropped,
+        records_queued,
+        inspect_skipped,
+        inspect_memory,
+        dns_cache_entries,
+        context_invalid,
+    ]
+);
+
+impl cloudsight_stats {
+    /// The C form of the Rust counters. The destructuring names every field of `Stats`: a field
+    /// added there fails to compile here until C carries it.
+    pub(crate) fn from_stats(s: &Stats, poisoned: bool, context_invalid: u64) -> cloudsight_stats {
+        let Stats {
+            packets,
+            ip_bytes,
+            drop_link_truncated,
+            drop_not_ip,
+            drop_ip_malformed,
+            drop_other_protocol,
+            drop_transport_malformed,
+            fragments,
+            fragments_orphaned,
+            flows_created,
+            flows_evicted,
+            flows_active,
+            flows_peak,
+            flow_capacity,
+            bindings,
+            bindings_dropped,
+            records,
+            records_dropped,
+            records_queued,
+            inspect_skipped,
+            inspect_memory,
+            dns_cache_entries,
+        } = *s;
         cloudsight_stats {
-            packets: s.packets,
-            ip_bytes: s.ip_bytes,
-            drop_link_truncated: s.drop_link_truncated,
-            drop_not_ip: s.drop_not_ip,
-            drop_ip_malformed: s.drop_ip_malformed,
-            drop_other_protocol: s.drop_other_protocol,
-            drop_transport_malformed: s.drop_transport_malformed,
-            fragments: s.fragments,
-            fragments_orphaned: s.fragments_orphaned,
-            flows_created: s.flows_created,
-            flows_evicted: s.flows_evicted,
-            flows_active: s.flows_active,
-            flows_peak: s.flows_peak,
-            flow_capacity: s.flow_capacity,
-            bindings: s.bindings,
-            bindings_dropped: s.bindings_dropped,
-            records: s.records,
-            records_dropped: s.records_dropped,
-            records_queued: s.records_queued,
+            struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
+            poisoned: u32::from(poisoned),
+            packets,
+            ip_bytes,
+            drop_link_truncated,
+            drop_not_ip,
+            drop_ip_malformed,
+            drop_other_protocol,
+            drop_transport_malformed,
+            fragments,
+            fragments_orphaned,
+            flows_created,
+            flows_evicted,
+            flows_active,
+            flows_peak,
+            flow_capacity,
+            bindings,
+            bindings_dropped,
+            records,
+            records_dropped,
+            records_queued,
+            inspect_skipped,
+            inspect_memory,
+            dns_cache_entries,
+            context_invalid,
         }
     }
 }
