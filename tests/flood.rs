@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use cloudsight::{ActivityRecord, Config, Engine, LinkType, Reason, Stats};
 use cloudsight_testkit::memory::{peak_rss_kib, reset_peak_rss};
-use cloudsight_testkit::packet::{ipv4, ACK, FIN_ACK, PSH_ACK, SYN};
+use cloudsight_testkit::packet::{ipv4, ACK, FIN_ACK, LINK_TYPES, PSH_ACK, SYN};
 use cloudsight_testkit::{dns, sample};
 
 const US: u64 = 1_000;
@@ -334,16 +334,7 @@ fn flood_random_tuples_and_garbage_10m() {
     let mut legit = LegitSet::new(16);
     let mut tally = Tally::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let links = [
-        LinkType::Null,
-        LinkType::Ethernet,
-        LinkType::Raw,
-        LinkType::Loop,
-        LinkType::LinuxSll,
-        LinkType::Ipv4,
-        LinkType::Ipv6,
-        LinkType::LinuxSll2,
-    ];
+    let links = LINK_TYPES;
     let mut udp = ipv4([10, 0, 0, 1], 1, [10, 0, 0, 2], 2, None, &[0; 64]);
     let mut tcp = ipv4([10, 0, 0, 1], 1, [10, 0, 0, 2], 2, Some((0, 0)), &[0; 64]);
     let mut garbage = vec![0u8; 1600];

@@ -5,16 +5,20 @@
 //! - [`dns`]: DNS query and answer messages;
 //! - [`tls`]: TLS ClientHello records;
 //! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
-//! - [`capture`]: reading pcap and pcapng files (the CLI's reader);
-//! - [`memory`]: RSS and peak RSS of this process (the CLI's reader);
-//! - [`corpus`]: `../shared/corpus` and its Wireshark truth.
+//! - `capture`: reading pcap and pcapng files (the CLI's reader);
+//! - `memory`: RSS and peak RSS of this process (the CLI's reader);
+//! - `corpus`: `../shared/corpus` and its Wireshark truth.
+//!
+//! The last three come with the default feature `capture` (the fuzz crate goes without).
 
+#[cfg(feature = "capture")]
 pub mod corpus;
 pub mod dns;
 pub mod packet;
 pub mod sample;
 pub mod tls;
 
+#[cfg(feature = "capture")]
 pub use cloudsight_cli::{capture, memory};
 
 use std::path::{Path, PathBuf};

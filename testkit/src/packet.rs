@@ -1,7 +1,22 @@
-//! IPv4 TCP and UDP frames: [`ipv4`] writes the headers by hand (fast enough for floods, fields
+//! IP TCP and UDP frames: [`ipv4`] and [`ip`] write the headers by hand (fast enough for floods, fields
 //! patchable in place); [`Tcp`] goes through etherparse (raw IP or Ethernet framing).
 
+use std::net::IpAddr;
+
+use cloudsight::LinkType;
 use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep, TcpHeader};
+
+/// Every link type the engine decodes (for floods and fuzzing: garbage under each framing).
+pub const LINK_TYPES: [LinkType; 8] = [
+    LinkType::Null,
+    LinkType::Ethernet,
+    LinkType::Raw,
+    LinkType::Loop,
+    LinkType::LinuxSll,
+    LinkType::Ipv4,
+    LinkType::Ipv6,
+    LinkType::LinuxSll2,
+];
 
 /// TCP flags (the byte at offset 13 of the TCP header).
 pub const SYN: u8 = 0x02;
@@ -25,28 +40,60 @@ pub fn ipv4(
     tcp: Option<(u8, u32)>,
     payload: &[u8],
 ) -> Vec<u8> {
-    let l4_len = if tcp.is_some() { 20 } else { 8 } + payload.len();
-    let mut f = Vec::with_capacity(20 + l4_len);
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-    let proto = if tcp.is_some() { 6 } else { 17 };
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    match tcp {
-        Some((flags, seq)) => {
-            f.extend_from_slice(&seq.to_be_bytes());
-            f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        }
-        None => {
-            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 0]);
-        }
+    let (flags, seq) = tcp.unwrap_or_default();
+    ip(
+        tcp.is_some(),
+        (src.into(), sport),
+        (dst.into(), dport),
+        flags,
+        seq,
+        payload,
+    )
+}
+
+/// A raw IP frame, IPv4 or IPv6 (`src` and `dst` of the same family), TCP (`flags`, `seq`,
+/// acknowledgment number 1, window 65535) or UDP; checksums are zero (the engine does not verify
+/// them).
+pub fn ip(
+    tcp: bool,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut l4 = Vec::with_capacity(20 + payload.len());
+    l4.extend_from_slice(&src.1.to_be_bytes());
+    l4.extend_from_slice(&dst.1.to_be_bytes());
+    if tcp {
+        l4.extend_from_slice(&seq.to_be_bytes());
+        l4.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    } else {
+        l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
     }
-    f.extend_from_slice(payload);
-    f
+    l4.extend_from_slice(payload);
+    let proto = if tcp { 6 } else { 17 };
+    let mut out = Vec::with_capacity(40 + l4.len());
+    match (src.0, dst.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            out.extend_from_slice(&[0x45, 0]);
+            out.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            out.extend_from_slice(&[0x60, 0, 0, 0]);
+            out.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            out.extend_from_slice(&[proto, 64]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        _ => unreachable!("same family only"),
+    }
+    out.extend_from_slice(&l4);
+    out
 }
 
 /// One direction of an IPv4 TCP connection, written through etherparse: TTL 64, window 1000,
