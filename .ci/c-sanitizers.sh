@@ -16,8 +16,8 @@ cc="${CC:-cc}"
 out="$target/c-sanitizers"
 mkdir -p "$out"
 
-echo "== cargo build --lib"
-cargo build --lib
+echo "== cargo build -p cloudsight --lib"
+cargo build -p cloudsight --lib
 lib="$target/debug/libcloudsight.a"
 test -f "$lib" || { echo "missing $lib" >&2; exit 1; }
 

@@ -3,13 +3,13 @@
 #
 #   bash benches/compare_ndpi.sh            # from the repository root; needs ../shared/corpus
 #
-# Builds four captures from the corpus with `examples/replicate.rs` (N copies, addresses rewritten
-# per copy so every copy makes new flows, time shifted, all written as classic Ethernet pcap):
+# Builds four captures from the corpus with `cloudsight-replicate` (cli/: N copies, addresses
+# rewritten per copy so every copy makes new flows, time shifted, all written as classic Ethernet pcap):
 #   tls     ndpi_teams.pcap                       (TLS-heavy)
 #   mixed   ndpi_1kxun.pcap                       (HTTP, TLS, DNS, UDP)
 #   quic    every QUIC capture (ndpi_quic*, retina_quic*, zeek_quic*, sv_quic*)
 #   flood   the client QUIC Initials of those captures only: a flood of distinct QUIC connections
-# then runs `examples/replay.rs` (cloudsight, streaming, no output) and `ndpiReader -i` on each,
+# then runs `cloudsight-replay` (cli/; cloudsight, streaming, no output) and `ndpiReader -i` on each,
 # alternating, RUNS times each, both whole processes under /usr/bin/time -v, and prints a markdown
 # table of medians. Throughput columns:
 #   pps        each tool's own figure: cloudsight's engine time (parse, flows, inspection, records;
@@ -36,8 +36,8 @@ need_apt() {
 need_apt ndpiReader libndpi-bin
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --quiet --example replicate --example replay
-EX="$TARGET/release/examples"
+cargo build --release --quiet -p cloudsight-cli --bin cloudsight-replicate --bin cloudsight-replay
+EX="$TARGET/release"
 
 copies() { awk -v n="$1" -v s="$SCALE" 'BEGIN { c = int(n * s); print (c < 1 ? 1 : c) }'; }
 shopt -s nullglob
@@ -48,7 +48,7 @@ make_capture() { # name copies [--initials-only] inputs...
     shift 2
     local out="$BENCH_DIR/$name-x$n.pcap"
     if [ ! -s "$out" ]; then
-        "$EX/replicate" --copies "$n" "$out.tmp" "$@" >&2 && mv "$out.tmp" "$out"
+        "$EX/cloudsight-replicate" --copies "$n" "$out.tmp" "$@" >&2 && mv "$out.tmp" "$out"
     fi
     realpath "$out"
 }
@@ -80,7 +80,7 @@ for input in tls mixed quic flood; do
     : >"$TMP/our_pps" >"$TMP/nd_pps" >"$TMP/our_wall" >"$TMP/nd_wall" >"$TMP/our_rss" >"$TMP/nd_rss"
     packets=0
     for _ in $(seq "$RUNS"); do
-        /usr/bin/time -v -o "$TMP/t" "$EX/replay" "$f" >"$TMP/out"
+        /usr/bin/time -v -o "$TMP/t" "$EX/cloudsight-replay" "$f" >"$TMP/out"
         packets=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$TMP/out")
         sed -n 's/.* pps=\([0-9.]*\).*/\1/p' "$TMP/out" >>"$TMP/our_pps"
         wall_of "$TMP/t" >>"$TMP/our_wall"

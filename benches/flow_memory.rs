@@ -5,43 +5,17 @@
 //! Kinds: `unnamed` (one payload-free TCP ACK per flow: key, entry, table slot, eviction order) and
 //! `named` (SYN, SYN-ACK, TLS ClientHello with SNI: also the boxed name, SNI, ALPN, JA4, app).
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use cloudsight::{Config, Engine, LinkType};
-use etherparse::PacketBuilder;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use cloudsight_testkit::memory::rss_kib;
+use cloudsight_testkit::packet::Tcp;
+use cloudsight_testkit::sample;
 
 fn frame(out: &mut Vec<u8>, i: u32, from_client: bool, flags: u8, payload: &[u8]) {
     let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-    let server = [34, 120, 1, 10];
-    let (src, dst, sp, dp) = if from_client {
-        (client, server, 40000, 443)
-    } else {
-        (server, client, 443, 40000)
-    };
-    let mut b = PacketBuilder::ethernet2([2; 6], [4; 6])
-        .ipv4(src, dst, 64)
-        .tcp(sp, dp, 1000, 1000);
-    if flags & 2 != 0 {
-        b = b.syn();
-    }
-    if flags & 16 != 0 {
-        b = b.ack(1);
-    }
-    out.clear();
-    b.write(out, payload).unwrap();
+    Tcp::new((client, 40000), ([34, 120, 1, 10], 443))
+        .ethernet()
+        .up(from_client)
+        .write(out, flags, payload);
 }
 
 fn measure(kind: &str, n: u32) {

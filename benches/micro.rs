@@ -11,16 +11,14 @@
 //! - `catalog/*`: app lookup, hit, miss and deep subdomain.
 //! - `encode/*`: a batch of 64 records as JSON lines and as one bincode batch.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::hint::black_box;
 use std::time::Duration;
 
 use cloudsight::internal::inspect::tls;
 use cloudsight::internal::inspect::{quic::QuicInitial, Progress as QuicProgress};
 use cloudsight::{Catalog, Config, Engine, LinkType};
+use cloudsight_testkit::packet::Tcp;
+use cloudsight_testkit::sample;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use etherparse::PacketBuilder;
 
@@ -37,25 +35,11 @@ fn config() -> Criterion {
 /// A TCP frame between client `i` (10.a.b.c:port) and 34.120.1.10:443.
 fn tcp_frame(i: u32, from_client: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
     let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-    let server = [34, 120, 1, 10];
     let port = 40000 + (i % 7) as u16;
-    let (src, dst, sp, dp) = if from_client {
-        (client, server, port, 443)
-    } else {
-        (server, client, 443, port)
-    };
-    let mut b = PacketBuilder::ethernet2([2; 6], [4; 6])
-        .ipv4(src, dst, 64)
-        .tcp(sp, dp, 1000, 1000);
-    if flags & 2 != 0 {
-        b = b.syn();
-    }
-    if flags & 16 != 0 {
-        b = b.ack(1);
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
+    Tcp::new((client, port), ([34, 120, 1, 10], 443))
+        .ethernet()
+        .up(from_client)
+        .frame(flags, payload)
 }
 
 fn parse(c: &mut Criterion) {

@@ -2,15 +2,12 @@
 //! packet slicing, a packet of a named flow (the fast path), ClientHello parsing, catalog lookups.
 //! Each figure is the median of 7 runs; numbers are for comparison on one machine, not limits.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::hint::black_box;
 use std::time::Instant;
 
 use cloudsight::{Catalog, Config, Engine, LinkType};
-use etherparse::PacketBuilder;
+use cloudsight_testkit::packet::Tcp;
+use cloudsight_testkit::sample;
 
 fn median_ns_per_op(ops: u64, mut f: impl FnMut()) -> f64 {
     let mut runs: Vec<f64> = (0..7)
@@ -25,23 +22,10 @@ fn median_ns_per_op(ops: u64, mut f: impl FnMut()) -> f64 {
 }
 
 fn tcp(from_client: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let (src, dst, sp, dp) = if from_client {
-        ([10, 0, 0, 5], [34, 120, 1, 10], 40000, 443)
-    } else {
-        ([34, 120, 1, 10], [10, 0, 0, 5], 443, 40000)
-    };
-    let mut b = PacketBuilder::ethernet2([2; 6], [4; 6])
-        .ipv4(src, dst, 64)
-        .tcp(sp, dp, 1000, 1000);
-    if flags & 2 != 0 {
-        b = b.syn();
-    }
-    if flags & 16 != 0 {
-        b = b.ack(1);
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
+    Tcp::new(([10, 0, 0, 5], 40000), ([34, 120, 1, 10], 443))
+        .ethernet()
+        .up(from_client)
+        .frame(flags, payload)
 }
 
 fn main() {

@@ -9,25 +9,22 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use cloudsight::{Config, Engine, LinkType};
+use cloudsight_testkit::packet::{Tcp, ACK};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use etherparse::PacketBuilder;
 
 const FLOWS_PER_THREAD: u32 = 50_000;
 const PACKETS_PER_THREAD: u64 = 200_000;
 
 fn ack(thread: u32, i: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    PacketBuilder::ethernet2([2; 6], [4; 6])
-        .ipv4(
+    Tcp::new(
+        (
             [10, thread as u8, (i >> 8) as u8, i as u8],
-            [34, 120, (i >> 16) as u8, 10],
-            64,
-        )
-        .tcp(40000 + (i % 3) as u16, 443, 1000, 1000)
-        .ack(1)
-        .write(&mut out, &[])
-        .unwrap();
-    out
+            40000 + (i % 3) as u16,
+        ),
+        ([34, 120, (i >> 16) as u8, 10], 443),
+    )
+    .ethernet()
+    .frame(ACK, &[])
 }
 
 fn scaling(c: &mut Criterion) {

@@ -1,15 +1,13 @@
 //! Memory bounds and the fast path: a flood of random 5-tuples keeps the table at its bound with
 //! every eviction counted, and packets of a named flow allocate nothing.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloudsight::{Config, Engine, LinkType};
+use cloudsight_testkit::packet::Tcp;
+use cloudsight_testkit::sample;
 use etherparse::PacketBuilder;
 
 struct Counting;
@@ -86,21 +84,9 @@ fn a_million_random_tuples_stay_within_the_bound() {
 fn packets_of_a_named_flow_do_not_allocate() {
     let engine = Engine::new(Config::default()).unwrap();
     let tcp = |from_client: bool, flags: u8, payload: &[u8]| {
-        let (src, dst, sp, dp) = if from_client {
-            ([10, 0, 0, 5], [34, 120, 1, 10], 40000, 443)
-        } else {
-            ([34, 120, 1, 10], [10, 0, 0, 5], 443, 40000)
-        };
-        let mut b = PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, 1000, 1000);
-        if flags & 2 != 0 {
-            b = b.syn();
-        }
-        if flags & 16 != 0 {
-            b = b.ack(1);
-        }
-        let mut out = Vec::new();
-        b.write(&mut out, payload).unwrap();
-        out
+        Tcp::new(([10, 0, 0, 5], 40000), ([34, 120, 1, 10], 443))
+            .up(from_client)
+            .frame(flags, payload)
     };
     engine.process_packet(LinkType::Raw, &tcp(true, 2, &[]), 1, None);
     engine.process_packet(LinkType::Raw, &tcp(false, 18, &[]), 2, None);

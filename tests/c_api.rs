@@ -6,10 +6,10 @@
 //!   the Rust ones.
 //! - `discover` (C) on a pcap generated here, and on the corpus captures when `../shared/corpus`
 //!   exists, must print the same records with 1 and 2 threads, and the same records as the Rust
-//!   `discover` example with `--format jsonl` (flow ids and the device differ by design and are
-//!   left out of the comparison).
+//!   `discover` tool (package cloudsight-cli) with `--format jsonl` (flow ids and the device
+//!   differ by design and are left out of the comparison).
 //!
-//! The static library and the Rust example are (re)built with a nested `cargo build` into the
+//! The static library and the Rust tool are (re)built with a nested `cargo build` into the
 //! same target directory, because `cargo test` builds only the rlib. Set `CC` to choose the C
 //! compiler. The generated capture is also written to `<target-dir>/test-data/sample.pcap` for
 //! `.ci/c-sanitizers.sh`.
@@ -23,6 +23,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use cloudsight::capi::*;
+use cloudsight_testkit::dns;
 use etherparse::PacketBuilder;
 
 // ---------------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ fn must_succeed(what: &str, cmd: &mut Command) -> Output {
 struct Built {
     api_misuse: PathBuf,
     discover_c: PathBuf,
-    /// The Rust `discover` example, when the crate has one.
+    /// The Rust `discover` tool (package cloudsight-cli), when it builds.
     discover_rust: Option<PathBuf>,
 }
 
@@ -90,19 +91,27 @@ fn cargo_build(args: &[&str]) -> Output {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        // One cargo invocation for both when the example exists (the machine has few cores).
-        let both = cargo_build(&["--lib", "--example", "discover"]);
+        // One cargo invocation for both (the machine has few cores).
+        let both = cargo_build(&[
+            "-p",
+            "cloudsight",
+            "--lib",
+            "-p",
+            "cloudsight-cli",
+            "--bin",
+            "discover",
+        ]);
         let discover_rust = if both.status.success() {
-            Some(profile_dir().join("examples").join("discover"))
+            Some(profile_dir().join(format!("discover{}", std::env::consts::EXE_SUFFIX)))
         } else {
-            let lib = cargo_build(&["--lib"]);
+            let lib = cargo_build(&["-p", "cloudsight", "--lib"]);
             assert!(
                 lib.status.success(),
                 "cargo build --lib failed:\n{}",
                 String::from_utf8_lossy(&lib.stderr)
             );
             eprintln!(
-                "note: the Rust `discover` example did not build; comparing C outputs only:\n{}",
+                "note: the Rust `discover` tool did not build; comparing C outputs only:\n{}",
                 String::from_utf8_lossy(&both.stderr)
             );
             None
@@ -333,30 +342,6 @@ impl Capture {
     }
 }
 
-fn dns_query(id: u16, name: &str) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    m
-}
-
-fn dns_answer(id: u16, name: &str, addr: [u8; 4]) -> Vec<u8> {
-    let mut m = dns_query(id, name);
-    m[2] = 0x81;
-    m[3] = 0x80;
-    m[7] = 1; // one answer
-    m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
-    m.extend_from_slice(&300u32.to_be_bytes());
-    m.extend_from_slice(&[0, 4]);
-    m.extend_from_slice(&addr);
-    m
-}
-
 /// Flows the generated capture holds (one record each after the final flush).
 const SAMPLE_FLOWS: usize = 8;
 
@@ -385,13 +370,13 @@ fn sample_capture() -> Capture {
         resolver,
         true,
         (53_000, 53),
-        &dns_query(0x1234, "files.example.com"),
+        &dns::query(0x1234, "files.example.com"),
     );
     c.udp(
         resolver,
         false,
         (53_000, 53),
-        &dns_answer(0x1234, "files.example.com", [93, 184, 216, 34]),
+        &dns::response(0x1234, "files.example.com", [93, 184, 216, 34], 300),
     );
     let files = Ends {
         client: laptop,
@@ -592,7 +577,7 @@ fn summaries_from_structs(text: &str) -> BTreeSet<(String, SocketAddr, SocketAdd
         .collect()
 }
 
-/// C discover with 1 and 2 threads, and the Rust example, agree on `file`. Returns the records.
+/// C discover with 1 and 2 threads, and the Rust tool, agree on `file`. Returns the records.
 fn check_capture(file: &Path) -> String {
     let one = discover_c(file, &["--threads", "1"]);
     let two = discover_c(file, &["--threads", "2"]);

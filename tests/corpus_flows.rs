@@ -2,14 +2,11 @@
 //! every TCP/UDP flow found, with the truth's client/server byte and packet counts, and no phantom
 //! flows. Skips with a message when the corpus is absent, unless `CI` is set.
 
-#[path = "../examples/discover/capture.rs"]
-#[allow(dead_code)]
-mod capture;
-mod support;
-
 use std::collections::BTreeMap;
 
-use support::corpus::{capture_names, corpus_dir, run_capture, truth_flows, FlowSummary};
+use cloudsight_testkit::corpus::{
+    capture_names, corpus_dir, run_capture, truth_flows, FlowSummary,
+};
 
 #[test]
 fn flow_counts_match_wireshark_truth() {

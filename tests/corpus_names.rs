@@ -3,15 +3,12 @@
 //! right `name_source` (the evaluation rule: SNI first, then HTTP Host, then DNS). Skips with a
 //! message when the corpus is absent, unless `CI` is set.
 
-#[path = "../examples/discover/capture.rs"]
-#[allow(dead_code)]
-mod capture;
-mod support;
-
 use std::collections::BTreeMap;
 
+use cloudsight_testkit::corpus::{
+    capture_names, corpus_dir, run_capture, truth_flows, FlowSummary,
+};
 use serde_json::Value;
-use support::corpus::{capture_names, corpus_dir, run_capture, truth_flows, FlowSummary};
 
 /// The name and source the truth expects for a flow, if any.
 fn expected(truth: &Value) -> Option<(&'static str, String)> {

@@ -1,14 +1,11 @@
 //! The wire formats: a golden-bytes test pins the bincode batch, JSON lines carry every field, and
 //! the bundled sample capture is what `make_sample` writes.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::sync::Arc;
 
 use cloudsight::record::*;
 use cloudsight::{decode_batch, encode_batch, Device, Process, Transport, User};
+use cloudsight_testkit::sample;
 
 fn device() -> Device {
     Device {

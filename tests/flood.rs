@@ -6,57 +6,17 @@
 //! test's peak RSS is its own: the peak is reset through /proc/self/clear_refs at its start).
 //! Each test prints its figures (packets, time, peak RSS, evictions, drops) on stderr.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use cloudsight::{ActivityRecord, Config, Engine, LinkType, Reason, Stats};
+use cloudsight_testkit::memory::{peak_rss_kib, reset_peak_rss};
+use cloudsight_testkit::packet::{ipv4, ACK, FIN_ACK, LINK_TYPES, PSH_ACK, SYN};
+use cloudsight_testkit::{dns, sample};
 
 const US: u64 = 1_000;
 const T0: u64 = 1_700_000_000_000_000_000;
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH_ACK: u8 = 0x18;
-const FIN_ACK: u8 = 0x11;
-
-/// A raw IPv4 TCP (`flags` given) or UDP (`flags` None) packet; checksums are zero (the engine
-/// does not verify them).
-fn ipv4(
-    src: [u8; 4],
-    sport: u16,
-    dst: [u8; 4],
-    dport: u16,
-    tcp: Option<(u8, u32)>,
-    payload: &[u8],
-) -> Vec<u8> {
-    let l4_len = if tcp.is_some() { 20 } else { 8 } + payload.len();
-    let mut f = Vec::with_capacity(20 + l4_len);
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-    let proto = if tcp.is_some() { 6 } else { 17 };
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    match tcp {
-        Some((flags, seq)) => {
-            f.extend_from_slice(&seq.to_be_bytes());
-            f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        }
-        None => {
-            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 0]);
-        }
-    }
-    f.extend_from_slice(payload);
-    f
-}
 
 /// Deterministic pseudo-random numbers (xorshift64*).
 struct Rng(u64);
@@ -67,21 +27,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-}
-
-/// Peak resident set size of this process in KiB (VmHWM).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Reset the peak RSS to the current RSS (Linux: "5" to clear_refs), so each test measures its own.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The client side and server side of a legitimate TLS connection, and what the engine must count.
@@ -389,16 +334,7 @@ fn flood_random_tuples_and_garbage_10m() {
     let mut legit = LegitSet::new(16);
     let mut tally = Tally::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let links = [
-        LinkType::Null,
-        LinkType::Ethernet,
-        LinkType::Raw,
-        LinkType::Loop,
-        LinkType::LinuxSll,
-        LinkType::Ipv4,
-        LinkType::Ipv6,
-        LinkType::LinuxSll2,
-    ];
+    let links = LINK_TYPES;
     let mut udp = ipv4([10, 0, 0, 1], 1, [10, 0, 0, 2], 2, None, &[0; 64]);
     let mut tcp = ipv4([10, 0, 0, 1], 1, [10, 0, 0, 2], 2, Some((0, 0)), &[0; 64]);
     let mut garbage = vec![0u8; 1600];
@@ -575,23 +511,10 @@ fn flood_quic_initials() {
     report.finish(&engine, &mut legit, &mut tally, last);
 }
 
-/// A DNS response with `n` A records for `name`, addresses from `rng`.
+/// A DNS response with `n` A records for `name` (TTL 3600), addresses from `rng`.
 fn dns_response(id: u16, name: &str, n: usize, rng: &mut Rng) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&[0x81, 0x80, 0, 1]);
-    m.extend_from_slice(&(n as u16).to_be_bytes());
-    m.extend_from_slice(&[0, 0, 0, 0]);
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    for _ in 0..n {
-        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
-        m.extend_from_slice(&(rng.next() as u32).to_be_bytes());
-    }
-    m
+    let addrs: Vec<[u8; 4]> = (0..n).map(|_| (rng.next() as u32).to_be_bytes()).collect();
+    dns::response_many(id, name, &addrs, 3600)
 }
 
 #[test]

@@ -3,11 +3,8 @@
 //! end. Found by the fuzz target `flow_diff` (inspect_memory left after a flush); fixed in
 //! 1aa254e (the inspector returns its share of the gauge on drop).
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use cloudsight::{Config, Engine, LinkType};
+use cloudsight_testkit::sample;
 
 const S: u64 = 1_000_000_000;
 const CLIENT: [u8; 4] = [10, 0, 0, 5];

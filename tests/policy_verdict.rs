@@ -2,15 +2,12 @@
 //! packet that names the flow on; a bad catalog is refused and the old one stays in force.
 #![allow(unused_unsafe)] // calls to the C exports are wrapped one by one
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::ffi::c_char;
 use std::ptr;
 
 use cloudsight::capi::*;
-use etherparse::PacketBuilder;
+use cloudsight_testkit::packet::{Tcp, ACK, SYN};
+use cloudsight_testkit::sample;
 
 const CATALOG: &str = r#"
 schema_version = 1
@@ -20,22 +17,12 @@ apps = [
 "#;
 
 fn tcp(from_client: bool, flags: &str, payload: &[u8]) -> Vec<u8> {
-    let (src, dst, sp, dp) = if from_client {
-        ([10, 0, 0, 5], [198, 51, 100, 7], 40000, 443)
-    } else {
-        ([198, 51, 100, 7], [10, 0, 0, 5], 443, 40000)
-    };
-    let mut b =
-        PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, if from_client { 100 } else { 900 }, 1000);
-    if flags.contains('S') {
-        b = b.syn();
-    }
-    if flags.contains('A') {
-        b = b.ack(1);
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
+    let flags =
+        if flags.contains('S') { SYN } else { 0 } | if flags.contains('A') { ACK } else { 0 };
+    Tcp::new(([10, 0, 0, 5], 40000), ([198, 51, 100, 7], 443))
+        .up(from_client)
+        .seq(if from_client { 100 } else { 900 })
+        .frame(flags, payload)
 }
 
 fn feed(engine: *const cloudsight_engine, frame: &[u8], ts: u64) -> cloudsight_verdict {

@@ -2,11 +2,8 @@
 //! for growing buffers, a flush of a full table losing records, and a new-tuple flood evicting
 //! (and so unblocking) active named flows.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use cloudsight::{Config, Engine, LinkType};
+use cloudsight_testkit::sample;
 
 const S: u64 = 1_000_000_000;
 

@@ -2,10 +2,6 @@
 //! connections, fed once as packets and once as a stream sensor would see them, get the same names,
 //! sources, apps and verdicts, and the stream side's bytes are what it was told.
 
-#[path = "../examples/discover/capture.rs"]
-#[allow(dead_code)]
-mod capture;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -14,6 +10,7 @@ use cloudsight::internal::packet::{parse, Parsed};
 use cloudsight::{
     Config, Engine, FlowTuple, LinkType, Policy, Sanction, StreamDirection, Transport,
 };
+use cloudsight_testkit::capture;
 
 type Endpoint = (IpAddr, u16);
 

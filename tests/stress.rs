@@ -5,10 +5,6 @@
 //!
 //! Ignored by default; CI runs it with `cargo test --release --test stress -- --ignored`.
 
-#[path = "../examples/make_sample.rs"]
-#[allow(dead_code)]
-mod sample;
-
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -16,40 +12,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cloudsight::{Catalog, Config, ContextRef, Engine, FlowTuple, LinkType, Sanction, Transport};
+use cloudsight_testkit::packet::ipv4;
+use cloudsight_testkit::sample;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const MS: u64 = 1_000_000;
-
-fn ipv4(
-    src: [u8; 4],
-    sport: u16,
-    dst: [u8; 4],
-    dport: u16,
-    tcp: Option<(u8, u32)>,
-    payload: &[u8],
-) -> Vec<u8> {
-    let l4_len = if tcp.is_some() { 20 } else { 8 } + payload.len();
-    let mut f = Vec::with_capacity(20 + l4_len);
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, if tcp.is_some() { 6 } else { 17 }, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    match tcp {
-        Some((flags, seq)) => {
-            f.extend_from_slice(&seq.to_be_bytes());
-            f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        }
-        None => {
-            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 0]);
-        }
-    }
-    f.extend_from_slice(payload);
-    f
-}
 
 /// Run `body` on its own thread; fail if it has not finished within `limit`.
 fn with_watchdog(limit: Duration, body: impl FnOnce() + Send + 'static) {

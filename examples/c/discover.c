@@ -1,5 +1,5 @@
 /*
- * discover.c: the C twin of `cargo run --example discover -- --format jsonl FILE`.
+ * discover.c: the C twin of `cargo run --release -p cloudsight-cli -- --format jsonl FILE`.
  *
  * Reads a classic pcap file, feeds every frame to one cloudsight engine from 1 or 2 threads,
  * flushes at the end and prints the activity records: JSON lines by default (drained with

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use cloudsight::{Config, Engine, LinkType, Transport};
+// A raw IP frame (checksums zero: the engine does not verify them).
+use cloudsight_testkit::packet::ip as build;
 use libfuzzer_sys::fuzz_target;
 
 /// Endpoints: IPv4 and IPv6, client-ish and server ports, one address twice with two ports.
@@ -25,49 +27,6 @@ const ENDPOINTS: [(&str, u16); 8] = [
 fn endpoint(i: u8) -> (IpAddr, u16) {
     let (ip, port) = ENDPOINTS[usize::from(i) % ENDPOINTS.len()];
     (ip.parse().unwrap(), port)
-}
-
-/// A raw IP frame (checksums zero: the engine does not verify them).
-fn build(
-    tcp: bool,
-    src: (IpAddr, u16),
-    dst: (IpAddr, u16),
-    flags: u8,
-    seq: u32,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut l4 = Vec::new();
-    l4.extend_from_slice(&src.1.to_be_bytes());
-    l4.extend_from_slice(&dst.1.to_be_bytes());
-    if tcp {
-        l4.extend_from_slice(&seq.to_be_bytes());
-        l4.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    } else {
-        l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        l4.extend_from_slice(&[0, 0]);
-    }
-    l4.extend_from_slice(payload);
-    let proto = if tcp { 6 } else { 17 };
-    let mut out = Vec::new();
-    match (src.0, dst.0) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            out.extend_from_slice(&[0x45, 0]);
-            out.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-            out.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-            out.extend_from_slice(&s.octets());
-            out.extend_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            out.extend_from_slice(&[0x60, 0, 0, 0]);
-            out.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-            out.extend_from_slice(&[proto, 64]);
-            out.extend_from_slice(&s.octets());
-            out.extend_from_slice(&d.octets());
-        }
-        _ => unreachable!("same family only"),
-    }
-    out.extend_from_slice(&l4);
-    out
 }
 
 type Key = (bool, (IpAddr, u16), (IpAddr, u16));

@@ -1,19 +1,9 @@
 //! The whole packet path: the first two bytes pick the link type and a time step, the rest is a
 //! sequence of frames (u16 length + bytes) fed to one engine, then tick, flush and drain.
 #![no_main]
-use cloudsight::{Config, Engine, LinkType};
+use cloudsight::{Config, Engine};
+use cloudsight_testkit::packet::LINK_TYPES as LINKS;
 use libfuzzer_sys::fuzz_target;
-
-const LINKS: [LinkType; 8] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Loop,
-    LinkType::LinuxSll,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll2,
-];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&[link, step], mut rest)) = data.split_first_chunk::<2>() else {

@@ -1,7 +1,7 @@
 //! `discover`: run captures through one cloudsight engine and report the cloud apps in use.
 //!
 //! ```text
-//! cargo run --release --example discover -- [OPTIONS] [CAPTURE...]
+//! cargo run --release -p cloudsight-cli -- [OPTIONS] [CAPTURE...]
 //!   --format table|jsonl   discovered-apps table (default) or one JSON record per line
 //!   --stats                counters and throughput on stderr
 //!   --tick                 advance the engine's clock while replaying (idle expiry, linger)
@@ -10,9 +10,7 @@
 //!   --block APP_ID[,...]   mark apps unsanctioned: their flows get the verdict block
 //!   --list-apps            print the effective catalog as JSON lines and exit
 //! ```
-//! With no CAPTURE the bundled sample (`examples/data/sample.pcap`) is used.
-
-mod capture;
+//! With no CAPTURE the bundled sample (`examples/data/sample.pcap`, built into the binary) is used.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
@@ -22,6 +20,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cloudsight::{ActivityRecord, Config, Device, Engine};
+use cloudsight_cli::capture;
+use cloudsight_cli::memory::peak_rss_kib;
+
+/// The bundled sample capture, read when no CAPTURE is given (built in, so that an installed
+/// `discover` needs no source tree).
+const SAMPLE: &[u8] = include_bytes!("../../../examples/data/sample.pcap");
 
 const USAGE: &str =
     "usage: discover [--format table|jsonl] [--stats] [--tick] [--bench N] [CAPTURE...]";
@@ -84,10 +88,6 @@ fn parse_args() -> Result<Options, String> {
             path => o.captures.push(PathBuf::from(path)),
         }
     }
-    if o.captures.is_empty() {
-        o.captures
-            .push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.pcap"));
-    }
     Ok(o)
 }
 
@@ -135,8 +135,13 @@ fn main() -> ExitCode {
         policy.set_app(id, cloudsight::Sanction::Unsanctioned);
     }
     let mut frames = Vec::new();
-    for path in &options.captures {
-        match capture::read(path) {
+    let bundled = (options.captures.is_empty())
+        .then(|| capture::read_from("examples/data/sample.pcap", SAMPLE));
+    let reads = bundled
+        .into_iter()
+        .chain(options.captures.iter().map(|path| capture::read(path)));
+    for read in reads {
+        match read {
             Ok(mut f) => frames.append(&mut f),
             Err(e) => {
                 eprintln!("discover: {e}");
@@ -473,15 +478,4 @@ fn address_offsets(frame: &capture::Frame) -> Option<(usize, usize)> {
         6 if frame.data.len() >= ip_start + 40 => Some((ip_start + 22, ip_start + 38)),
         _ => None,
     }
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -1,23 +1,12 @@
-//! The `discover` example as a user runs it: the bundled sample, JSON lines, and clear errors with
+//! The `discover` tool as a user runs it: the bundled sample, JSON lines, and clear errors with
 //! a non-zero exit for missing, truncated and unknown-format files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn discover() -> PathBuf {
-    // Integration tests live in target/<profile>/deps; cargo builds examples next to them.
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let exe = deps.parent().unwrap().join("examples").join("discover");
-    assert!(
-        exe.exists(),
-        "{} not built (cargo test builds examples)",
-        exe.display()
-    );
-    exe
+    // Cargo builds the package's binaries for its integration tests.
+    PathBuf::from(env!("CARGO_BIN_EXE_discover"))
 }
 
 fn run(args: &[&str]) -> Output {
@@ -29,7 +18,7 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn sample() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.pcap")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/sample.pcap")
 }
 
 #[test]

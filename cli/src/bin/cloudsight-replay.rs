@@ -1,8 +1,8 @@
-//! `replay`: stream a classic pcap file through one engine and report speed and memory, with no
+//! `cloudsight-replay`: stream a classic pcap file through one engine and report speed and memory, with no
 //! other output (benches/compare_ndpi.sh runs it against ndpiReader on the same file).
 //!
 //! ```text
-//! cargo run --release --example replay -- [--tick] CAPTURE.pcap
+//! cargo run --release -p cloudsight-cli --bin cloudsight-replay -- [--tick] CAPTURE.pcap
 //! ```
 //! Frames are read in batches of 4096 into one reused buffer; only the engine calls on a batch are
 //! timed (records are drained between batches, as a sensor's drain thread would, and dropped
@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cloudsight::{Config, Engine};
+use cloudsight_cli::memory::peak_rss_kib;
 
 const BATCH: usize = 4096;
 
@@ -79,17 +80,6 @@ impl Reader {
         self.inner.read_exact(&mut buf[start..]).ok()?;
         Some(ts)
     }
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn main() -> ExitCode {

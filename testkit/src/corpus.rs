@@ -1,4 +1,4 @@
-//! Reading `../shared/corpus` (captures + Wireshark truth) and running captures through an engine.
+//! Reading `../shared/corpus` (next to the repository) (captures + Wireshark truth) and running captures through an engine.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,10 +8,11 @@ use cloudsight::{ActivityRecord, Config, Engine};
 use serde_json::Value;
 
 use crate::capture;
+use crate::repo_root;
 
 /// The corpus directory, or `None` (with a message) when it is absent outside CI.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = repo_root().join("../shared/corpus");
     if dir.join("pcap").is_dir() {
         return Some(dir);
     }

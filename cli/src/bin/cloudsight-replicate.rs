@@ -1,7 +1,7 @@
-//! `replicate`: build a large benchmark capture from small ones (benches/compare_ndpi.sh uses it).
+//! `cloudsight-replicate`: build a large benchmark capture from small ones (benches/compare_ndpi.sh uses it).
 //!
 //! ```text
-//! cargo run --release --example replicate -- [--copies N] [--initials-only] OUT.pcap CAPTURE...
+//! cargo run --release -p cloudsight-cli --bin cloudsight-replicate -- [--copies N] [--initials-only] OUT.pcap CAPTURE...
 //! ```
 //! Reads the captures (pcap or pcapng, any link type cloudsight decodes) and writes `N` copies of
 //! all their frames, copy after copy, as one classic pcap file (microsecond timestamps,
@@ -19,12 +19,11 @@
 //! long-header Initial): replicated, that is a flood of distinct QUIC connections, each costing a
 //! key derivation and a decryption.
 
-#[path = "discover/capture.rs"]
-mod capture;
-
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use cloudsight_cli::capture;
 
 const USAGE: &str = "usage: replicate [--copies N] [--initials-only] OUT.pcap CAPTURE...";
 

@@ -1,6 +1,7 @@
 //! Reading pcap and pcapng files into memory (pcap-parser does the format work).
 
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use pcap_parser::pcapng::Block;
@@ -33,9 +34,14 @@ struct Interface {
 
 /// Read every frame of a pcap or pcapng file, or say clearly why not.
 pub fn read(path: &Path) -> Result<Vec<Frame>, String> {
-    let name = path.display();
+    let name = path.display().to_string();
     let file = File::open(path).map_err(|e| format!("{name}: cannot open: {e}"))?;
-    let mut reader = create_reader(1 << 20, file).map_err(|e| match e {
+    read_from(&name, file)
+}
+
+/// Read every frame of a pcap or pcapng capture from `input` (`name` names it in errors).
+pub fn read_from(name: &str, input: impl Read + Send) -> Result<Vec<Frame>, String> {
+    let mut reader = create_reader(1 << 20, input).map_err(|e| match e {
         PcapError::HeaderNotRecognized => format!("{name}: not a pcap or pcapng file"),
         PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
             format!("{name}: file is empty or truncated before its header ends")

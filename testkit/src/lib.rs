@@ -1,0 +1,32 @@
+//! Test support of cloudsight, shared by the tests, the benches and `examples/make_sample.rs`
+//! (a dev-dependency only; never published):
+//!
+//! - [`packet`]: IPv4 TCP/UDP frames, hand-written or through etherparse;
+//! - [`dns`]: DNS query and answer messages;
+//! - [`tls`]: TLS ClientHello records;
+//! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
+//! - `capture`: reading pcap and pcapng files (the CLI's reader);
+//! - `memory`: RSS and peak RSS of this process (the CLI's reader);
+//! - `corpus`: `../shared/corpus` and its Wireshark truth.
+//!
+//! The last three come with the default feature `capture` (the fuzz crate goes without).
+
+#[cfg(feature = "capture")]
+pub mod corpus;
+pub mod dns;
+pub mod packet;
+pub mod sample;
+pub mod tls;
+
+#[cfg(feature = "capture")]
+pub use cloudsight_cli::{capture, memory};
+
+use std::path::{Path, PathBuf};
+
+/// The repository's root directory (the `cloudsight` crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ inside the repository")
+        .to_path_buf()
+}
