@@ -116,7 +116,7 @@ pub extern "C" fn cloudsight_engine_load_catalog(
         };
         match mode {
             1 => engine.set_catalog(catalog),
-            2 => engine.set_catalog(engine.catalog().extend(&catalog)),
+            2 => engine.extend_catalog(&catalog),
             _ => return cloudsight_result::InvalidArgument,
         }
         cloudsight_result::Ok
@@ -143,10 +143,9 @@ pub extern "C" fn cloudsight_engine_set_policy(
         let Some(s) = sanction(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
-        if engine.catalog().app(id).is_none() {
+        if engine.set_app_sanction(id, s).is_err() {
             return cloudsight_result::UnknownApp;
         }
-        engine.update_policy(|p| p.set_app(id, s));
         cloudsight_result::Ok
     })
 }
@@ -171,7 +170,7 @@ pub extern "C" fn cloudsight_engine_set_domain_policy(
         let Some(s) = sanction(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
-        engine.update_policy(|p| p.set_domain(domain, s));
+        engine.set_domain_sanction(domain, s);
         cloudsight_result::Ok
     })
 }
