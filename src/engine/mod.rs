@@ -70,6 +70,9 @@ pub struct Engine {
     /// Records taken off the queue by a drain that could not deliver them yet (a full caller
     /// buffer); the next drain starts with them, so nothing is lost.
     held: Mutex<VecDeque<ActivityRecord>>,
+    /// How many records `held` holds, stored under its lock and read without it (by `stats` and
+    /// by drains finding nothing held).
+    held_len: AtomicUsize,
     counters: Counters,
     dns_cache: dns::DnsCache,
     inspect_memory: Arc<AtomicUsize>,
@@ -102,6 +105,7 @@ impl Engine {
             pending_len: AtomicUsize::new(0),
             queue: RecordQueue::new(config.queue_capacity),
             held: Mutex::new(VecDeque::new()),
+            held_len: AtomicUsize::new(0),
             counters: Counters::default(),
             dns_cache: dns::DnsCache::new(
                 config.dns_cache_entries,

@@ -81,7 +81,8 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let held = self.held.lock().map(|h| h.len()).unwrap_or(0);
+        // Never the `held` lock: stats may be read from inside a drain's callback.
+        let held = self.held_len.load(Ordering::Relaxed);
         Stats {
             packets: get(&c.packets),
             ip_bytes: get(&c.ip_bytes),
