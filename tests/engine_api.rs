@@ -245,3 +245,112 @@ fn a_refused_record_comes_first_and_is_counted_as_queued() {
     assert_eq!(Some(all[0].flow_id), first);
     assert_eq!(engine.stats().records_queued, 0);
 }
+
+// ---- Names that cannot lie ----
+
+const SERVER: [u8; 4] = [198, 51, 100, 7];
+
+fn tcp_to(server: [u8; 4], src_port: u16, flags: &str, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b =
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 5], server, 64).tcp(src_port, 443, seq, 1000);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// A TLS connection on `src_port` that says `sni` in its ClientHello; returns the hello's verdict.
+fn tls_flow(engine: &Engine, src_port: u16, sni: &str) -> cloudsight::Verdict {
+    let raw = cloudsight::LinkType::Raw;
+    engine.process_packet(raw, &tcp_to(SERVER, src_port, "S", 99, &[]), 1, None);
+    let hello = sample::client_hello(sni, &["h2"], 7);
+    engine.process_packet(raw, &tcp_to(SERVER, src_port, "A", 100, &hello), 2, None)
+}
+
+#[test]
+fn a_nul_in_the_sni_is_shown_escaped_and_the_policy_sees_the_real_domain() {
+    let engine = Engine::new(Config::default()).unwrap();
+    engine
+        .set_app_sanction("google-search", Sanction::Unsanctioned)
+        .unwrap();
+    let lying = "www.google.com\0.evil.net";
+    assert_eq!(
+        tls_flow(&engine, 40_000, "www.google.com"),
+        cloudsight::Verdict::Block
+    );
+    assert_eq!(
+        tls_flow(&engine, 40_001, lying),
+        cloudsight::Verdict::Allow,
+        "the Google rule does not apply to evil.net"
+    );
+    engine.set_domain_sanction("evil.net", Sanction::Unsanctioned);
+    assert_eq!(tls_flow(&engine, 40_002, lying), cloudsight::Verdict::Block);
+    assert_eq!(engine.stats().names_escaped, 2);
+    assert_eq!(engine.stats().names_cut, 0);
+
+    engine.flush(3);
+    let records = engine.drain(10);
+    let r = records.iter().find(|r| r.client_port == 40_002).unwrap();
+    assert_eq!(
+        r.server_name.as_deref(),
+        Some("www.google.com\\x00.evil.net")
+    );
+    assert_eq!(r.registrable_domain.as_deref(), Some("evil.net"));
+    assert!(r.app.is_none());
+    let google = records.iter().find(|r| r.client_port == 40_000).unwrap();
+    assert_eq!(google.app.as_ref().unwrap().id, "google-search");
+}
+
+#[test]
+fn a_dns_name_with_a_nul_is_shown_escaped() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let server = [198, 51, 100, 9];
+    let answer = sample::dns_response(7, "cdn\0.evil.net", server, 300);
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ipv4([192, 0, 2, 53], [10, 0, 0, 5], 64)
+        .udp(53, 5353 + 1)
+        .write(&mut frame, &answer)
+        .unwrap();
+    engine.process_packet(cloudsight::LinkType::Raw, &frame, 1, None);
+    engine.process_packet(
+        cloudsight::LinkType::Raw,
+        &tcp_to(server, 41_000, "S", 1, &[]),
+        2,
+        None,
+    );
+    engine.flush(3);
+    let r = engine
+        .drain(10)
+        .into_iter()
+        .find(|r| r.client_port == 41_000)
+        .unwrap();
+    assert_eq!(r.server_name.as_deref(), Some("cdn\\x00.evil.net"));
+    assert_eq!(r.registrable_domain.as_deref(), Some("evil.net"));
+    assert_eq!(engine.stats().names_escaped, 1);
+}
+
+#[test]
+fn a_4000_byte_sni_is_cut_to_its_rightmost_labels() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let mut sni = String::new();
+    while sni.len() < 4000 - "files.evil.net".len() {
+        sni.push_str("abcdefgh.");
+    }
+    sni.push_str("files.evil.net");
+    engine.set_domain_sanction("evil.net", Sanction::Unsanctioned);
+    assert_eq!(tls_flow(&engine, 42_000, &sni), cloudsight::Verdict::Block);
+    assert_eq!(engine.stats().names_cut, 1);
+    assert_eq!(engine.stats().names_escaped, 0);
+    engine.flush(3);
+    let r = engine.drain(10).pop().unwrap();
+    let name = r.server_name.unwrap();
+    assert!(name.len() <= 253 && name.len() > 253 - 9, "{}", name.len());
+    assert!(sni.ends_with(&name) && name.starts_with("abcdefgh."));
+    assert!(name.ends_with(".files.evil.net"));
+    assert_eq!(r.registrable_domain.as_deref(), Some("evil.net"));
+}

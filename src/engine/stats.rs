@@ -51,6 +51,13 @@ pub struct Stats {
     pub inspect_memory: u64,
     /// Addresses in the DNS cache now.
     pub dns_cache_entries: u64,
+    /// Server names (SNI, HTTP Host, or a DNS name naming a flow) that held bytes shown escaped
+    /// as `\xHH` (NUL, control characters, space, backslash, bidirectional formatting, bytes
+    /// that are not UTF-8), counted each time a flow is named with one.
+    pub names_escaped: u64,
+    /// Server names longer than 253 bytes, cut to their rightmost labels (counted like
+    /// `names_escaped`).
+    pub names_cut: u64,
 }
 
 #[derive(Default)]
@@ -70,6 +77,8 @@ pub(super) struct Counters {
     pub bindings: AtomicU64,
     pub bindings_dropped: AtomicU64,
     pub inspect_skipped: AtomicU64,
+    pub names_escaped: AtomicU64,
+    pub names_cut: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -106,6 +115,8 @@ impl Engine {
             inspect_skipped: get(&c.inspect_skipped),
             inspect_memory: self.inspect_memory.load(Ordering::Relaxed) as u64,
             dns_cache_entries: self.dns_cache.len() as u64,
+            names_escaped: get(&c.names_escaped),
+            names_cut: get(&c.names_cut),
         }
     }
 }
