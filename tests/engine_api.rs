@@ -354,3 +354,213 @@ fn a_4000_byte_sni_is_cut_to_its_rightmost_labels() {
     assert!(name.ends_with(".files.evil.net"));
     assert_eq!(r.registrable_domain.as_deref(), Some("evil.net"));
 }
+
+// ---- Process context: bounded, interned, lossy-safe ----
+
+use cloudsight::{ContextRef, FlowTuple, Transport, MAX_PROCESS_PATH, MAX_USER_FIELD};
+
+fn udp_from(client: [u8; 4], src_port: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ipv4(client, [198, 51, 100, 7], 64)
+        .udp(src_port, 9999)
+        .write(&mut out, b"x")
+        .unwrap();
+    out
+}
+
+#[test]
+fn flows_of_one_process_share_one_context() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let path = format!("C:\\{}\\app.exe", "p".repeat(4000 - 11));
+    assert_eq!(path.len(), 4000);
+    let ctx = ContextRef {
+        pid: Some(4242),
+        process_start_ns: 7,
+        process_path: Some(&path),
+        user_name: Some("CORP\\alice"),
+        ..ContextRef::default()
+    };
+    for f in 0..10_000u32 {
+        let client = [10, 1, (f >> 8) as u8, f as u8];
+        // Twice per flow: the second packet finds the context already held.
+        for _ in 0..2 {
+            engine.process_packet(
+                cloudsight::LinkType::Raw,
+                &udp_from(client, 5000),
+                1,
+                Some(ctx),
+            );
+        }
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.flows_active, 10_000);
+    assert_eq!(
+        stats.contexts_interned, 1,
+        "one copy of the 4,000-byte path"
+    );
+    assert_eq!((stats.context_cut, stats.context_lossy), (0, 0));
+
+    // Another process: a second entry; the same process by binding: still shared.
+    let other = ContextRef {
+        pid: Some(1),
+        ..ctx
+    };
+    engine.process_packet(
+        cloudsight::LinkType::Raw,
+        &udp_from([10, 2, 0, 1], 5000),
+        1,
+        Some(other),
+    );
+    let tuple = FlowTuple {
+        transport: Transport::Udp,
+        src: [10, 3, 0, 1].into(),
+        src_port: 5000,
+        dst: SERVER.into(),
+        dst_port: 9999,
+    };
+    engine.bind_context(&tuple, ctx, 1);
+    assert_eq!(engine.stats().contexts_interned, 2);
+
+    engine.flush(2);
+    let records = engine.drain(20_000);
+    assert_eq!(records.len(), 10_001);
+    assert!(records
+        .iter()
+        .filter(|r| r.process.as_ref().unwrap().pid == 4242)
+        .all(
+            |r| r.process.as_ref().unwrap().path.as_deref() == Some(path.as_str())
+                && r.user.as_ref().unwrap().name.as_deref() == Some("CORP\\alice")
+        ));
+}
+
+#[test]
+fn long_context_strings_are_cut_and_counted() {
+    let engine = Engine::new(Config::default()).unwrap();
+    // 'é' is 2 bytes after a 1-byte '/': byte 4096 falls inside a character.
+    let path = format!("/{}", "é".repeat(5000));
+    assert!(path.len() > 10_000);
+    let user = "u".repeat(300);
+    let ctx = ContextRef {
+        pid: Some(1),
+        process_path: Some(&path),
+        user_id: Some(&user),
+        ..ContextRef::default()
+    };
+    for _ in 0..3 {
+        engine.process_packet(
+            cloudsight::LinkType::Raw,
+            &udp_from([10, 0, 0, 1], 6000),
+            1,
+            Some(ctx),
+        );
+    }
+    // Taken once (the later packets match what the flow holds), cut once.
+    assert_eq!(engine.stats().context_cut, 1);
+    assert_eq!(engine.stats().contexts_interned, 1);
+    engine.flush(2);
+    let r = engine.drain(1).pop().unwrap();
+    let kept = r.process.unwrap().path.unwrap();
+    assert_eq!(
+        kept.len(),
+        MAX_PROCESS_PATH - 1,
+        "cut at the character boundary below 4096"
+    );
+    assert!(path.starts_with(&kept));
+    assert_eq!(r.user.unwrap().id.unwrap(), "u".repeat(MAX_USER_FIELD));
+}
+
+#[test]
+fn lossy_contexts_are_counted_and_still_count_the_packet() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let ctx = ContextRef {
+        pid: Some(9),
+        process_path: Some("/usr/bin/\u{fffd}x"),
+        lossy: true,
+        ..ContextRef::default()
+    };
+    engine.process_packet(
+        cloudsight::LinkType::Raw,
+        &udp_from([10, 0, 0, 2], 7000),
+        1,
+        Some(ctx),
+    );
+    engine.process_packet(
+        cloudsight::LinkType::Raw,
+        &udp_from([10, 0, 0, 2], 7000),
+        1,
+        Some(ctx),
+    );
+    let tuple = FlowTuple {
+        transport: Transport::Udp,
+        src: [10, 0, 0, 3].into(),
+        src_port: 7000,
+        dst: SERVER.into(),
+        dst_port: 9999,
+    };
+    engine.bind_context(&tuple, ctx, 1);
+    engine.bind_context(
+        &tuple,
+        ContextRef {
+            lossy: false,
+            ..ctx
+        },
+        1,
+    );
+    let stats = engine.stats();
+    assert_eq!(stats.context_lossy, 3, "two packets and one binding");
+    assert_eq!(stats.packets, 2);
+    engine.flush(2);
+    let r = engine.drain(1).pop().unwrap();
+    assert_eq!(r.packets_up, 2);
+    assert_eq!(
+        r.process.unwrap().path.as_deref(),
+        Some("/usr/bin/\u{fffd}x")
+    );
+}
+
+#[test]
+fn the_context_interner_is_bounded() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let path = "p".repeat(MAX_PROCESS_PATH);
+    // 4 MiB of strings is 1024 such paths: the interner never holds more.
+    let mut most = 0;
+    for f in 0..1500u32 {
+        let ctx = ContextRef {
+            pid: Some(f),
+            process_path: Some(&path),
+            ..ContextRef::default()
+        };
+        let client = [10, 4, (f >> 8) as u8, f as u8];
+        engine.process_packet(
+            cloudsight::LinkType::Raw,
+            &udp_from(client, 1),
+            1,
+            Some(ctx),
+        );
+        most = most.max(engine.stats().contexts_interned);
+    }
+    assert_eq!(most, 1024);
+    // 4096 entries at most, whatever their size.
+    let engine = Engine::new(Config::default()).unwrap();
+    let mut most = 0;
+    for f in 0..5000u32 {
+        let ctx = ContextRef {
+            pid: Some(f),
+            ..ContextRef::default()
+        };
+        let client = [10, 5, (f >> 8) as u8, f as u8];
+        engine.process_packet(
+            cloudsight::LinkType::Raw,
+            &udp_from(client, 1),
+            1,
+            Some(ctx),
+        );
+        most = most.max(engine.stats().contexts_interned);
+    }
+    assert_eq!(most, 4096);
+    assert_eq!(
+        engine.stats().flows_active,
+        5000,
+        "every flow keeps its context"
+    );
+}

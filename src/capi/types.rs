@@ -185,6 +185,7 @@ impl cloudsight_context {
                 process_path: opt_str(self.process_path)?,
                 user_name: opt_str(self.user_name)?,
                 user_id: opt_str(self.user_id)?,
+                lossy: false,
             })
         }
     }

@@ -15,6 +15,7 @@
 mod bind;
 mod config;
 mod drain;
+mod intern;
 mod path;
 mod stats;
 mod stream;
@@ -75,6 +76,8 @@ pub struct Engine {
     held_len: AtomicUsize,
     counters: Counters,
     dns_cache: dns::DnsCache,
+    /// Process contexts shared between flows.
+    contexts: intern::Interner,
     inspect_memory: Arc<AtomicUsize>,
     catalog: RwLock<Arc<LoadedCatalog>>,
     /// Serializes catalog changes (swap, extend, the app check of a sanction) without holding the
@@ -113,6 +116,7 @@ impl Engine {
                 config.dns_ttl_ceiling_s,
             ),
             inspect_memory: Arc::new(AtomicUsize::new(0)),
+            contexts: intern::Interner::default(),
             catalog: RwLock::new(LoadedCatalog::embedded()),
             catalog_writer: Mutex::new(()),
             policy: RwLock::new(Arc::new(Policy::new())),

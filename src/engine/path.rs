@@ -1,7 +1,6 @@
 //! The packet path: a frame in, its flow counted and inspected, a verdict out.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::stats::bump;
 use super::{Engine, Error, Input};
@@ -187,8 +186,12 @@ impl Engine {
             }
         }
         if let Some(ctx) = context {
+            if ctx.lossy {
+                bump(&self.counters.context_lossy);
+            }
+            // The same context as the flow holds costs a comparison: no copy, no interner.
             if !e.context.as_ref().is_some_and(|c| ctx.same_as(c)) {
-                e.context = Some(Arc::new(ctx.to_owned()));
+                e.context = Some(self.take_context(ctx));
             }
         }
         if ts.saturating_sub(e.last_record) >= self.config.active_timeout_ns {

@@ -58,6 +58,15 @@ pub struct Stats {
     /// Server names longer than 253 bytes, cut to their rightmost labels (counted like
     /// `names_escaped`).
     pub names_cut: u64,
+    /// Packets and bindings whose context strings were not valid UTF-8 and were decoded with
+    /// U+FFFD replacement ([`ContextRef::lossy`](crate::ContextRef::lossy)).
+    pub context_lossy: u64,
+    /// Contexts taken with a process path over [`MAX_PROCESS_PATH`](crate::MAX_PROCESS_PATH) or a
+    /// user name or id over [`MAX_USER_FIELD`](crate::MAX_USER_FIELD) bytes, kept cut.
+    pub context_cut: u64,
+    /// Distinct process contexts held by the engine's interner now (flows with identical context
+    /// share one copy; at most 4096 contexts and 4 MiB of strings, then it starts over).
+    pub contexts_interned: u64,
 }
 
 #[derive(Default)]
@@ -79,6 +88,8 @@ pub(super) struct Counters {
     pub inspect_skipped: AtomicU64,
     pub names_escaped: AtomicU64,
     pub names_cut: AtomicU64,
+    pub context_lossy: AtomicU64,
+    pub context_cut: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -117,6 +128,9 @@ impl Engine {
             dns_cache_entries: self.dns_cache.len() as u64,
             names_escaped: get(&c.names_escaped),
             names_cut: get(&c.names_cut),
+            context_lossy: get(&c.context_lossy),
+            context_cut: get(&c.context_cut),
+            contexts_interned: self.contexts.len() as u64,
         }
     }
 }
