@@ -147,22 +147,42 @@ fn stats_from_inside_a_drain_callback() {
 
 #[test]
 fn flush_from_inside_a_drain_callback() {
-    let engine = engine_with_records(3);
-    let e = engine.clone();
-    let delivered = within_deadline("flush in drain_with", move || {
-        let mut n = 0;
-        e.drain_with(|_| {
-            if n == 0 {
-                e.process_packet(cloudsight::LinkType::Raw, &udp(30_000, b"y"), 3, None);
-                e.flush(4);
-            }
-            n += 1;
-            true
+    // A queue of 2: the flush inside the callback overflows it, so its records are kept beside
+    // the queue (the lock a delivering drain must not hold).
+    let engine = Arc::new(
+        Engine::new(Config {
+            queue_capacity: 2,
+            ..Config::default()
         })
+        .unwrap(),
+    );
+    for port in [20_000, 20_001] {
+        engine.process_packet(cloudsight::LinkType::Raw, &udp(port, b"x"), 1, None);
+    }
+    engine.flush(2);
+    let e = engine.clone();
+    let (delivered, ports) = within_deadline("flush in drain_with", move || {
+        let mut ports = Vec::new();
+        let delivered = e.drain_with(|r| {
+            if ports.is_empty() {
+                for port in 30_000..30_003 {
+                    e.process_packet(cloudsight::LinkType::Raw, &udp(port, b"y"), 3, None);
+                }
+                e.flush(4);
+                assert_eq!(e.stats().records_queued, 4, "2 in the queue, 2 beside it");
+            }
+            ports.push(r.client_port);
+            true
+        });
+        (delivered, ports)
     });
-    // The flow flushed during the drain is delivered by the same drain.
-    assert_eq!(delivered, 4);
+    // The flows flushed during the drain are delivered by the same drain; nothing lost.
+    assert_eq!(delivered, 5, "{ports:?}");
+    let mut sorted = ports.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [20_000, 20_001, 30_000, 30_001, 30_002]);
     assert_eq!(engine.stats().records_queued, 0);
+    assert_eq!(engine.stats().records_dropped, 0);
 }
 
 #[test]
