@@ -103,15 +103,9 @@
  */
 #define CLOUDSIGHT_TRUNCATED_USER (1 << 6)
 
-/**
- * Longest process path read from a context, in bytes (a longer one is cut and counted).
- */
-#define CLOUDSIGHT_MAX_PROCESS_PATH 4096
 
-/**
- * Longest user name or user id read from a context, in bytes (a longer one is cut and counted).
- */
-#define CLOUDSIGHT_MAX_USER_FIELD 256
+
+
 
 /**
  * Result of every fallible call. Numbers are stable; retired numbers are never reused.
@@ -941,6 +935,26 @@ typedef struct cloudsight_stats {
      * Contexts whose `struct_size` could not be served: the packet went on without them.
      */
     uint64_t context_invalid;
+    /**
+     * Names (SNI, Host, DNS) with bytes that were escaped as `\xHH` (NUL, control, not UTF-8).
+     */
+    uint64_t names_escaped;
+    /**
+     * Names over 253 bytes cut to their rightmost labels.
+     */
+    uint64_t names_cut;
+    /**
+     * Packets and bindings whose context text was not UTF-8 (decoded with U+FFFD).
+     */
+    uint64_t context_lossy;
+    /**
+     * Context strings cut to their maximum length.
+     */
+    uint64_t context_cut;
+    /**
+     * Distinct contexts held once for all the flows that share them, now.
+     */
+    uint64_t contexts_interned;
 } cloudsight_stats;
 
 #ifdef __cplusplus
@@ -1294,7 +1308,7 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 192, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 232, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2776, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

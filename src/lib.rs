@@ -83,7 +83,9 @@ pub mod internal {
 }
 
 pub use catalog::{App, Catalog, Category};
-pub use context::{ContextRef, Device, FlowContext, FlowTuple, Process, User};
+pub use context::{
+    ContextRef, Device, FlowContext, FlowTuple, Process, User, MAX_PROCESS_PATH, MAX_USER_FIELD,
+};
 pub use encode::{decode_batch, encode_batch, DecodeError, EncodeError, Encoding};
 pub use engine::{Config, Engine, Error, Stats, StreamDirection};
 pub use error::LoadError;

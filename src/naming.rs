@@ -16,7 +16,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::catalog::{registrable_domain, Catalog};
-use crate::inspect::{lower_name, HelloInfo};
+use crate::inspect::{HelloInfo, Name};
 use crate::policy::Policy;
 use crate::record::{AppInfo, NameSource, Verdict};
 
@@ -108,10 +108,11 @@ impl LoadedCatalog {
     }
 }
 
-/// The name a DNS answer gives a new flow to its address, until the flow's own bytes say better.
-pub(crate) fn from_dns(name: &[u8]) -> FlowName {
+/// The name a DNS answer gives a new flow to its address, until the flow's own bytes say better
+/// (`name` made from the answer's question name by [`lower_name`](crate::inspect::lower_name)).
+pub(crate) fn from_dns(name: Name) -> FlowName {
     FlowName {
-        server_name: Some(lower_name(name).into_boxed_str()),
+        server_name: Some(name.text.into_boxed_str()),
         source: Some(NameSource::Dns),
         ..FlowName::default()
     }
@@ -171,6 +172,7 @@ pub(crate) fn resolve(name: &mut FlowName, catalog: &LoadedCatalog, policy: &Pol
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::lower_name;
     use crate::policy::Sanction;
 
     fn hello(ech: bool) -> HelloInfo {
@@ -273,7 +275,7 @@ mod tests {
 
     #[test]
     fn dns_names_are_lower_case_without_trailing_dot() {
-        let n = from_dns(b"Files.Dropbox.COM.");
+        let n = from_dns(lower_name(b"Files.Dropbox.COM."));
         assert_eq!(n.server_name.as_deref(), Some("files.dropbox.com"));
         assert_eq!(n.source, Some(NameSource::Dns));
     }
@@ -283,18 +285,18 @@ mod tests {
         let catalog = LoadedCatalog::embedded();
         let mut policy = Policy::new();
         policy.set_app("dropbox", Sanction::Unsanctioned);
-        let mut n = from_dns(b"www.dropbox.com");
+        let mut n = from_dns(lower_name(b"www.dropbox.com"));
         assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Block);
         assert_eq!(n.app.as_ref().map(|a| a.id.as_str()), Some("dropbox"));
         assert_eq!(n.registrable_domain(), Some("dropbox.com"));
         // Label boundaries: evildropbox.com is not Dropbox.
-        let mut n = from_dns(b"evildropbox.com");
+        let mut n = from_dns(lower_name(b"evildropbox.com"));
         assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Allow);
         assert!(n.app.is_none());
         assert_eq!(n.registrable_domain(), Some("evildropbox.com"));
         // Domain policy for names no catalog knows.
         policy.set_domain("evildropbox.com", Sanction::Monitored);
-        let mut n = from_dns(b"x.evildropbox.com");
+        let mut n = from_dns(lower_name(b"x.evildropbox.com"));
         assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Monitor);
         // No name: allow, nothing filled.
         let mut n = FlowName::default();

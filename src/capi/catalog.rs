@@ -162,9 +162,7 @@ pub unsafe extern "C" fn cloudsight_engine_load_catalog(
         };
         match mode {
             cloudsight_catalog_mode::Replace => engine.set_catalog(catalog),
-            cloudsight_catalog_mode::Extend => {
-                engine.set_catalog(engine.catalog().extend(&catalog))
-            }
+            cloudsight_catalog_mode::Extend => engine.extend_catalog(&catalog),
         }
         cloudsight_result::Ok
     })
@@ -193,10 +191,9 @@ pub unsafe extern "C" fn cloudsight_engine_set_policy(
         let Some(s) = cloudsight_sanction::from_u32(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
-        if engine.catalog().app(id).is_none() {
+        if engine.set_app_sanction(id, s.rust()).is_err() {
             return cloudsight_result::UnknownApp;
         }
-        engine.update_policy(|p| p.set_app(id, s.rust()));
         cloudsight_result::Ok
     })
 }
@@ -224,7 +221,7 @@ pub unsafe extern "C" fn cloudsight_engine_set_domain_policy(
         let Some(s) = cloudsight_sanction::from_u32(sanction_value) else {
             return cloudsight_result::InvalidArgument;
         };
-        engine.update_policy(|p| p.set_domain(domain, s.rust()));
+        engine.set_domain_sanction(domain, s.rust());
         cloudsight_result::Ok
     })
 }

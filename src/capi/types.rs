@@ -180,9 +180,9 @@ pub(crate) unsafe fn read_tuple(
 }
 
 /// Longest process path read from a context, in bytes (a longer one is cut and counted).
-pub const CLOUDSIGHT_MAX_PROCESS_PATH: u32 = 4096;
+pub const CLOUDSIGHT_MAX_PROCESS_PATH: u32 = crate::MAX_PROCESS_PATH as u32;
 /// Longest user name or user id read from a context, in bytes (a longer one is cut and counted).
-pub const CLOUDSIGHT_MAX_USER_FIELD: u32 = 256;
+pub const CLOUDSIGHT_MAX_USER_FIELD: u32 = crate::MAX_USER_FIELD as u32;
 
 /// Process and user context of a packet or a flow. Set `struct_size` to
 /// `sizeof(cloudsight_context)`. Strings are NUL-terminated or NULL (unknown), read up to
@@ -545,6 +545,16 @@ pub struct cloudsight_stats {
     pub dns_cache_entries: u64,
     /// Contexts whose `struct_size` could not be served: the packet went on without them.
     pub context_invalid: u64,
+    /// Names (SNI, Host, DNS) with bytes that were escaped as `\xHH` (NUL, control, not UTF-8).
+    pub names_escaped: u64,
+    /// Names over 253 bytes cut to their rightmost labels.
+    pub names_cut: u64,
+    /// Packets and bindings whose context text was not UTF-8 (decoded with U+FFFD).
+    pub context_lossy: u64,
+    /// Context strings cut to their maximum length.
+    pub context_cut: u64,
+    /// Distinct contexts held once for all the flows that share them, now.
+    pub contexts_interned: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -582,6 +592,11 @@ versioned!(
         inspect_memory,
         dns_cache_entries,
         context_invalid,
+        names_escaped,
+        names_cut,
+        context_lossy,
+        context_cut,
+        contexts_interned,
     ]
 );
 
@@ -612,6 +627,11 @@ impl cloudsight_stats {
             inspect_skipped,
             inspect_memory,
             dns_cache_entries,
+            names_escaped,
+            names_cut,
+            context_lossy,
+            context_cut,
+            contexts_interned,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -639,6 +659,11 @@ impl cloudsight_stats {
             inspect_memory,
             dns_cache_entries,
             context_invalid,
+            names_escaped,
+            names_cut,
+            context_lossy,
+            context_cut,
+            contexts_interned,
         }
     }
 }

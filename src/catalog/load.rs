@@ -14,8 +14,16 @@ use super::{App, Catalog, Category};
 /// The only `schema_version` this crate reads and writes.
 pub const FILE_SCHEMA_VERSION: i64 = 1;
 
-/// Longest app id accepted, in bytes.
-const MAX_ID_LEN: usize = 64;
+/// Longest app id accepted, in bytes: it must fit the C record's `char[64]` with its NUL (a longer
+/// id would be cut there, and the cut id could name another app).
+pub const MAX_ID_LEN: usize = 63;
+
+/// Longest app name accepted, in bytes: it must fit the C record's `char[96]` with its NUL.
+pub const MAX_APP_NAME_LEN: usize = 95;
+
+/// Longest category id, in bytes: every category id fits the C record's `char[48]` with its NUL
+/// (checked by a test over [`Category::ALL`]).
+pub const MAX_CATEGORY_LEN: usize = 47;
 
 use crate::error::LoadError;
 
@@ -284,6 +292,17 @@ fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, LoadError> {
         }
         if a.name.trim().is_empty() {
             return Err(err(at, "name", None, "empty name".into()));
+        }
+        if a.name.len() > MAX_APP_NAME_LEN {
+            return Err(err(
+                at,
+                "name",
+                None,
+                format!(
+                    "name is {} bytes, longer than {MAX_APP_NAME_LEN}",
+                    a.name.len()
+                ),
+            ));
         }
         let Some(category) = Category::from_id(&a.category) else {
             return Err(err(

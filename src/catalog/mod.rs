@@ -35,7 +35,7 @@ use serde::Serialize;
 
 pub use crate::error::LoadError;
 pub use category::{Category, UnknownCategory};
-pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION};
+pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION, MAX_APP_NAME_LEN, MAX_CATEGORY_LEN, MAX_ID_LEN};
 
 /// The catalog compiled into the library, as TOML text.
 pub const DEFAULT_CATALOG_TOML: &str = include_str!("default_catalog.toml");

@@ -586,3 +586,49 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn ids_names_and_categories_fit_the_c_record_fields() {
+    // The C record copies the id into char[64], the name into char[96], the category into
+    // char[48], NUL included: whatever the lint accepts must fit whole.
+    let app = |id: &str, name: &str| {
+        format!(
+            "{{ id = \"{id}\", name = \"{name}\", category = \"crm\", domains = [\"a.example\"] }}"
+        )
+    };
+    let id63 = "a".repeat(MAX_ID_LEN);
+    assert_eq!(MAX_ID_LEN, 63);
+    assert_eq!(cat(&app(&id63, "A")).apps()[0].id, id63);
+    let e = cat_err(&app(&"a".repeat(64), "A"));
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("apps[0].id")),
+        "{e}"
+    );
+
+    let name95 = "N".repeat(MAX_APP_NAME_LEN);
+    assert_eq!(MAX_APP_NAME_LEN, 95);
+    assert_eq!(cat(&app("a", &name95)).apps()[0].name, name95);
+    let e = cat_err(&app("a", &"N".repeat(96)));
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("apps[0].name")),
+        "{e}"
+    );
+    assert!(e.message.contains("longer than 95"), "{e}");
+    // Bytes, not characters: 48 two-byte characters are 96 bytes.
+    let e = cat_err(&app("a", &"é".repeat(48)));
+    assert_eq!(e.field.as_deref(), Some("apps[0].name"), "{e}");
+
+    assert_eq!(MAX_CATEGORY_LEN, 47);
+    for c in Category::ALL {
+        assert!(c.id().len() <= MAX_CATEGORY_LEN, "{}", c.id());
+    }
+    for a in Catalog::embedded().apps() {
+        assert!(
+            a.id.len() <= MAX_ID_LEN && a.name.len() <= MAX_APP_NAME_LEN,
+            "{}",
+            a.id
+        );
+    }
+}

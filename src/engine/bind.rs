@@ -1,7 +1,6 @@
 //! Process and user context bound to a 5-tuple, before or after the flow's first packet.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::stats::bump;
 use super::Engine;
@@ -14,7 +13,10 @@ impl Engine {
     pub fn bind_context(&self, tuple: &FlowTuple, context: ContextRef<'_>, ts_ns: u64) {
         bump(&self.counters.bindings);
         let (key, _) = FlowKey::from_tuple(tuple);
-        let owned = Arc::new(context.to_owned());
+        if context.lossy {
+            bump(&self.counters.context_lossy);
+        }
+        let owned = self.take_context(context);
         if self
             .table
             .with_entry(&key, |e| e.context = Some(owned.clone()))

@@ -105,6 +105,8 @@ pub enum Error {
     InvalidConfig(&'static str),
     /// A pcap LINKTYPE this library does not decode.
     UnknownLinkType(u32),
+    /// An app id the catalog in force does not have ([`Engine::set_app_sanction`](crate::Engine::set_app_sanction)).
+    UnknownApp,
 }
 
 impl std::fmt::Display for Error {
@@ -112,6 +114,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::InvalidConfig(what) => write!(f, "invalid configuration: {what}"),
             Error::UnknownLinkType(t) => write!(f, "unknown link type {t}"),
+            Error::UnknownApp => f.write_str("unknown app id (not in the catalog in force)"),
         }
     }
 }

@@ -69,6 +69,7 @@ impl Engine {
             let excess = overflow.len().saturating_sub(room);
             self.queue.count_dropped(excess as u64);
             held.extend(overflow.into_iter().take(room).map(|r| *r));
+            self.held_len.store(held.len(), Ordering::Relaxed);
         }
     }
 
@@ -76,11 +77,14 @@ impl Engine {
     /// is kept and comes first next time) or none is left. Returns how many were taken. Records
     /// kept back (by a full caller buffer, or a flush that overflowed the queue) come before the
     /// queue's.
+    ///
+    /// `deliver` may call back into the engine, this method and the other drains, `flush` and
+    /// `stats` included: no lock is held while it runs (a record is taken under the lock, handed
+    /// over without it, and put back first under the lock if refused).
     pub fn drain_with(&self, mut deliver: impl FnMut(&ActivityRecord) -> bool) -> usize {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let mut taken = 0;
         loop {
-            let record = match held.pop_front() {
+            let record = match self.take_held() {
                 Some(r) => r,
                 None => match self.queue.pop() {
                     Some(r) => r,
@@ -88,11 +92,29 @@ impl Engine {
                 },
             };
             if !deliver(&record) {
-                held.push_front(record);
+                self.hold_first(record);
                 return taken;
             }
             taken += 1;
         }
+    }
+
+    /// The first record kept back, if any (the lock is released on return).
+    fn take_held(&self) -> Option<ActivityRecord> {
+        if self.held_len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let record = held.pop_front();
+        self.held_len.store(held.len(), Ordering::Relaxed);
+        record
+    }
+
+    /// Keep back a record a caller could not take: it comes first next time.
+    fn hold_first(&self, record: ActivityRecord) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.push_front(record);
+        self.held_len.store(held.len(), Ordering::Relaxed);
     }
 
     /// Take up to `max` queued records.

@@ -15,6 +15,7 @@
 mod bind;
 mod config;
 mod drain;
+mod intern;
 mod path;
 mod stats;
 mod stream;
@@ -33,7 +34,7 @@ use crate::inspect::dns;
 use crate::naming::FlowName;
 use crate::naming::LoadedCatalog;
 use crate::output::RecordQueue;
-use crate::policy::Policy;
+use crate::policy::{Policy, Sanction};
 use crate::record::{ActivityRecord, Event, Reason, SCHEMA_VERSION};
 
 pub use config::{Config, Error, BYTES_PER_FLOW};
@@ -41,6 +42,12 @@ pub use stats::Stats;
 pub use stream::StreamDirection;
 
 use stats::Counters;
+
+// One engine serves every thread (docs/ARCHITECTURE.md "Threading model").
+const _: fn() = || {
+    fn assert<T: Send + Sync>() {}
+    assert::<Engine>();
+};
 
 /// Where a flow's bytes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +71,18 @@ pub struct Engine {
     /// Records taken off the queue by a drain that could not deliver them yet (a full caller
     /// buffer); the next drain starts with them, so nothing is lost.
     held: Mutex<VecDeque<ActivityRecord>>,
+    /// How many records `held` holds, stored under its lock and read without it (by `stats` and
+    /// by drains finding nothing held).
+    held_len: AtomicUsize,
     counters: Counters,
     dns_cache: dns::DnsCache,
+    /// Process contexts shared between flows.
+    contexts: intern::Interner,
     inspect_memory: Arc<AtomicUsize>,
     catalog: RwLock<Arc<LoadedCatalog>>,
+    /// Serializes catalog changes (swap, extend, the app check of a sanction) without holding the
+    /// `catalog` lock while a new catalog is built, so readers on the packet path never wait.
+    catalog_writer: Mutex<()>,
     policy: RwLock<Arc<Policy>>,
     /// The configured device, shared by every record.
     device: Arc<Device>,
@@ -93,6 +108,7 @@ impl Engine {
             pending_len: AtomicUsize::new(0),
             queue: RecordQueue::new(config.queue_capacity),
             held: Mutex::new(VecDeque::new()),
+            held_len: AtomicUsize::new(0),
             counters: Counters::default(),
             dns_cache: dns::DnsCache::new(
                 config.dns_cache_entries,
@@ -100,7 +116,9 @@ impl Engine {
                 config.dns_ttl_ceiling_s,
             ),
             inspect_memory: Arc::new(AtomicUsize::new(0)),
+            contexts: intern::Interner::default(),
             catalog: RwLock::new(LoadedCatalog::embedded()),
+            catalog_writer: Mutex::new(()),
             policy: RwLock::new(Arc::new(Policy::new())),
             device: Arc::new(config.device.clone()),
             config,
@@ -126,8 +144,51 @@ impl Engine {
 
     /// Swap in another catalog. Packets keep flowing; flows already named keep their app.
     pub fn set_catalog(&self, catalog: Catalog) {
+        let _writer = self
+            .catalog_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.store_catalog(catalog);
+    }
+
+    /// Overlay `more` on the catalog in force ([`Catalog::extend`]: its apps replace apps with the
+    /// same id, its names win). Atomic with respect to other catalog changes: two concurrent
+    /// extends both take effect, and a concurrent [`set_catalog`](Engine::set_catalog) comes
+    /// wholly before or after. Packets keep flowing; flows already named keep their app.
+    pub fn extend_catalog(&self, more: &Catalog) {
+        let _writer = self
+            .catalog_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let extended = self.catalog().extend(more);
+        self.store_catalog(extended);
+    }
+
+    /// Store a new catalog; the caller holds `catalog_writer`.
+    fn store_catalog(&self, catalog: Catalog) {
         let loaded = Arc::new(LoadedCatalog::new(Arc::new(catalog)));
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+    }
+
+    /// Sanction an app by catalog id, for flows named from now on. [`Error::UnknownApp`] (and the
+    /// policy unchanged) when the catalog in force has no app `app_id`; the check and the change
+    /// are atomic with respect to catalog changes.
+    pub fn set_app_sanction(&self, app_id: &str, sanction: Sanction) -> Result<(), Error> {
+        let _writer = self
+            .catalog_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if self.catalog().app(app_id).is_none() {
+            return Err(Error::UnknownApp);
+        }
+        self.update_policy(|p| p.set_app(app_id, sanction));
+        Ok(())
+    }
+
+    /// Sanction a registrable domain (case and one trailing dot ignored) for flows named from now
+    /// on whose app has no rule of its own, unknown names included ([`Policy::set_domain`]).
+    pub fn set_domain_sanction(&self, domain: &str, sanction: Sanction) {
+        self.update_policy(|p| p.set_domain(domain, sanction));
     }
 
     /// The policy in force.

@@ -1,13 +1,12 @@
 //! The packet path: a frame in, its flow counted and inspected, a verdict out.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::stats::bump;
 use super::{Engine, Error, Input};
 use crate::context::ContextRef;
 use crate::flow::{Evidence, FlowEntry, FlowKey, Side};
-use crate::inspect::{dns, HelloInfo, Inspector, Step};
+use crate::inspect::{dns, lower_name, HelloInfo, Inspector, Name, Step};
 use crate::naming;
 use crate::naming::FlowName;
 use crate::packet::{self, tcp_flags, DropReason, LinkType, PacketView, Parsed, Transport};
@@ -187,8 +186,12 @@ impl Engine {
             }
         }
         if let Some(ctx) = context {
+            if ctx.lossy {
+                bump(&self.counters.context_lossy);
+            }
+            // The same context as the flow holds costs a comparison: no copy, no interner.
             if !e.context.as_ref().is_some_and(|c| ctx.same_as(c)) {
-                e.context = Some(Arc::new(ctx.to_owned()));
+                e.context = Some(self.take_context(ctx));
             }
         }
         if ts.saturating_sub(e.last_record) >= self.config.active_timeout_ns {
@@ -279,15 +282,18 @@ impl Engine {
         &self,
         e: &mut FlowEntry,
         source: NameSource,
-        name: Option<String>,
+        name: Option<Name>,
         hello: Option<HelloInfo>,
     ) {
+        if let Some(n) = &name {
+            self.count_name(n);
+        }
         let dns_name = e
             .name
             .as_ref()
             .filter(|n| n.source == Some(NameSource::Dns))
             .and_then(|n| n.server_name.clone());
-        let name = name.map(String::into_boxed_str);
+        let name = name.map(|n| n.text.into_boxed_str());
         self.set_name(e, naming::in_band(dns_name, source, name, hello));
     }
 
@@ -297,8 +303,20 @@ impl Engine {
             return;
         }
         let (server, _) = key.endpoint(e.client_side.other());
-        if let Some(name) = self.dns_cache.lookup(server, ts) {
-            self.set_name(e, naming::from_dns(&name));
+        if let Some(raw) = self.dns_cache.lookup(server, ts) {
+            let name = lower_name(&raw);
+            self.count_name(&name);
+            self.set_name(e, naming::from_dns(name));
+        }
+    }
+
+    /// Count a name that had bytes escaped or was cut (`Stats::names_escaped`, `names_cut`).
+    fn count_name(&self, name: &Name) {
+        if name.escaped {
+            bump(&self.counters.names_escaped);
+        }
+        if name.cut {
+            bump(&self.counters.names_cut);
         }
     }
 

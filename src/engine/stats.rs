@@ -51,6 +51,22 @@ pub struct Stats {
     pub inspect_memory: u64,
     /// Addresses in the DNS cache now.
     pub dns_cache_entries: u64,
+    /// Server names (SNI, HTTP Host, or a DNS name naming a flow) that held bytes shown escaped
+    /// as `\xHH` (NUL, control characters, space, backslash, bidirectional formatting, bytes
+    /// that are not UTF-8), counted each time a flow is named with one.
+    pub names_escaped: u64,
+    /// Server names longer than 253 bytes, cut to their rightmost labels (counted like
+    /// `names_escaped`).
+    pub names_cut: u64,
+    /// Packets and bindings whose context strings were not valid UTF-8 and were decoded with
+    /// U+FFFD replacement ([`ContextRef::lossy`](crate::ContextRef::lossy)).
+    pub context_lossy: u64,
+    /// Contexts taken with a process path over [`MAX_PROCESS_PATH`](crate::MAX_PROCESS_PATH) or a
+    /// user name or id over [`MAX_USER_FIELD`](crate::MAX_USER_FIELD) bytes, kept cut.
+    pub context_cut: u64,
+    /// Distinct process contexts held by the engine's interner now (flows with identical context
+    /// share one copy; at most 4096 contexts and 4 MiB of strings, then it starts over).
+    pub contexts_interned: u64,
 }
 
 #[derive(Default)]
@@ -70,6 +86,10 @@ pub(super) struct Counters {
     pub bindings: AtomicU64,
     pub bindings_dropped: AtomicU64,
     pub inspect_skipped: AtomicU64,
+    pub names_escaped: AtomicU64,
+    pub names_cut: AtomicU64,
+    pub context_lossy: AtomicU64,
+    pub context_cut: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -81,7 +101,8 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let held = self.held.lock().map(|h| h.len()).unwrap_or(0);
+        // Never the `held` lock: stats may be read from inside a drain's callback.
+        let held = self.held_len.load(Ordering::Relaxed);
         Stats {
             packets: get(&c.packets),
             ip_bytes: get(&c.ip_bytes),
@@ -105,6 +126,11 @@ impl Engine {
             inspect_skipped: get(&c.inspect_skipped),
             inspect_memory: self.inspect_memory.load(Ordering::Relaxed) as u64,
             dns_cache_entries: self.dns_cache.len() as u64,
+            names_escaped: get(&c.names_escaped),
+            names_cut: get(&c.names_cut),
+            context_lossy: get(&c.context_lossy),
+            context_cut: get(&c.context_cut),
+            contexts_interned: self.contexts.len() as u64,
         }
     }
 }

@@ -56,7 +56,7 @@ use crate::record::NameSource;
 /// What a ClientHello said, copied out of the borrowed parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HelloInfo {
-    pub sni: Option<String>,
+    pub sni: Option<Name>,
     /// ALPN as on the wire: a length byte before each protocol.
     pub alpn: Box<[u8]>,
     pub ech: bool,
@@ -76,10 +76,96 @@ impl HelloInfo {
     }
 }
 
-/// A host name as records carry it: lower case, no trailing dot, invalid UTF-8 replaced.
-pub(crate) fn lower_name(raw: &[u8]) -> String {
+/// Longest name kept, in bytes: a DNS name's longest text form (RFC 1035 §2.3.4, 255 octets on
+/// the wire).
+pub const MAX_NAME: usize = 253;
+
+/// A server name as records carry it ([`lower_name`]), and what making it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    /// The name: printable, lower case, at most [`MAX_NAME`] bytes.
+    pub text: String,
+    /// Some bytes were escaped as `\xHH`.
+    pub escaped: bool,
+    /// The name was longer than [`MAX_NAME`] bytes and was cut to its rightmost labels.
+    pub cut: bool,
+}
+
+/// Whether a character of a name is shown escaped: NUL and other control characters (C0, DEL,
+/// C1), space, the backslash itself (so an escape is never ambiguous), and the bidirectional
+/// formatting characters that would make text display in another order than it is.
+fn needs_escape(c: char) -> bool {
+    c == ' '
+        || c == '\\'
+        || c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('\\');
+    out.push('x');
+    out.push(char::from(HEX[usize::from(byte >> 4)]));
+    out.push(char::from(HEX[usize::from(byte & 0xf)]));
+}
+
+/// The one place a server name is made (TLS and QUIC SNI, HTTP Host, DNS question names): lower
+/// case, no trailing dot, and never able to lie. A C string stops at NUL and a terminal obeys
+/// control characters, so a name like `www.google.com\0.evil.net` must not show as
+/// `www.google.com` while the policy matched `evil.net`: every byte that is NUL, a control
+/// character, a space, a backslash, a bidirectional formatting character, or not valid UTF-8 is
+/// written `\xHH` (lower-case hex; `escaped`). A name still longer than [`MAX_NAME`] bytes (no DNS
+/// name is) keeps its rightmost labels that fit, starting at a label boundary, so its registrable
+/// domain, which the policy matches, survives (`cut`).
+pub fn lower_name(raw: &[u8]) -> Name {
     let raw = raw.strip_suffix(b".").unwrap_or(raw);
-    String::from_utf8_lossy(raw).to_ascii_lowercase()
+    let mut text = String::with_capacity(raw.len());
+    let mut escaped = false;
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if needs_escape(c) {
+                escaped = true;
+                let mut buf = [0u8; 4];
+                for &b in c.encode_utf8(&mut buf).as_bytes() {
+                    push_escaped(&mut text, b);
+                }
+            } else {
+                text.push(c.to_ascii_lowercase());
+            }
+        }
+        for &b in chunk.invalid() {
+            escaped = true;
+            push_escaped(&mut text, b);
+        }
+    }
+    let cut = text.len() > MAX_NAME;
+    if cut {
+        text = text.split_off(cut_point(&text));
+    }
+    Name { text, escaped, cut }
+}
+
+/// Where the rightmost at most [`MAX_NAME`] bytes of an escaped name start: after a dot when one
+/// is in reach, else at the first character boundary that is not inside a `\xHH` escape (every
+/// backslash in an escaped name starts one).
+fn cut_point(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let start = bytes.len() - MAX_NAME;
+    if let Some(dot) = bytes[start - 1..bytes.len() - 1]
+        .iter()
+        .position(|&b| b == b'.')
+    {
+        return start + dot;
+    }
+    let mut p = start;
+    loop {
+        let in_escape = (1..=3).find(|&k| bytes[p - k] == b'\\');
+        match in_escape {
+            Some(k) => p = p - k + 4,
+            None if !text.is_char_boundary(p) => p += 1,
+            None => return p,
+        }
+    }
 }
 
 /// How far an inspector's parser has got with a flow's first bytes: the one outcome type of the
@@ -123,7 +209,7 @@ pub(crate) enum Step {
     ClientSpoke,
     /// The flow's own bytes named it: the source, the name (`None` for a ClientHello without
     /// SNI, whose details still count), and the hello's details for TLS and QUIC.
-    Named(NameSource, Option<String>, Option<HelloInfo>),
+    Named(NameSource, Option<Name>, Option<HelloInfo>),
     /// Budget spent or nothing recognisable: stop inspecting this flow.
     Done,
 }
@@ -331,7 +417,7 @@ impl Inspector {
                     return Step::Done;
                 };
                 match r.hello().and_then(|h| HelloInfo::from_handshake(h, b't')) {
-                    Some(info) => Step::Named(NameSource::TlsSni, info.sni.clone(), Some(info)),
+                    Some(mut info) => Step::Named(NameSource::TlsSni, info.sni.take(), Some(info)),
                     None => Step::Done,
                 }
             }
@@ -347,7 +433,7 @@ impl Inspector {
                     return Step::Done;
                 };
                 match q.hello().and_then(|h| HelloInfo::from_handshake(h, b'q')) {
-                    Some(info) => Step::Named(NameSource::QuicSni, info.sni.clone(), Some(info)),
+                    Some(mut info) => Step::Named(NameSource::QuicSni, info.sni.take(), Some(info)),
                     None => Step::Done,
                 }
             }
@@ -372,5 +458,88 @@ fn http_step(request: http::HttpRequest<'_>) -> Step {
         }
         Err(Progress::NeedMore) => Step::Continue,
         Err(Progress::Complete | Progress::NotThisProtocol | Progress::GaveUp(_)) => Step::Done,
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_are_lower_cased_and_lose_one_trailing_dot() {
+        let n = lower_name(b"Files.Dropbox.COM.");
+        assert_eq!(n.text, "files.dropbox.com");
+        assert!(!n.escaped && !n.cut);
+        // Valid UTF-8 that cannot mislead stays as it is.
+        assert_eq!(
+            lower_name("B\u{fc}cher.DE".as_bytes()).text,
+            "b\u{fc}cher.de"
+        );
+    }
+
+    #[test]
+    fn bytes_that_could_lie_are_escaped() {
+        for (raw, shown) in [
+            (
+                &b"www.google.com\0.evil.net"[..],
+                "www.google.com\\x00.evil.net",
+            ),
+            (b"a b.example", "a\\x20b.example"),
+            (b"a\tb\x1f\x7f.example", "a\\x09b\\x1f\\x7f.example"),
+            (b"A\\x00.example", "a\\x5cx00.example"),
+            (b"caf\xc3.example", "caf\\xc3.example"),
+            (b"\xff\xfe.Example", "\\xff\\xfe.example"),
+            // C1 control U+009B and RIGHT-TO-LEFT OVERRIDE U+202E: their UTF-8 bytes.
+            (
+                "a\u{9b}\u{202e}.example".as_bytes(),
+                "a\\xc2\\x9b\\xe2\\x80\\xae.example",
+            ),
+        ] {
+            let n = lower_name(raw);
+            assert_eq!(n.text, shown, "{raw:?}");
+            assert!(n.escaped && !n.cut, "{raw:?}");
+            assert!(n.text.bytes().all(|b| b.is_ascii_graphic()), "{raw:?}");
+        }
+    }
+
+    /// The bytes a shown name stands for.
+    fn unescape(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = text.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            if b == b'\\' {
+                let hex = std::str::from_utf8(&tail[1..3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &tail[3..];
+            } else {
+                out.push(b);
+                rest = tail;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn long_names_keep_their_rightmost_labels() {
+        let mut raw = Vec::new();
+        while raw.len() < 4000 {
+            raw.extend_from_slice(b"abcdefghij.");
+        }
+        raw.extend_from_slice(b"Evil.NET");
+        let n = lower_name(&raw);
+        assert!(n.cut && !n.escaped);
+        assert!(n.text.len() <= MAX_NAME && n.text.len() > MAX_NAME - 11);
+        assert!(n.text.ends_with(".evil.net") && n.text.starts_with("abcdefghij."));
+        // Exactly 253 bytes is kept whole.
+        let fits = format!("{}.example", "a".repeat(MAX_NAME - 8));
+        assert_eq!(lower_name(fits.as_bytes()).text, fits);
+        assert!(!lower_name(fits.as_bytes()).cut);
+        // One label longer than the limit: cut at a character boundary, never inside an escape.
+        for filler in [&b"\0"[..], "\u{e9}".as_bytes(), b"a\0", b"ab\0", b"abc\0"] {
+            let raw: Vec<u8> = filler.iter().copied().cycle().take(1000).collect();
+            let n = lower_name(&raw);
+            assert!(n.cut && n.text.len() <= MAX_NAME && n.text.len() > MAX_NAME - 4);
+            assert!(raw.ends_with(&unescape(&n.text)), "{n:?}");
+        }
     }
 }
