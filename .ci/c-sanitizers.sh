@@ -40,7 +40,7 @@ libs=("$lib" -lpthread -ldl -lm)
 
 echo "== ASan + UBSan build"
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-for prog in api_misuse discover policy; do
+for prog in api_misuse discover policy abi_compat teardown; do
     "$cc" "${common[@]}" -O1 "${san[@]}" "examples/c/$prog.c" "${libs[@]}" -o "$out/$prog-asan"
 done
 
@@ -68,15 +68,21 @@ run_checked() { # name, command...: run, keep stdout away, fail loudly on a non-
 
 run_checked "api_misuse (asan+ubsan)" "$out/api_misuse-asan"
 run_checked "policy (asan+ubsan)" "$out/policy-asan"
+run_checked "abi_compat (asan+ubsan)" "$out/abi_compat-asan"
+run_checked "teardown (asan+ubsan)" "$out/teardown-asan"
 for f in "${inputs[@]}" "${corpus[@]}"; do
     run_checked "discover --threads 2 $(basename "$f") (asan+ubsan)" "$out/discover-asan" --threads 2 "$f"
 done
 run_checked "discover --threads 2 --structs (asan+ubsan)" "$out/discover-asan" --threads 2 --structs "${inputs[0]}"
 run_checked "discover --threads 1 (asan+ubsan)" "$out/discover-asan" --threads 1 "${inputs[0]}"
 
+if ! command -v valgrind >/dev/null && [ -n "${CI:-}" ]; then
+    echo "== installing valgrind (CI)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind) >/dev/null 2>&1 || true
+fi
 if command -v valgrind >/dev/null; then
     echo "== valgrind memcheck"
-    for prog in api_misuse discover policy; do
+    for prog in api_misuse discover policy abi_compat teardown; do
         "$cc" "${common[@]}" -O0 "examples/c/$prog.c" "${libs[@]}" -o "$out/$prog-plain"
     done
     vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible
@@ -84,10 +90,15 @@ if command -v valgrind >/dev/null; then
         --num-callers=50 --suppressions="$root/.ci/valgrind.supp")
     run_checked "api_misuse (valgrind)" "${vg[@]}" "$out/api_misuse-plain"
     run_checked "policy (valgrind)" "${vg[@]}" "$out/policy-plain"
+    run_checked "abi_compat (valgrind)" "${vg[@]}" "$out/abi_compat-plain"
+    run_checked "teardown 2 rounds (valgrind)" "${vg[@]}" "$out/teardown-plain" 2
     for f in "${inputs[@]}"; do
         run_checked "discover --threads 2 $(basename "$f") (valgrind)" "${vg[@]}" "$out/discover-plain" --threads 2 "$f"
     done
     run_checked "discover --threads 2 --structs (valgrind)" "${vg[@]}" "$out/discover-plain" --threads 2 --structs "${inputs[0]}"
+elif [ -n "${CI:-}" ]; then
+    echo "FAILED: valgrind is not installed and could not be installed (CI is set)" >&2
+    exit 1
 else
     echo "== valgrind not installed: skipped (apt-get install -y valgrind)"
 fi

@@ -59,8 +59,8 @@ fi
 prefix="$tmp/prefix"
 
 # ---- install --------------------------------------------------------------------------------------
-say "cargo cinstall --release --prefix $prefix"
-cargo cinstall --release --locked --prefix "$prefix" --libdir "$prefix/lib" \
+say "cargo cinstall --profile ship --prefix $prefix"
+cargo cinstall --profile ship --locked --prefix "$prefix" --libdir "$prefix/lib" \
     --includedir "$prefix/include"
 
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
@@ -78,6 +78,36 @@ if command -v readelf >/dev/null; then
     [ "$soname" = "libcloudsight.so.$major" ] || die "SONAME is '$soname', expected libcloudsight.so.$major"
     say "SONAME $soname"
 fi
+# ---- what ships: debug info apart, only cloudsight_* visible --------------------------------------
+# binutils may load an LLVM gold plugin older than rustc's LLVM; name the GCC one explicitly.
+plugin=()
+for p in /usr/lib/bfd-plugins/liblto_plugin.so /usr/libexec/gcc/*/*/liblto_plugin.so; do
+    [ -f "$p" ] && { plugin=(--plugin "$p"); break; }
+done
+so="$lib/libcloudsight.so.$version"
+mkdir -p "$lib/debug"
+objcopy --only-keep-debug "$so" "$lib/debug/libcloudsight.so.$version.debug"
+objcopy --strip-debug --strip-unneeded --add-gnu-debuglink="$lib/debug/libcloudsight.so.$version.debug" "$so"
+# The static library: one relocatable object (ld -r) whose only global definitions are the
+# exports, so the Rust runtime and compiler builtins inside cannot collide with another Rust
+# static library the vendor links; debug info moved apart as for the .so.
+work="$tmp/static"
+mkdir -p "$work"
+ld -r --whole-archive "$lib/libcloudsight.a" -o "$work/all.o"
+readelf -sW "$work/all.o" | awk '$5=="GLOBAL" && $7!="UND" {print $8}' | grep '^cloudsight_' >"$work/keep.txt"
+objcopy --only-keep-debug "$work/all.o" "$lib/debug/libcloudsight.a.debug"
+objcopy --strip-debug --keep-global-symbols="$work/keep.txt" "$work/all.o" "$work/cloudsight.o"
+rm -f "$lib/libcloudsight.a"
+ar "${plugin[@]}" rcs "$lib/libcloudsight.a" "$work/cloudsight.o"
+exports="$(wc -l <"$work/keep.txt")"
+globals_a="$(readelf -sW "$work/cloudsight.o" | awk '($5=="GLOBAL"||$5=="WEAK") && $7!="UND"' | wc -l)"
+globals_so="$(readelf -sW --dyn-syms "$so" | awk '($5=="GLOBAL"||$5=="WEAK") && $7!="UND"' | grep -c cloudsight_ || true)"
+[ "$globals_a" -eq "$exports" ] || die "libcloudsight.a defines $globals_a global symbols, expected the $exports exports"
+if readelf -sW "$work/cloudsight.o" | grep -q 'cloudsight_test'; then die "a test hook is exported"; fi
+readelf -S "$so" | grep -q '\.debug_info' && die "the shipped .so still has debug info"
+glibc="$(readelf -sW --dyn-syms "$so" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k1,1 -k2,2n -k3,3n -V | tail -n 1)"
+say "shipped: libcloudsight.so $(du -h "$so" | cut -f1) ($globals_so cloudsight_* exports, needs $glibc), libcloudsight.a $(du -h "$lib/libcloudsight.a" | cut -f1) ($globals_a global symbols), debug info in lib/debug/"
+
 header="$prefix/include/cloudsight/cloudsight.h"
 [ -f "$header" ] || die "not installed: include/cloudsight/cloudsight.h"
 cmp -s "$header" include/cloudsight.h || die "installed header differs from include/cloudsight.h"

@@ -108,7 +108,7 @@ impl FlowKey {
     }
 }
 
-/// How sure we are which side is the client; stronger evidence seen later wins (DESIGN.md "Flows").
+/// How sure we are which side is the client; stronger evidence seen later wins (docs/ARCHITECTURE.md "Where each decision lives").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub(crate) enum Evidence {

@@ -69,6 +69,8 @@ fn must_succeed(what: &str, cmd: &mut Command) -> Output {
 
 struct Built {
     api_misuse: PathBuf,
+    abi_compat: PathBuf,
+    teardown: PathBuf,
     discover_c: PathBuf,
     /// The Rust `discover` tool (package cloudsight-cli), when it builds.
     discover_rust: Option<PathBuf>,
@@ -142,6 +144,8 @@ fn built() -> &'static Built {
         };
         Built {
             api_misuse: compile("api_misuse"),
+            abi_compat: compile("abi_compat"),
+            teardown: compile("teardown"),
             discover_c: compile("discover"),
             discover_rust,
         }
@@ -644,6 +648,26 @@ fn c_api_misuse_passes_and_layouts_match() {
         size_of::<cloudsight_ip>(),
     );
     assert_eq!(layout, expected, "C and Rust disagree on struct sizes");
+}
+
+#[test]
+fn c_callers_of_older_and_newer_layouts_and_packed_includers_work() {
+    let out = must_succeed("abi_compat", &mut Command::new(&built().abi_compat));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "layout under pack(1): record={} context={} config={}",
+            size_of::<cloudsight_record>(),
+            size_of::<cloudsight_context>(),
+            size_of::<cloudsight_config>()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn c_free_racing_calls_returns_shut_down() {
+    must_succeed("teardown", Command::new(&built().teardown).arg("5"));
 }
 
 #[test]
