@@ -421,7 +421,12 @@ mod tests {
             b"\nGET / HTTP/1.0\nhOsT:a.example\n\n",
             b"X-CUSTOM_Method! / HTTP/1.1\r\nHOST:\t a.example:8080\r\n\r\n",
         ] {
-            assert_eq!(parse_request(req), host(b"a.example"), "{}", req.escape_ascii());
+            assert_eq!(
+                parse_request(req),
+                host(b"a.example"),
+                "{}",
+                req.escape_ascii()
+            );
             assert!(looks_like_request(req), "{}", req.escape_ascii());
         }
         assert_eq!(

@@ -52,8 +52,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::packet::Transport;
-use stream::StreamBuf;
 use crate::record::NameSource;
+use stream::StreamBuf;
 
 /// What a ClientHello said, copied out of the borrowed parse.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,7 +33,9 @@ impl StreamBuf {
     }
 
     fn has(&self, i: usize) -> bool {
-        self.have.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+        self.have
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
 
     /// Store `data` at stream offset `lo` (the caller has trimmed it to its bound); offsets
