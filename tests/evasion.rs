@@ -93,8 +93,9 @@ impl Conn {
 fn completing(segments: &[(usize, Vec<u8>)], need: usize) -> usize {
     let mut have = vec![false; need];
     for (i, (off, data)) in segments.iter().enumerate() {
-        for k in *off..(*off + data.len()).min(need) {
-            have[k] = true;
+        let end = (*off + data.len()).min(need);
+        if *off < end {
+            have[*off..end].fill(true);
         }
         if have.iter().all(|&h| h) {
             return i;

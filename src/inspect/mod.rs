@@ -449,8 +449,13 @@ impl Inspector {
     }
 
     fn start_tcp(&mut self, seq: u32, payload: &[u8]) -> Step {
-        if let (Some(_), false) = (self.client_isn, self.saw_stream_start) {
+        if let (Some(isn), false) = (self.client_isn, self.saw_stream_start) {
             // The stream start is known: read it in any order until it tells its protocol.
+            // A first payload numbered like the SYN itself (some capture tools and builders
+            // reuse the SYN's number) is taken as the start rather than cut by one byte.
+            if seq == isn.wrapping_sub(1) {
+                self.client_isn = Some(seq);
+            }
             self.protocol = Protocol::Pending(StreamBuf::default());
             return self.pending(seq, payload);
         }
