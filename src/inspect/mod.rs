@@ -1,7 +1,6 @@
 //! Inspection: reads the first payload bytes of an unnamed flow to find the name of its server.
 //!
-//! Inspection runs only while a flow has no in-band name and is within its budget (payload packets
-//! and client bytes); its state is boxed in the flow entry and freed as soon as the flow is named
+//! Inspection runs only while a flow has no in-band name and is within its budget (bytes); its state is boxed in the flow entry and freed as soon as the flow is named
 //! or the budget is spent. DNS responses are read on every packet to or from port 53 and fill the
 //! engine's IP → name cache ([`dns::DnsCache`]); DNS is not an inspector.
 //!
@@ -16,8 +15,10 @@
 //!   protocol (a variant of the private `Protocol` enum); then a parser that borrows the bytes
 //!   (zero-copy), never panics on any input, and, if the message can span packets, a state type
 //!   with a bounded buffer that takes segments or datagrams one at a time
-//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]; HTTP appends
-//!   in-order segments to a buffer of at most [`http::MAX_HEADER`] bytes and re-parses it).
+//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]). TCP streams whose
+//!   SYN was seen are gathered in any order (first received byte wins on overlaps, see
+//!   `stream`) until their start, after an optional PROXY protocol v1/v2 header, tells TLS from
+//!   HTTP; an HTTP request is re-parsed from that buffer as its prefix grows.
 //! - **How it reports progress.** With the shared [`Progress`]: `NeedMore`, `Complete` (the
 //!   message is read from the inspector, e.g. `hello()`; [`http::parse_request`] carries its
 //!   host as `Ok`), `NotThisProtocol`, or `GaveUp` with a [`GiveUp`] reason. `Inspector` maps it
@@ -31,9 +32,11 @@
 //!   flow ends. The engine starts no new inspector while the gauge is at
 //!   `Config::max_inspect_bytes`, and ends one whose payload pushed the gauge past it (both
 //!   counted in `Stats::inspect_skipped`).
-//! - **Budgets.** Every flow gets at most 24 payload packets and 20 KiB of client bytes (the
-//!   private `MAX_PACKETS` and `MAX_CLIENT_BYTES` below); each parser has its own hard bound and
-//!   gives up rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
+//! - **Budgets.** In bytes, never in packets: tiny segments cost CPU, not the name. While no
+//!   protocol is recognised a flow gets 20 KiB of client bytes (the private `MAX_CLIENT_BYTES`),
+//!   and any inspector at most 1 MiB of payload looked at (`MAX_WORK_BYTES`, duplicates
+//!   included); each parser has its own hard bound by stream offset and gives up (or, for a
+//!   ClientHello, reads the kept prefix) rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
 //!   [`quic::QuicInitial::MAX_MEMORY`] with at most [`quic::QuicInitial::MAX_PACKETS`] Initials,
 //!   [`http::MAX_HEADER`]).
 //! - **Where it is fuzzed.** `fuzz/fuzz_targets/`: `tls_reassembly` (the reassembler and the
