@@ -130,7 +130,7 @@ pub(crate) fn in_band(
     if let Some(h) = hello {
         flow_name.alpn = h.alpn;
         flow_name.ech = h.ech;
-        flow_name.ja4 = Some(h.ja4);
+        flow_name.ja4 = h.ja4;
         let other_domain = match (&dns_name, &name) {
             (Some(a), Some(b)) => registrable_domain(a) != registrable_domain(b),
             _ => false,
@@ -180,7 +180,7 @@ mod tests {
             sni: None,
             alpn: b"\x02h2".to_vec().into_boxed_slice(),
             ech,
-            ja4: *b"t13d1516h2_8daaf6152771_02713d6af862",
+            ja4: Some(*b"t13d1516h2_8daaf6152771_02713d6af862"),
         }
     }
 

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_le_bytes([head[4], head[5]])).min(tail.len());
         let (segment, next) = tail.split_at(len);
         r.push(seq, segment);
-        assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+        assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
         rest = next;
     }
     if let Some(hello) = r.hello() {

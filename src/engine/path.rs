@@ -246,6 +246,8 @@ impl Engine {
         // Stream bytes come in order without sequence numbers: number them by offset.
         let seq = match input {
             Input::StreamData => inspector.stream_seq(),
+            // A SYN's payload (TCP Fast Open) starts after the SYN's own sequence number.
+            _ if view.tcp_flags & crate::packet::tcp_flags::SYN != 0 => view.seq.wrapping_add(1),
             _ => view.seq,
         };
         let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);

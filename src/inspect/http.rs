@@ -13,27 +13,6 @@ pub const MAX_HEADER: usize = 8 * 1024;
 /// letters fail fast instead of asking for more.
 const MAX_METHOD: usize = 24;
 
-/// Methods [`looks_like_request`] recognises: RFC 9110 §9, PATCH (RFC 5789) and common WebDAV
-/// (RFC 4918), each with its trailing SP.
-const KNOWN_METHODS: [&[u8]; 16] = [
-    b"GET ",
-    b"POST ",
-    b"PUT ",
-    b"HEAD ",
-    b"DELETE ",
-    b"OPTIONS ",
-    b"CONNECT ",
-    b"TRACE ",
-    b"PATCH ",
-    b"PROPFIND ",
-    b"PROPPATCH ",
-    b"MKCOL ",
-    b"COPY ",
-    b"MOVE ",
-    b"LOCK ",
-    b"UNLOCK ",
-];
-
 /// The host the start of a client-to-server stream names: the payload of a complete
 /// [`parse_request`] (its [`Progress::Complete`]).
 ///
@@ -82,11 +61,31 @@ struct RequestLine<'a> {
     rest: usize,
 }
 
+fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
 // RFC 9112 §3 — request-line = method SP request-target SP HTTP-version CRLF
 //   method = token; HTTP-version = "HTTP/" DIGIT "." DIGIT (only "HTTP/1." is taken here)
-//   A bare LF ends the line too (RFC 9112 §2.2 lets a recipient accept it).
+//   Read as leniently as servers do: §3 lets a recipient split on whitespace words (any run of
+//   SP / HTAB as the separator; nginx also takes whitespace before the CRLF), §2.2 lets it
+//   ignore empty lines before the request line and accept a bare LF as the line end.
 /// Parses the request line at the start of `buf`, telling a short prefix from a non-request.
 fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
+    // RFC 9112 §2.2: at least one empty line (CRLF) before the request-line is ignored.
+    let mut start = 0;
+    loop {
+        match &buf[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            [b'\r'] => return Step::More,
+            _ => break,
+        }
+        if start > MAX_LEADING_EMPTY {
+            return Step::Bad;
+        }
+    }
+    let buf = &buf[start..];
     let Some(method_len) = buf.iter().position(|&b| !is_tchar(b)) else {
         return if buf.len() > MAX_METHOD {
             Step::Bad
@@ -94,39 +93,63 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
             Step::More
         };
     };
-    if method_len == 0 || method_len > MAX_METHOD || buf[method_len] != b' ' {
+    if method_len == 0 || method_len > MAX_METHOD || !is_ws(buf[method_len]) {
         return Step::Bad;
     }
-    let target_start = method_len + 1;
+    let Some(target_start) = buf[method_len..]
+        .iter()
+        .position(|&b| !is_ws(b))
+        .map(|n| method_len + n)
+    else {
+        return Step::More;
+    };
     let Some(target_len) = buf[target_start..].iter().position(|&b| !is_target_byte(b)) else {
         return Step::More;
     };
-    let version_start = target_start + target_len;
-    if target_len == 0 || buf[version_start] != b' ' {
+    let target_end = target_start + target_len;
+    if target_len == 0 || !is_ws(buf[target_end]) {
         return Step::Bad;
     }
+    let Some(version_start) = buf[target_end..]
+        .iter()
+        .position(|&b| !is_ws(b))
+        .map(|n| target_end + n)
+    else {
+        return Step::More;
+    };
     const VERSION: &[u8] = b"HTTP/1.";
-    let version = &buf[version_start + 1..];
+    let version = &buf[version_start..];
     let common = version.len().min(VERSION.len());
     if version[..common] != VERSION[..common] {
         return Step::Bad;
     }
-    let tail = &version[common..];
     if common < VERSION.len() {
         return Step::More;
     }
-    let eol = match tail {
-        [] | [b'0'..=b'9'] | [b'0'..=b'9', b'\r'] => return Step::More,
-        [b'0'..=b'9', b'\n', ..] => 2,
-        [b'0'..=b'9', b'\r', b'\n', ..] => 3,
+    let tail = &version[common..];
+    let Some((&digit, after)) = tail.split_first() else {
+        return Step::More;
+    };
+    if !digit.is_ascii_digit() {
+        return Step::Bad;
+    }
+    let ws = after.iter().take_while(|&&b| is_ws(b)).count();
+    let eol = match &after[ws..] {
+        [] | [b'\r'] => return Step::More,
+        [b'\n', ..] => 1,
+        [b'\r', b'\n', ..] => 2,
         _ => return Step::Bad,
     };
+    let rest = version_start + VERSION.len() + 1 + ws + eol;
     Step::Done(RequestLine {
         method: &buf[..method_len],
-        target: &buf[target_start..version_start],
-        rest: version_start + 1 + VERSION.len() + eol,
+        target: &buf[target_start..target_end],
+        rest: start + rest,
     })
 }
+
+/// Empty lines skipped before a request line (bytes): a stream of line ends is not a request.
+const MAX_LEADING_EMPTY: usize = 64;
 
 /// Host part of `authority` (`host`, `host:port`, `[v6]`, `[v6]:port`); anything else whole.
 fn host_of(authority: &[u8]) -> &[u8] {
@@ -234,10 +257,21 @@ pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
     }
 }
 
-/// Cheap test on the first bytes of a flow: do they start with a known HTTP method and a space?
-/// Case-sensitive, as methods are (RFC 9110 §9.1). Fewer bytes than `METHOD ` give false.
+/// Cheap test on the first bytes of a flow: do they start (after any empty lines) with a method
+/// token (any RFC 9110 §5.6.2 token: methods are not a closed list, §9.1) and whitespace, with
+/// the rest still a possible request line? Case-sensitive, as methods are.
 pub fn looks_like_request(first: &[u8]) -> bool {
-    KNOWN_METHODS.iter().any(|m| first.starts_with(m))
+    let body = {
+        let mut b = first;
+        while let [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] = b {
+            b = rest;
+        }
+        b
+    };
+    let method = body.iter().take_while(|&&b| is_tchar(b)).count();
+    (1..=MAX_METHOD).contains(&method)
+        && body.get(method).is_some_and(|&b| is_ws(b))
+        && !matches!(request_line(first), Step::Bad)
 }
 
 #[cfg(test)]
@@ -374,7 +408,34 @@ mod tests {
     fn unknown_token_method_is_accepted_when_the_line_is_valid() {
         let req = b"FOO-BAR /x HTTP/1.1\r\nHost: odd.example\r\n\r\n";
         assert_eq!(parse_request(req), host(b"odd.example"));
-        assert!(!looks_like_request(req));
+        assert!(looks_like_request(req));
+    }
+
+    #[test]
+    fn lenient_request_lines_as_servers_accept() {
+        for req in [
+            &b"GET  /  HTTP/1.1\r\nHost: a.example\r\n\r\n"[..],
+            b"GET\t/\tHTTP/1.1\r\nHost: a.example\r\n\r\n",
+            b"GET / HTTP/1.1 \r\nHost: a.example\r\n\r\n",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+            b"\nGET / HTTP/1.0\nhOsT:a.example\n\n",
+            b"X-CUSTOM_Method! / HTTP/1.1\r\nHOST:\t a.example:8080\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_request(req),
+                host(b"a.example"),
+                "{}",
+                req.escape_ascii()
+            );
+            assert!(looks_like_request(req), "{}", req.escape_ascii());
+        }
+        assert_eq!(
+            parse_request(b"CONNECT  a.example:443  HTTP/1.1\r\n"),
+            Ok(Target::Connect(b"a.example"))
+        );
+        for k in 0..6 {
+            assert_eq!(parse_request(&b"\r\nGET "[..k]), Err(Progress::NeedMore));
+        }
     }
 
     #[test]
@@ -384,10 +445,10 @@ mod tests {
             b"SSH-2.0-OpenSSH_9.6\r\n",
             b"GET\r\n",
             b" GET / HTTP/1.1\r\n",
-            b"GET  / HTTP/1.1\r\n",
+            b"GET\x0b/ HTTP/1.1\r\n",
             b"GET / HTTP/2.0\r\n",
             b"GET / HTTX",
-            b"GET / HTTP/1.1 \r\n",
+            b"GET / HTTP/1.1 x\r\n",
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF",
         ];
         for c in cases {
@@ -432,8 +493,10 @@ mod tests {
         assert!(looks_like_request(b"CONNECT "));
         assert!(looks_like_request(b"PROPFIND /x"));
         assert!(!looks_like_request(b"GET"));
-        assert!(!looks_like_request(b"get / HTTP/1.1"));
-        assert!(!looks_like_request(b"GETX / HTTP/1.1"));
+        assert!(looks_like_request(b"get / HTTP/1.1"));
+        assert!(looks_like_request(b"GETX / HTTP/1.1"));
+        assert!(!looks_like_request(b"GET / HTTX"));
+        assert!(!looks_like_request(b"SSH-2.0-OpenSSH_9.6\r\n"));
         assert!(!looks_like_request(b"\x16\x03\x01"));
         assert!(!looks_like_request(b""));
     }

@@ -1,7 +1,6 @@
 //! Inspection: reads the first payload bytes of an unnamed flow to find the name of its server.
 //!
-//! Inspection runs only while a flow has no in-band name and is within its budget (payload packets
-//! and client bytes); its state is boxed in the flow entry and freed as soon as the flow is named
+//! Inspection runs only while a flow has no in-band name and is within its budget (bytes); its state is boxed in the flow entry and freed as soon as the flow is named
 //! or the budget is spent. DNS responses are read on every packet to or from port 53 and fill the
 //! engine's IP → name cache ([`dns::DnsCache`]); DNS is not an inspector.
 //!
@@ -16,8 +15,10 @@
 //!   protocol (a variant of the private `Protocol` enum); then a parser that borrows the bytes
 //!   (zero-copy), never panics on any input, and, if the message can span packets, a state type
 //!   with a bounded buffer that takes segments or datagrams one at a time
-//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]; HTTP appends
-//!   in-order segments to a buffer of at most [`http::MAX_HEADER`] bytes and re-parses it).
+//!   ([`tls::HelloReassembler::push`], [`quic::QuicInitial::push_datagram`]). TCP streams whose
+//!   SYN was seen are gathered in any order (first received byte wins on overlaps, see
+//!   `stream`) until their start, after an optional PROXY protocol v1/v2 header, tells TLS from
+//!   HTTP; an HTTP request is re-parsed from that buffer as its prefix grows.
 //! - **How it reports progress.** With the shared [`Progress`]: `NeedMore`, `Complete` (the
 //!   message is read from the inspector, e.g. `hello()`; [`http::parse_request`] carries its
 //!   host as `Ok`), `NotThisProtocol`, or `GaveUp` with a [`GiveUp`] reason. `Inspector` maps it
@@ -31,9 +32,11 @@
 //!   flow ends. The engine starts no new inspector while the gauge is at
 //!   `Config::max_inspect_bytes`, and ends one whose payload pushed the gauge past it (both
 //!   counted in `Stats::inspect_skipped`).
-//! - **Budgets.** Every flow gets at most 24 payload packets and 20 KiB of client bytes (the
-//!   private `MAX_PACKETS` and `MAX_CLIENT_BYTES` below); each parser has its own hard bound and
-//!   gives up rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
+//! - **Budgets.** In bytes, never in packets: tiny segments cost CPU, not the name. While no
+//!   protocol is recognised a flow gets 20 KiB of client bytes (the private `MAX_CLIENT_BYTES`),
+//!   and any inspector at most 1 MiB of payload looked at (`MAX_WORK_BYTES`, duplicates
+//!   included); each parser has its own hard bound by stream offset and gives up (or, for a
+//!   ClientHello, reads the kept prefix) rather than grow past it ([`tls::HelloReassembler::MAX_BYTES`],
 //!   [`quic::QuicInitial::MAX_MEMORY`] with at most [`quic::QuicInitial::MAX_PACKETS`] Initials,
 //!   [`http::MAX_HEADER`]).
 //! - **Where it is fuzzed.** `fuzz/fuzz_targets/`: `tls_reassembly` (the reassembler and the
@@ -45,6 +48,7 @@
 pub mod dns;
 pub mod http;
 pub mod quic;
+pub(crate) mod stream;
 pub mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,6 +56,7 @@ use std::sync::Arc;
 
 use crate::packet::Transport;
 use crate::record::NameSource;
+use stream::StreamBuf;
 
 /// What a ClientHello said, copied out of the borrowed parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,13 +65,20 @@ pub(crate) struct HelloInfo {
     /// ALPN as on the wire: a length byte before each protocol.
     pub alpn: Box<[u8]>,
     pub ech: bool,
-    pub ja4: [u8; 36],
+    /// Absent for a hello too long to keep whole (its fingerprint would be of a prefix).
+    pub ja4: Option<[u8; 36]>,
 }
 
 impl HelloInfo {
-    fn from_handshake(handshake: &[u8], transport: u8) -> Option<HelloInfo> {
-        let hello = tls::parse_client_hello(handshake).ok()?;
-        let ja4 = tls::ja4(&hello, transport);
+    /// `truncated`: `handshake` is only the first bytes of a longer hello
+    /// ([`tls::HelloReassembler::truncated`]); what lies in it is read, JA4 is left out.
+    fn from_handshake(handshake: &[u8], transport: u8, truncated: bool) -> Option<HelloInfo> {
+        let hello = if truncated {
+            tls::parse_client_hello_prefix(handshake).ok()?
+        } else {
+            tls::parse_client_hello(handshake).ok()?
+        };
+        let ja4 = (!truncated).then(|| tls::ja4(&hello, transport));
         Some(HelloInfo {
             sni: hello.sni.map(lower_name),
             alpn: hello.alpn.raw().into(),
@@ -214,16 +226,30 @@ pub(crate) enum Step {
     Done,
 }
 
-/// Payload packets looked at per flow before giving up.
-const MAX_PACKETS: u16 = 24;
-/// Client payload bytes looked at per flow before giving up (an 11 KB hello exists in the wild).
+/// Client payload bytes looked at per flow while no protocol is recognised (a preamble, a
+/// banner exchange) before giving up. Once a protocol is recognised its own byte bound rules:
+/// the message's bytes by stream offset ([`tls::HelloReassembler::MAX_BYTES`],
+/// [`http::MAX_HEADER`]), however many segments carry them.
 const MAX_CLIENT_BYTES: u32 = 20 * 1024;
+/// Payload bytes (both ways, duplicates included) an inspector looks at before giving up: a
+/// bound on the work one flow can cost, far above any real first message in any segmentation
+/// (an 18 KB hello in 1-byte segments, each sent three times, is 54 KB).
+const MAX_WORK_BYTES: u32 = 1024 * 1024;
 
 /// Which in-band protocol the client's first bytes turned out to speak.
 enum Protocol {
     Unknown,
+    /// TCP with the client's first sequence number known: the stream's first bytes, received in
+    /// any order, until its start (after a PROXY protocol header) tells TLS from HTTP. An HTTP
+    /// request is read from here until it names its host.
+    Pending(StreamBuf),
     Tls(tls::HelloReassembler),
-    Http { buf: Vec<u8>, next_seq: u32 },
+    /// An HTTP request whose stream start is not known (no SYN seen): bytes from the request's
+    /// first segment on, in any order.
+    Http {
+        buf: StreamBuf,
+        start: u32,
+    },
     Quic(quic::QuicInitial),
 }
 
@@ -231,10 +257,64 @@ impl std::fmt::Debug for Protocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Protocol::Unknown => "Unknown",
+            Protocol::Pending(_) => "Pending",
             Protocol::Tls(_) => "Tls",
             Protocol::Http { .. } => "Http",
             Protocol::Quic(_) => "Quic",
         })
+    }
+}
+
+/// Most stream bytes held while the protocol is not yet known or an HTTP request is read.
+const MAX_PENDING: usize = tls::HelloReassembler::MAX_BYTES;
+
+/// What a stream's first bytes are, so far.
+enum Start {
+    /// Too few bytes to tell.
+    NeedMore,
+    /// A TLS record starts after `skip` bytes of PROXY protocol header.
+    Tls(usize),
+    /// Neither TLS nor HTTP at the start (or a bad PROXY header).
+    Other,
+}
+
+/// PROXY protocol v2 signature (haproxy's proxy-protocol.txt §2.2).
+const PROXY_V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+/// Longest PROXY protocol v1 line, CRLF included (proxy-protocol.txt §2.1).
+const PROXY_V1_MAX: usize = 107;
+
+/// Length of a PROXY protocol header (v1 text line or v2 binary block) at the start of `p`:
+/// `Ok(0)` when there is none, `Err(true)` when more bytes are needed to tell, `Err(false)` for
+/// a malformed one.
+fn proxy_header(p: &[u8]) -> Result<usize, bool> {
+    let n = p.len().min(PROXY_V2_SIG.len());
+    if p[..n] == PROXY_V2_SIG[..n] {
+        if n < PROXY_V2_SIG.len() {
+            return Err(true);
+        }
+        let Some(&[ver_cmd, _, hi, lo]) = p.get(12..16) else {
+            return Err(true);
+        };
+        if ver_cmd >> 4 != 2 {
+            return Err(false);
+        }
+        let total = 16 + usize::from(u16::from_be_bytes([hi, lo]));
+        return if p.len() >= total {
+            Ok(total)
+        } else {
+            Err(true)
+        };
+    }
+    const V1: &[u8] = b"PROXY ";
+    let n = p.len().min(V1.len());
+    if p[..n] != V1[..n] {
+        return Ok(0);
+    }
+    let window = &p[..p.len().min(PROXY_V1_MAX)];
+    match window.windows(2).position(|w| w == b"\r\n") {
+        Some(at) => Ok(at + 2),
+        None if p.len() >= PROXY_V1_MAX => Err(false),
+        None => Err(true),
     }
 }
 
@@ -244,8 +324,9 @@ pub(crate) struct Inspector {
     protocol: Protocol,
     /// The client's first payload sequence number (SYN seq + 1), when the SYN was seen.
     client_isn: Option<u32>,
-    packets: u16,
     client_bytes: u32,
+    /// Payload bytes looked at, both ways (the work bound, [`MAX_WORK_BYTES`]).
+    work_bytes: u32,
     /// A client payload at `client_isn` was seen (and was neither TLS nor HTTP).
     saw_stream_start: bool,
     /// The engine's gauge of all inspectors' buffer bytes, and this inspector's share of it:
@@ -267,8 +348,8 @@ impl Inspector {
             counted: 0,
             protocol: Protocol::Unknown,
             client_isn,
-            packets: 0,
             client_bytes: 0,
+            work_bytes: 0,
             saw_stream_start: false,
         }
     }
@@ -282,15 +363,16 @@ impl Inspector {
     pub fn memory(&self) -> usize {
         match &self.protocol {
             Protocol::Unknown => 0,
+            Protocol::Pending(buf) => buf.memory(),
             Protocol::Tls(r) => r.memory(),
-            Protocol::Http { buf, .. } => buf.capacity(),
+            Protocol::Http { buf, .. } => buf.memory(),
             Protocol::Quic(q) => q.memory(),
         }
     }
 
     /// Look at one payload. `from_client` says whether the sender is the client as far as the
     /// flow knows; `weak_client` whether that knowledge is only a guess that a client message from
-    /// the other side may overturn.
+    /// the other side may overturn. `seq` is the sequence number of the payload's first byte.
     pub fn payload(
         &mut self,
         transport: Transport,
@@ -302,7 +384,7 @@ impl Inspector {
         if payload.is_empty() {
             return Step::Continue;
         }
-        self.packets += 1;
+        self.work_bytes = self.work_bytes.saturating_add(payload.len() as u32);
         if from_client {
             self.client_bytes = self.client_bytes.saturating_add(payload.len() as u32);
         }
@@ -339,16 +421,14 @@ impl Inspector {
                     Step::Done
                 }
             }
+            (Protocol::Pending(_), _) if from_client => self.pending(seq, payload),
             (Protocol::Tls(r), _) if from_client => {
                 let progress = r.push(seq, payload);
                 self.tls_progress(progress)
             }
-            (Protocol::Http { buf, next_seq }, _) if from_client => {
-                if seq == *next_seq && buf.len() < http::MAX_HEADER {
-                    let room = http::MAX_HEADER - buf.len();
-                    buf.extend_from_slice(&payload[..payload.len().min(room)]);
-                    *next_seq = seq.wrapping_add(payload.len() as u32);
-                    http_step(http::parse_request(buf))
+            (Protocol::Http { buf, start }, _) if from_client => {
+                if insert_at(buf, *start, seq, payload, http::MAX_HEADER) {
+                    http_step(http::parse_request(buf.contiguous()))
                 } else {
                     Step::Continue
                 }
@@ -359,9 +439,11 @@ impl Inspector {
             }
             _ => Step::Continue,
         };
+        let unknown = matches!(self.protocol, Protocol::Unknown);
         match step {
-            Step::Continue
-                if self.packets >= MAX_PACKETS || self.client_bytes > MAX_CLIENT_BYTES =>
+            Step::Continue | Step::ClientSpoke
+                if self.work_bytes > MAX_WORK_BYTES
+                    || (unknown && self.client_bytes > MAX_CLIENT_BYTES) =>
             {
                 Step::Done
             }
@@ -370,6 +452,16 @@ impl Inspector {
     }
 
     fn start_tcp(&mut self, seq: u32, payload: &[u8]) -> Step {
+        if let (Some(isn), false) = (self.client_isn, self.saw_stream_start) {
+            // The stream start is known: read it in any order until it tells its protocol.
+            // A first payload numbered like the SYN itself (some capture tools and builders
+            // reuse the SYN's number) is taken as the start rather than cut by one byte.
+            if seq == isn.wrapping_sub(1) {
+                self.client_isn = Some(seq);
+            }
+            self.protocol = Protocol::Pending(StreamBuf::default());
+            return self.pending(seq, payload);
+        }
         if tls::looks_like_client_hello(payload) {
             // The hello starts here, whatever came before it (a SOCKS or CONNECT preamble).
             let mut r = tls::HelloReassembler::new(Some(seq));
@@ -380,29 +472,62 @@ impl Inspector {
         if http::looks_like_request(payload) {
             let step = http_step(http::parse_request(payload));
             if step == Step::Continue {
-                let len = payload.len().min(http::MAX_HEADER);
-                self.protocol = Protocol::Http {
-                    buf: payload[..len].to_vec(),
-                    next_seq: seq.wrapping_add(payload.len() as u32),
-                };
+                let mut buf = StreamBuf::default();
+                insert_at(&mut buf, seq, seq, payload, http::MAX_HEADER);
+                self.protocol = Protocol::Http { buf, start: seq };
             }
             return step.or(Step::ClientSpoke);
         }
-        match self.client_isn {
-            // The stream's first segment is late or lost and this is a later one: let the
-            // reassembler wait for the start (an out-of-order ClientHello).
-            Some(isn) if seq != isn && !self.saw_stream_start => {
-                let mut r = tls::HelloReassembler::new(Some(isn));
-                let progress = r.push(seq, payload);
-                self.protocol = Protocol::Tls(r);
-                self.tls_progress(progress)
-            }
-            // Something else first (a proxy handshake, a banner): keep looking at what follows,
-            // within the budget.
-            _ => {
-                if self.client_isn == Some(seq) {
-                    self.saw_stream_start = true;
+        // Something else first (a proxy handshake, a banner): keep looking at what follows,
+        // within the budget.
+        Step::Continue
+    }
+
+    /// A client segment while the stream start is being gathered ([`Protocol::Pending`]).
+    fn pending(&mut self, seq: u32, payload: &[u8]) -> Step {
+        let (Protocol::Pending(buf), Some(isn)) = (&mut self.protocol, self.client_isn) else {
+            return Step::Continue;
+        };
+        if !insert_at(buf, isn, seq, payload, MAX_PENDING) {
+            return Step::Continue;
+        }
+        let p = buf.contiguous();
+        let start = match proxy_header(p) {
+            Err(true) => Start::NeedMore,
+            Err(false) => Start::Other,
+            Ok(skip) => match p.get(skip..) {
+                None | Some([]) => Start::NeedMore,
+                Some(rest) if tls::looks_like_client_hello(rest) => Start::Tls(skip),
+                Some(rest) => match http::parse_request(rest) {
+                    Err(Progress::NotThisProtocol) => Start::Other,
+                    Err(Progress::NeedMore) if http::looks_like_request(rest) => {
+                        return Step::ClientSpoke
+                    }
+                    Err(Progress::NeedMore) => Start::NeedMore,
+                    request => return http_step(request),
+                },
+            },
+        };
+        match start {
+            // Full, and still nothing recognisable.
+            Start::NeedMore if p.len() >= MAX_PENDING => Step::Done,
+            Start::NeedMore => Step::Continue,
+            Start::Tls(skip) => {
+                // Hand every byte received so far to the hello reassembler, in offset order
+                // (overlaps are already resolved: the first copy received was kept).
+                let mut r = tls::HelloReassembler::new(Some(isn.wrapping_add(skip as u32)));
+                let mut progress = Progress::NeedMore;
+                for (lo, bytes) in buf.runs() {
+                    progress = r.push(isn.wrapping_add(lo as u32), bytes);
                 }
+                self.protocol = Protocol::Tls(r);
+                self.tls_progress(progress).or(Step::ClientSpoke)
+            }
+            Start::Other => {
+                // Not TLS or HTTP from the start: look for a hello starting in a later segment,
+                // as after a SOCKS handshake.
+                self.protocol = Protocol::Unknown;
+                self.saw_stream_start = true;
                 Step::Continue
             }
         }
@@ -416,7 +541,10 @@ impl Inspector {
                 let Protocol::Tls(r) = &self.protocol else {
                     return Step::Done;
                 };
-                match r.hello().and_then(|h| HelloInfo::from_handshake(h, b't')) {
+                match r
+                    .hello()
+                    .and_then(|h| HelloInfo::from_handshake(h, b't', r.truncated()))
+                {
                     Some(mut info) => Step::Named(NameSource::TlsSni, info.sni.take(), Some(info)),
                     None => Step::Done,
                 }
@@ -432,13 +560,33 @@ impl Inspector {
                 let Protocol::Quic(q) = &self.protocol else {
                     return Step::Done;
                 };
-                match q.hello().and_then(|h| HelloInfo::from_handshake(h, b'q')) {
+                match q
+                    .hello()
+                    .and_then(|h| HelloInfo::from_handshake(h, b'q', false))
+                {
                     Some(mut info) => Step::Named(NameSource::QuicSni, info.sni.take(), Some(info)),
                     None => Step::Done,
                 }
             }
         }
     }
+}
+
+/// Store a segment (`seq`, `payload`) in a stream buffer whose offset 0 is sequence number
+/// `start`, keeping offsets `[0, max)`; true when a new byte arrived.
+fn insert_at(buf: &mut StreamBuf, start: u32, seq: u32, payload: &[u8], max: usize) -> bool {
+    let offset = seq.wrapping_sub(start);
+    // Offsets in the upper half of the sequence space are before the start: trim them.
+    let (lo, skip) = if offset >= 1 << 31 {
+        (0usize, offset.wrapping_neg() as usize)
+    } else {
+        (offset as usize, 0usize)
+    };
+    if skip >= payload.len() || lo >= max {
+        return false;
+    }
+    let hi = (lo + (payload.len() - skip)).min(max);
+    buf.insert(lo, &payload[skip..skip + (hi - lo)])
 }
 
 impl Step {

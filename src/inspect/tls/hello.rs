@@ -246,6 +246,19 @@ fn read_extension<'a>(r: &mut Reader<'a>) -> Option<(u16, &'a [u8])> {
 /// Parse one handshake message starting with msg_type (1 = client_hello) and the 24-bit
 /// length (RFC 8446 §4). Bytes after the message are ignored.
 pub fn parse_client_hello(handshake: &[u8]) -> Result<ClientHello<'_>, TlsError> {
+    parse_hello(handshake, false)
+}
+
+/// Parse the first bytes of a ClientHello too long to keep whole
+/// ([`HelloReassembler::truncated`]): the fixed fields must be present, then the extensions are
+/// read as far as they are complete (a cut last extension, and everything after it, is not
+/// seen). What it returns describes a prefix only: its SNI is the hello's SNI when the
+/// server_name extension lies in the prefix, but a fingerprint (JA4) of it would be wrong.
+pub fn parse_client_hello_prefix(prefix: &[u8]) -> Result<ClientHello<'_>, TlsError> {
+    parse_hello(prefix, true)
+}
+
+fn parse_hello(handshake: &[u8], prefix: bool) -> Result<ClientHello<'_>, TlsError> {
     let mut hs = Reader::new(handshake);
     match hs.u8() {
         None => return Err(TlsError::Truncated),
@@ -253,10 +266,15 @@ pub fn parse_client_hello(handshake: &[u8]) -> Result<ClientHello<'_>, TlsError>
         Some(_) => return Err(TlsError::NotTls),
     }
     let len = hs.u24().ok_or(TlsError::Truncated)?;
-    if len + HANDSHAKE_HEADER_LEN > HelloReassembler::MAX_BYTES {
+    if !prefix && len + HANDSHAKE_HEADER_LEN > HelloReassembler::MAX_BYTES {
         return Err(TlsError::TooLarge);
     }
-    let body = hs.take(len).ok_or(TlsError::Truncated)?;
+    let body = if prefix {
+        let rest = hs.rest;
+        &rest[..rest.len().min(len)]
+    } else {
+        hs.take(len).ok_or(TlsError::Truncated)?
+    };
 
     let mut r = Reader::new(body);
     let legacy_version = r.u16().ok_or(TlsError::Malformed("legacy_version"))?;
@@ -277,6 +295,10 @@ pub fn parse_client_hello(handshake: &[u8]) -> Result<ClientHello<'_>, TlsError>
     }
     let extensions = if r.is_empty() {
         &[][..]
+    } else if prefix {
+        // The block's length, then as many whole extensions as were kept.
+        r.u16().ok_or(TlsError::Malformed("extensions"))?;
+        complete_extensions(r.rest)
     } else {
         r.vec16().ok_or(TlsError::Malformed("extensions"))?
     };
@@ -293,6 +315,16 @@ pub fn parse_client_hello(handshake: &[u8]) -> Result<ClientHello<'_>, TlsError>
     };
     parse_extensions(extensions, &mut hello)?;
     Ok(hello)
+}
+
+/// The leading whole extensions of a cut extension block.
+fn complete_extensions(block: &[u8]) -> &[u8] {
+    let mut r = Reader::new(block);
+    let mut whole = 0;
+    while r.u16().is_some() && r.vec16().is_some() {
+        whole = block.len() - r.rest.len();
+    }
+    &block[..whole]
 }
 
 /// Walks `Extension extensions<8..2^16-1>` (RFC 8446 §4.2), filling the fields we read.

@@ -14,8 +14,8 @@ pub mod reassembly;
 mod fixtures;
 
 pub use hello::{
-    looks_like_client_hello, parse_client_hello, Alpn, AlpnIter, ClientHello, ExtensionIter,
-    TlsError,
+    looks_like_client_hello, parse_client_hello, parse_client_hello_prefix, Alpn, AlpnIter,
+    ClientHello, ExtensionIter, TlsError,
 };
 pub use ja4::ja4;
 pub use reassembly::HelloReassembler;

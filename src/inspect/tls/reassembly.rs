@@ -6,28 +6,23 @@
 use super::hello::{
     record_kind_ok, record_len_ok, HANDSHAKE_CLIENT_HELLO, HANDSHAKE_HEADER_LEN, RECORD_HEADER_LEN,
 };
+use crate::inspect::stream::StreamBuf;
 use crate::inspect::{GiveUp, Progress};
 
-/// Most disjoint received ranges tracked at once; a segment that would need more is dropped
-/// (as if lost) and is accepted when TCP retransmits it or once the holes fill.
-const MAX_RANGES: usize = 32;
 /// Without a known ISN, how many segments may arrive while the stream start does not look
 /// like TLS, waiting for a reordered earlier segment, before the stream is called `NotThisProtocol`.
 const UNANCHORED_GRACE_SEGMENTS: u8 = 4;
 
-/// A received byte range `[lo, hi)` as stream offsets (both <= MAX_BYTES, which fits u16).
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    lo: u16,
-    hi: u16,
-}
-
 /// Reassembles the client's TLS byte stream from TCP segments and extracts the ClientHello
 /// handshake message.
 ///
-/// The buffer grows to the highest byte received (never past [`Self::MAX_BYTES`]); received
-/// ranges are tracked in a small fixed list; overlapping bytes keep the first copy received.
-/// Drop the reassembler once the outcome is final to free its buffer.
+/// The buffer grows to the highest byte received (never past [`Self::MAX_BYTES`]); which bytes
+/// arrived is a bitmap, so any number of holes is tracked and tiny segments cost CPU, not the
+/// name. Overlapping bytes keep the first copy received (the policy is documented on
+/// `inspect::stream`). A ClientHello longer than the bound is kept up to the bound and
+/// completes, marked [`truncated`](Self::truncated), once that prefix is in: its SNI is still
+/// read when it lies in the prefix. Drop the reassembler once the outcome is final to free its
+/// buffer.
 #[derive(Debug, Clone)]
 pub struct HelloReassembler {
     /// Sequence number of stream offset 0, once known.
@@ -35,9 +30,9 @@ pub struct HelloReassembler {
     /// True when `start` came from the caller's ISN or the stream start looked like TLS.
     anchored: bool,
     grace_left: u8,
-    buf: Vec<u8>,
-    spans: [Span; MAX_RANGES],
-    span_count: usize,
+    data: StreamBuf,
+    /// The hello is longer than the bound: it completes as a kept prefix.
+    truncated: bool,
     state: Progress,
     scan: Scan,
 }
@@ -60,6 +55,8 @@ struct Scan {
 impl HelloReassembler {
     /// Hard bound on buffered client payload bytes (record headers included).
     pub const MAX_BYTES: usize = 16 * 1024;
+    /// Hard bound on heap bytes held: the payload bytes and the map of which arrived.
+    pub const MAX_MEMORY: usize = StreamBuf::memory_for(Self::MAX_BYTES);
 
     /// `isn_next` = the sequence number of the client's first payload byte (the client's
     /// SYN seq plus one), if known; otherwise `None` and the first data segment's seq is
@@ -71,9 +68,8 @@ impl HelloReassembler {
             start: isn_next,
             anchored: isn_next.is_some(),
             grace_left: UNANCHORED_GRACE_SEGMENTS,
-            buf: Vec::new(),
-            spans: [Span::default(); MAX_RANGES],
-            span_count: 0,
+            data: StreamBuf::default(),
+            truncated: false,
             state: Progress::NeedMore,
             scan: Scan::default(),
         }
@@ -111,53 +107,47 @@ impl HelloReassembler {
             self.state,
             Progress::NotThisProtocol | Progress::GaveUp(GiveUp::Abandoned)
         ) {
-            self.buf = Vec::new();
-            self.span_count = 0;
+            self.data.clear();
         }
         self.state
     }
 
     /// After [`Progress::Complete`], the contiguous handshake message (type 1 + 24-bit
-    /// length + body), de-framed from its TLS records, for [`parse_client_hello`](super::parse_client_hello).
+    /// length + body), de-framed from its TLS records, for [`parse_client_hello`](super::parse_client_hello);
+    /// when [`truncated`](Self::truncated), only the kept prefix of it, for
+    /// [`parse_client_hello_prefix`](super::parse_client_hello_prefix).
     pub fn hello(&self) -> Option<&[u8]> {
         match self.state {
-            Progress::Complete => Some(&self.buf),
+            Progress::Complete => Some(self.data.bytes()),
             _ => None,
         }
     }
 
+    /// The ClientHello was longer than [`Self::MAX_BYTES`]: [`hello`](Self::hello) is its
+    /// first bytes only.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
     /// Bytes currently held on the heap (for a global inspection-memory bound); never more
-    /// than [`Self::MAX_BYTES`].
+    /// than [`Self::MAX_MEMORY`].
     pub fn memory(&self) -> usize {
-        self.buf.capacity()
+        self.data.memory()
     }
 
     /// Unanchored start only: an earlier segment arrived, so offset 0 moves back by `by`
     /// bytes if the buffered data still fits; otherwise the earlier bytes are ignored.
     fn rebase(&mut self, by: usize) {
-        if by + self.buf.len() > Self::MAX_BYTES {
+        if by + self.data.bytes().len() > Self::MAX_BYTES {
             return;
         }
-        let new_len = self.buf.len() + by;
-        self.reserve_to(new_len);
-        self.buf.resize(new_len, 0);
-        self.buf.copy_within(0..new_len - by, by);
-        for span in &mut self.spans[..self.span_count] {
-            span.lo += by as u16;
-            span.hi += by as u16;
-        }
+        self.data.rebase(by);
         self.start = self.start.map(|s| s.wrapping_sub(by as u32));
         self.scan = Scan::default();
     }
 
-    fn reserve_to(&mut self, len: usize) {
-        if len > self.buf.capacity() {
-            self.buf.reserve_exact(len - self.buf.len());
-        }
-    }
-
     /// Copies the part of a segment at stream offset `offset` that lies in
-    /// `[0, MAX_BYTES)` into the holes it covers, and records the range.
+    /// `[0, MAX_BYTES)` into the offsets not yet received (first copy wins).
     fn insert(&mut self, offset: u32, payload: &[u8]) {
         // Offsets in the upper half of the sequence space are before the start: trim them.
         let (lo, skip) = if offset >= 1 << 31 {
@@ -169,83 +159,15 @@ impl HelloReassembler {
             return;
         }
         let hi = (lo + (payload.len() - skip)).min(Self::MAX_BYTES);
-        let data = &payload[skip..skip + (hi - lo)];
-        let Some(slot) = self.merge_span(lo as u16, hi as u16) else {
-            return;
-        };
-        if hi > self.buf.len() {
-            self.reserve_to(hi);
-            self.buf.resize(hi, 0);
-        }
-        // Fill only the holes between previously received spans (first copy wins).
-        let mut cursor = lo;
-        for span in self.spans[..self.span_count]
-            .iter()
-            .filter(|s| s.lo != s.hi)
-        {
-            let (s_lo, s_hi) = (usize::from(span.lo), usize::from(span.hi));
-            if s_hi <= cursor || s_lo >= hi {
-                continue;
-            }
-            if s_lo > cursor {
-                self.buf[cursor..s_lo].copy_from_slice(&data[cursor - lo..s_lo - lo]);
-            }
-            cursor = cursor.max(s_hi);
-        }
-        if cursor < hi {
-            self.buf[cursor..hi].copy_from_slice(&data[cursor - lo..]);
-        }
-        self.commit_span(slot);
-    }
-
-    /// Plans adding `[lo, hi)` to the sorted disjoint span list: returns the merged result,
-    /// or `None` if it would need more than MAX_RANGES spans.
-    fn merge_span(&self, lo: u16, hi: u16) -> Option<(usize, usize, Span)> {
-        let spans = &self.spans[..self.span_count];
-        // Spans touching or overlapping [lo, hi) are merged into one.
-        let first = spans.iter().position(|s| s.hi >= lo).unwrap_or(spans.len());
-        let last = spans
-            .iter()
-            .rposition(|s| s.lo <= hi)
-            .map_or(first, |i| i + 1);
-        let last = last.max(first);
-        if first == last && self.span_count == MAX_RANGES {
-            return None;
-        }
-        let mut merged = Span { lo, hi };
-        for s in &spans[first..last] {
-            merged.lo = merged.lo.min(s.lo);
-            merged.hi = merged.hi.max(s.hi);
-        }
-        Some((first, last, merged))
-    }
-
-    fn commit_span(&mut self, (first, last, merged): (usize, usize, Span)) {
-        let removed = last - first;
-        if removed == 0 {
-            self.spans.copy_within(first..self.span_count, first + 1);
-            self.span_count += 1;
-        } else {
-            self.spans.copy_within(last..self.span_count, first + 1);
-            self.span_count -= removed - 1;
-        }
-        self.spans[first] = merged;
-    }
-
-    /// Length of the received prefix starting at offset 0.
-    fn contiguous(&self) -> usize {
-        match self.spans[..self.span_count].first() {
-            Some(s) if s.lo == 0 => usize::from(s.hi),
-            _ => 0,
-        }
+        self.data.insert(lo, &payload[skip..skip + (hi - lo)]);
     }
 
     /// Walks the record layer over newly contiguous bytes (RFC 8446 §5.1: a handshake
     /// message may be fragmented across several records), and completes when the whole
-    /// ClientHello handshake message is in.
+    /// ClientHello handshake message is in, or, for a hello over the bound, its kept prefix.
     fn advance(&mut self) {
-        let avail = self.contiguous();
-        let buf = &self.buf[..avail];
+        let buf = self.data.contiguous();
+        let avail = buf.len();
         let sc = &mut self.scan;
         loop {
             if sc.hs_need.is_some_and(|need| sc.hs_have >= need) {
@@ -304,12 +226,15 @@ impl HelloReassembler {
                 sc.hs_need = Some(HANDSHAKE_HEADER_LEN + len);
             }
             // The rest of the message comes after `pos`, plus record headers: past the
-            // bound it can never be buffered.
+            // bound it can never be buffered whole, so the kept prefix will have to do.
             let rest = sc.hs_need.map_or(0, |need| need - sc.hs_have);
             if sc.pos + rest > Self::MAX_BYTES {
-                self.state = Progress::GaveUp(GiveUp::Abandoned);
-                return;
+                self.truncated = true;
             }
+        }
+        // A hello over the bound completes when every byte up to the bound is in.
+        if self.truncated && avail >= Self::MAX_BYTES && self.scan.hs_need.is_some() {
+            self.state = Progress::Complete;
         }
         // The buffer grows with the bytes received, never ahead of them: reserving the length a
         // hello announces (up to 16 KiB for 9 bytes of a record and handshake header) let a peer
@@ -320,23 +245,26 @@ impl HelloReassembler {
     }
 
     /// Moves the handshake fragments of the leading records together in place, dropping
-    /// the record headers, and cuts the buffer to the ClientHello message.
+    /// the record headers, and cuts the buffer to the ClientHello message (or its kept prefix).
     fn deframe(&mut self) {
         let need = self.scan.hs_need.unwrap_or(0);
+        let avail = self.data.contiguous().len();
+        let buf = self.data.bytes_mut();
+        buf.truncate(avail);
         let (mut rd, mut wr) = (0usize, 0usize);
         while wr < need {
-            let len = match self.buf.get(rd + 3..rd + RECORD_HEADER_LEN) {
+            let len = match buf.get(rd + 3..rd + RECORD_HEADER_LEN) {
                 Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
                 _ => break,
             };
             rd += RECORD_HEADER_LEN;
-            let n = len.min(need - wr).min(self.buf.len() - rd);
-            self.buf.copy_within(rd..rd + n, wr);
+            let n = len.min(need - wr).min(buf.len() - rd);
+            buf.copy_within(rd..rd + n, wr);
             rd += n;
             wr += n;
         }
-        self.buf.truncate(wr);
-        self.span_count = 0;
+        buf.truncate(wr);
+        self.data.forget_map();
     }
 }
 
@@ -476,13 +404,14 @@ mod tests {
             Progress::GaveUp(GiveUp::Abandoned)
         );
         assert_eq!(r.memory(), 0);
-        // A hello declared larger than the bound.
+        // A hello declared larger than the bound waits for its kept prefix.
         let mut r = HelloReassembler::new(Some(0));
         assert_eq!(
             r.push(0, &[22, 3, 1, 0x40, 0x00, 1, 0, 0x3f, 0xfc]),
-            Progress::GaveUp(GiveUp::Abandoned)
+            Progress::NeedMore
         );
-        // A hello that fits alone but not with its record headers.
+        // A hello that fits alone but not with its record headers: completes, truncated, once
+        // the bound is reached.
         let mut r = HelloReassembler::new(Some(0));
         let mut first = vec![22, 3, 1, 0x10, 0x00, 1, 0, 0x3f, 0xf0];
         first.resize(5 + 0x1000, 0);
@@ -491,14 +420,15 @@ mod tests {
         let mut records = 1;
         while state == Progress::NeedMore {
             records += 1;
-            assert!(records < 5);
+            assert!(records < 6);
             let mut rec = vec![22, 3, 1, 0x10, 0x00];
             rec.extend(vec![0u8; 0x1000]);
             state = r.push(seq, &rec);
             seq += rec.len() as u32;
-            assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+            assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
         }
-        assert_eq!(state, Progress::GaveUp(GiveUp::Abandoned));
+        assert_eq!(state, Progress::Complete);
+        assert!(r.truncated());
         // Zero-length handshake record and an interleaved alert.
         let mut r = HelloReassembler::new(Some(0));
         assert_eq!(
@@ -522,23 +452,53 @@ mod tests {
         assert_eq!(r.memory(), 0);
         // A huge segment straddling the bound is cut at it.
         r.push(1_000_000 + 16_000, &big);
-        assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+        assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
         assert_eq!(r.push(1_000_000, &CURL[..10]), Progress::NeedMore);
         assert_eq!(r.push(1_000_000 + 10, &CURL[10..]), Progress::Complete);
         assert_eq!(r.hello(), Some(&CURL[5..]));
-        assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+        assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
     }
 
     #[test]
-    fn too_many_holes_drops_then_recovers() {
+    fn any_number_of_holes_is_tracked() {
         let mut r = HelloReassembler::new(Some(0));
-        for i in 0..(MAX_RANGES as u32 + 5) {
+        for i in 0..(CURL.len() as u32 / 2) {
             r.push(1 + 2 * i, &CURL[1 + 2 * i as usize..2 + 2 * i as usize]);
         }
-        assert!(r.span_count <= MAX_RANGES);
-        // Retransmitting the whole flight completes it.
-        assert_eq!(r.push(0, CURL), Progress::Complete);
+        assert_eq!(r.push(0, &CURL[..1]), Progress::NeedMore);
+        let mut last = Progress::NeedMore;
+        for i in 0..(CURL.len() as u32 / 2) {
+            last = r.push(2 * i, &CURL[2 * i as usize..2 * i as usize + 1]);
+        }
+        if CURL.len() % 2 == 1 {
+            last = r.push(CURL.len() as u32 - 1, &CURL[CURL.len() - 1..]);
+        }
+        assert_eq!(last, Progress::Complete);
         assert_eq!(r.hello(), Some(&CURL[5..]));
+    }
+
+    #[test]
+    fn a_hello_over_the_bound_completes_as_its_kept_prefix() {
+        let small = build_hello(SPEC_CIPHERS, &spec_example_exts());
+        let want_sni = parse_client_hello(&small).unwrap().sni;
+        assert!(want_sni.is_some());
+        // A padding extension (21) makes the hello about 18.6 KB.
+        let mut exts = spec_example_exts();
+        exts.push((21, vec![0; 18_600 - small.len()]));
+        let msg = build_hello(SPEC_CIPHERS, &exts);
+        let stream = into_records(&msg, &[16_384]);
+        let mut r = HelloReassembler::new(Some(5));
+        let mut last = Progress::NeedMore;
+        for (i, chunk) in stream.chunks(1000).enumerate().rev() {
+            last = r.push(5 + 1000 * i as u32, chunk);
+            assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
+        }
+        assert_eq!(last, Progress::Complete);
+        assert!(r.truncated());
+        let kept = r.hello().unwrap();
+        assert!(kept.len() < msg.len() && msg.starts_with(kept));
+        let h = crate::inspect::tls::parse_client_hello_prefix(kept).unwrap();
+        assert_eq!(h.sni, want_sni);
     }
 
     /// Client->server TCP segments (seq, payload) of `client` ("a.b.c.d", port) in a classic
@@ -701,7 +661,7 @@ mod tests {
             let mut last = Progress::NeedMore;
             for (lo, hi) in segs {
                 last = r.push(isn.wrapping_add(lo as u32), &stream[lo..hi]);
-                prop_assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+                prop_assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
             }
             prop_assert_eq!(last, Progress::Complete);
             prop_assert_eq!(r.hello(), Some(&want[..]));
@@ -748,7 +708,7 @@ mod tests {
             for (seq, data) in &segs {
                 r.push(*seq, data);
                 r.push(base.wrapping_add(*seq % 20_000), data);
-                prop_assert!(r.memory() <= HelloReassembler::MAX_BYTES);
+                prop_assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
             }
             if let Some(m) = r.hello() {
                 let _ = parse_client_hello(m);

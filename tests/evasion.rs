@@ -1,0 +1,459 @@
+//! Evasion suite: a user on the device who wants to reach an unsanctioned app (Dropbox) shapes
+//! their own first flight. Whatever the server's TCP stack accepts as the same hello, cloudsight
+//! must read as that hello: each case asserts the name, the catalog app, verdict `Block` from the
+//! packet that completes the message on (never before), and the flushed record's exact counts.
+//!
+//! # What an endpoint sensor can know (the decisions these tests pin)
+//!
+//! - **Overlaps: the first received byte wins** (`cloudsight::internal::inspect`'s stream buffer
+//!   documents it). Linux, Windows and the BSDs never rewrite bytes they already accepted in
+//!   order, so a conflicting overlap sent after the original reads the same for the server and
+//!   for cloudsight (`conflicting_overlap_first_received_byte_wins`).
+//! - **Checksums are not checked.** A sensor that captures outbound packets above the NIC sees
+//!   them before checksum offload fills the checksum in, so a zero or wrong checksum is what
+//!   honest traffic looks like: cloudsight cannot use it to tell a decoy from data, and does not.
+//!   A decoy with a bad checksum is therefore read like any segment (the first copy wins). A
+//!   process that can send such crafted segments needs raw-socket privilege on the device (the
+//!   OS stack never sends conflicting retransmissions), the same privilege that could stop the
+//!   sensor; that is outside what cloudsight can answer from packets alone.
+//! - **Out-of-window segments are ignored**: bytes more than the hello bound (16 KiB) past the
+//!   stream start, or before it, are never read, so a decoy hello sent far outside the window
+//!   cannot name the flow.
+
+use cloudsight::capi::*;
+use cloudsight::{ActivityRecord, Config, Engine, LinkType, Sanction, Verdict};
+use cloudsight_testkit::packet::{Tcp, ACK, PSH_ACK, SYN, SYN_ACK};
+use cloudsight_testkit::tls::{chromium_handshake, chromium_hello, records};
+
+const CLIENT: [u8; 4] = [10, 0, 0, 5];
+const SERVER: [u8; 4] = [162, 125, 1, 18];
+const ISN: u32 = 1000;
+const SNI: &str = "www.dropbox.com";
+
+/// A connection fed packet by packet, counting what each direction sent.
+struct Conn {
+    engine: Engine,
+    up: Tcp,
+    ts: u64,
+    bytes: [u64; 2],
+    packets: [u64; 2],
+}
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        let engine = Engine::new(Config::default()).unwrap();
+        engine.update_policy(|p| p.set_app("dropbox", Sanction::Unsanctioned));
+        Conn {
+            engine,
+            up: Tcp::new((CLIENT, 50123), (SERVER, port)),
+            ts: 1_000_000_000,
+            bytes: [0; 2],
+            packets: [0; 2],
+        }
+    }
+
+    fn send(&mut self, up: bool, seq: u32, flags: u8, payload: &[u8]) -> Verdict {
+        let frame = self.up.up(up).seq(seq).frame(flags, payload);
+        self.bytes[usize::from(!up)] += frame.len() as u64;
+        self.packets[usize::from(!up)] += 1;
+        self.ts += 1_000;
+        self.engine
+            .process_packet(LinkType::Raw, &frame, self.ts, None)
+    }
+
+    /// SYN (with `syn_data`: TCP Fast Open), SYN-ACK, ACK.
+    fn handshake(&mut self, syn_data: &[u8]) -> [Verdict; 3] {
+        [
+            self.send(true, ISN - 1, SYN, syn_data),
+            self.send(false, 7000, SYN_ACK, &[]),
+            self.send(true, ISN + syn_data.len() as u32, ACK, &[]),
+        ]
+    }
+
+    /// A client segment at stream offset `offset`.
+    fn data(&mut self, offset: usize, payload: &[u8]) -> Verdict {
+        self.send(true, ISN.wrapping_add(offset as u32), PSH_ACK, payload)
+    }
+
+    /// Flush and return the flow's one record, checking its counts.
+    fn record(&self) -> ActivityRecord {
+        self.engine.flush(self.ts + 1);
+        let recs = self.engine.drain(16);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let r = recs.into_iter().next().unwrap();
+        assert_eq!(r.bytes_up, self.bytes[0], "bytes_up");
+        assert_eq!(r.bytes_down, self.bytes[1], "bytes_down");
+        assert_eq!(r.packets_up, self.packets[0], "packets_up");
+        assert_eq!(r.packets_down, self.packets[1], "packets_down");
+        r
+    }
+}
+
+/// The index of the first segment after which `[0, need)` is all received.
+fn completing(segments: &[(usize, Vec<u8>)], need: usize) -> usize {
+    let mut have = vec![false; need];
+    for (i, (off, data)) in segments.iter().enumerate() {
+        let end = (*off + data.len()).min(need);
+        if *off < end {
+            have[*off..end].fill(true);
+        }
+        if have.iter().all(|&h| h) {
+            return i;
+        }
+    }
+    panic!("segments never cover the first {need} bytes");
+}
+
+/// Cut `stream` into `size`-byte segments (offset, bytes).
+fn chunks(stream: &[u8], size: usize) -> Vec<(usize, Vec<u8>)> {
+    stream
+        .chunks(size)
+        .enumerate()
+        .map(|(i, c)| (i * size, c.to_vec()))
+        .collect()
+}
+
+/// Deterministic Fisher-Yates shuffle (xorshift).
+fn shuffle<T>(v: &mut [T], seed: u64) {
+    let mut s = seed | 1;
+    for i in (1..v.len()).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        v.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+}
+
+/// Run a case: handshake, the segments, a server reply; the verdict is `Allow` until the segment
+/// that completes the first `need` stream bytes and `want` from it on; the record names `name`
+/// with app `app`.
+fn run_case(
+    port: u16,
+    segments: &[(usize, Vec<u8>)],
+    need: usize,
+    name: &str,
+    app: Option<&str>,
+    want: Verdict,
+) -> ActivityRecord {
+    let mut c = Conn::new(port);
+    assert_eq!(c.handshake(&[]), [Verdict::Allow; 3]);
+    let done = completing(segments, need);
+    for (i, (off, data)) in segments.iter().enumerate() {
+        let v = c.data(*off, data);
+        let expect = if i < done { Verdict::Allow } else { want };
+        assert_eq!(
+            v,
+            expect,
+            "segment {i} of {} (completes at {done})",
+            segments.len()
+        );
+    }
+    assert_eq!(c.send(false, 7001, PSH_ACK, b"server"), want);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some(name));
+    assert_eq!(r.app.as_ref().map(|a| a.id.as_str()), app);
+    assert_eq!(r.verdict, want);
+    r
+}
+
+fn blocked(segments: &[(usize, Vec<u8>)], need: usize) -> ActivityRecord {
+    run_case(443, segments, need, SNI, Some("dropbox"), Verdict::Block)
+}
+
+fn hello() -> Vec<u8> {
+    chromium_hello(SNI, 0)
+}
+
+#[test]
+fn one_byte_segments_in_order() {
+    let h = hello();
+    assert!(h.len() > 1500, "{}", h.len());
+    let r = blocked(&chunks(&h, 1), h.len());
+    assert!(r.ja4.is_some());
+}
+
+#[test]
+fn seven_byte_segments_reversed() {
+    let h = hello();
+    let mut segs = chunks(&h, 7);
+    segs.reverse();
+    blocked(&segs, h.len());
+}
+
+#[test]
+fn thirteen_byte_segments_shuffled() {
+    let h = hello();
+    let mut segs = chunks(&h, 13);
+    shuffle(&mut segs, 0x5eed);
+    blocked(&segs, h.len());
+}
+
+#[test]
+fn retransmissions_overlapping_the_next_segment() {
+    let h = hello();
+    // 100-byte segments, each retransmitted as 150 bytes reaching into the next one.
+    let mut segs = Vec::new();
+    for off in (0..h.len()).step_by(100) {
+        segs.push((off, h[off..(off + 100).min(h.len())].to_vec()));
+        segs.push((off, h[off..(off + 150).min(h.len())].to_vec()));
+    }
+    blocked(&segs, h.len());
+}
+
+#[test]
+fn duplicate_segments() {
+    let h = hello();
+    let mut segs = Vec::new();
+    for (off, data) in chunks(&h, 40) {
+        for _ in 0..3 {
+            segs.push((off, data.clone()));
+        }
+    }
+    blocked(&segs, h.len());
+}
+
+#[test]
+fn split_inside_the_sni() {
+    let h = hello();
+    let at = h
+        .windows(SNI.len())
+        .position(|w| w == SNI.as_bytes())
+        .unwrap()
+        + 5;
+    let segs = vec![(at, h[at..].to_vec()), (0, h[..at].to_vec())];
+    blocked(&segs, h.len());
+}
+
+#[test]
+fn tiny_tls_records() {
+    let hs = chromium_handshake(SNI, 0);
+    let stream = records(&hs, &[1, 2, 3, 5, 8]);
+    blocked(&chunks(&stream, 64), stream.len());
+}
+
+#[test]
+fn records_of_16_and_3_then_shuffled_11_byte_segments() {
+    let hs = chromium_handshake(SNI, 0);
+    let stream = records(&hs, &[16, 3]);
+    let mut segs = chunks(&stream, 11);
+    shuffle(&mut segs, 42);
+    blocked(&segs, stream.len());
+}
+
+#[test]
+fn conflicting_overlap_first_received_byte_wins() {
+    let real = hello();
+    let decoy = chromium_hello("www.dropbox.org", 0);
+    assert_eq!(real.len(), decoy.len());
+    let at = real
+        .windows(SNI.len())
+        .position(|w| w == SNI.as_bytes())
+        .unwrap();
+    // Real bytes first, then a decoy (bad checksum or not: checksums are not read) rewriting the
+    // name: the server keeps what it accepted in order, and so does cloudsight.
+    let segs = vec![
+        (0, real[..at + 20].to_vec()),
+        (at, decoy[at..at + 20].to_vec()),
+        (at + 20, real[at + 20..].to_vec()),
+    ];
+    blocked(&segs, real.len());
+    // The decoy first: it is what the stream carries (for the server too), so it names the flow;
+    // www.dropbox.org is not in the catalog, so the flow is allowed.
+    let segs = vec![
+        (0, real[..at].to_vec()),
+        (at, decoy[at..at + 20].to_vec()),
+        (at, real[at..].to_vec()),
+    ];
+    run_case(
+        443,
+        &segs,
+        real.len(),
+        "www.dropbox.org",
+        None,
+        Verdict::Allow,
+    );
+}
+
+#[test]
+fn out_of_window_decoys_are_ignored() {
+    let real = hello();
+    let decoy = chromium_hello("www.example.org", 0);
+    let mut c = Conn::new(443);
+    c.handshake(&[]);
+    // A whole decoy hello far past the window, and one ending before the stream start.
+    assert_eq!(c.data(1 << 20, &decoy), Verdict::Allow);
+    assert_eq!(
+        c.send(
+            true,
+            ISN.wrapping_sub(decoy.len() as u32 + 10),
+            PSH_ACK,
+            &decoy
+        ),
+        Verdict::Allow
+    );
+    assert_eq!(c.data(0, &real[..500]), Verdict::Allow);
+    assert_eq!(c.data(500, &real[500..]), Verdict::Block);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+}
+
+#[test]
+fn tcp_fast_open_hello_in_the_syn() {
+    let h = hello();
+    let mut c = Conn::new(443);
+    let v = c.handshake(&h);
+    assert_eq!(v, [Verdict::Block; 3]);
+    assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+    // Split: the first 300 bytes in the SYN, the rest after the handshake.
+    let mut c = Conn::new(443);
+    assert_eq!(c.handshake(&h[..300]), [Verdict::Allow; 3]);
+    assert_eq!(c.data(300, &h[300..]), Verdict::Block);
+    assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+}
+
+#[test]
+fn odd_port_with_100_byte_segments() {
+    let h = hello();
+    run_case(
+        8853,
+        &chunks(&h, 100),
+        h.len(),
+        SNI,
+        Some("dropbox"),
+        Verdict::Block,
+    );
+}
+
+#[test]
+fn sni_mixed_case_with_trailing_dot() {
+    let h = chromium_hello("WwW.DropBox.CoM.", 0);
+    blocked(&chunks(&h, 200), h.len());
+}
+
+#[test]
+fn http_request_in_one_byte_segments_reversed() {
+    let req =
+        b"GET /s/abc HTTP/1.1\r\nUser-Agent: x\r\nHost: www.dropbox.com\r\nAccept: */*\r\n\r\n";
+    let need = req.windows(5).position(|w| w == b".com\r").unwrap() + 6;
+    let mut segs = chunks(req, 1);
+    segs.reverse();
+    let r = blocked(&segs, need);
+    assert_eq!(r.name_source, Some(cloudsight::NameSource::HttpHost));
+}
+
+#[test]
+fn http_odd_method_and_spacing() {
+    let req = b"\r\nMKCALENDAR   /x\tHTTP/1.1\r\nhost:www.dropbox.com:80\r\n\r\n";
+    blocked(&chunks(req, 3), req.len() - 2);
+}
+
+#[test]
+fn proxy_protocol_v1_before_a_hello() {
+    let mut stream = b"PROXY TCP4 192.0.2.1 198.51.100.7 50123 443\r\n".to_vec();
+    stream.extend_from_slice(&hello());
+    blocked(&chunks(&stream, 30), stream.len());
+}
+
+#[test]
+fn proxy_protocol_v2_before_a_hello() {
+    let mut stream = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    stream.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    stream.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 7, 0xc3, 0xcb, 1, 0xbb]);
+    stream.extend_from_slice(&hello());
+    let mut segs = chunks(&stream, 9);
+    segs.reverse();
+    blocked(&segs, stream.len());
+}
+
+#[test]
+fn hello_of_18_6_kb_with_the_sni_early() {
+    let base = chromium_hello(SNI, 0).len() + 4 + 5;
+    let hs = chromium_handshake(SNI, 18_600 - base);
+    let stream = records(&hs, &[16_384]);
+    assert!(stream.len() == 18_600, "{}", stream.len());
+    // Complete once the first 16 KiB (the bound) are in; JA4 is left out (a prefix).
+    let r = blocked(&chunks(&stream, 1000), 16 * 1024);
+    assert_eq!(r.ja4, None);
+}
+
+// The C ABI: the same techniques through `cloudsight_engine_process_packet` (LINKTYPE 101).
+
+fn c_feed(engine: *const cloudsight_engine, frame: &[u8], ts: u64) -> cloudsight_verdict {
+    let mut verdict = cloudsight_verdict::Allow;
+    // SAFETY: `engine` came from cloudsight_engine_new; the frame and verdict are valid.
+    let r = unsafe {
+        cloudsight_engine_process_packet(
+            engine,
+            101,
+            frame.as_ptr(),
+            frame.len(),
+            ts,
+            std::ptr::null(),
+            &mut verdict,
+        )
+    };
+    assert_eq!(r, cloudsight_result::Ok);
+    verdict
+}
+
+fn c_api_case(segments: &[(usize, Vec<u8>)], need: usize) {
+    let mut engine = std::ptr::null_mut();
+    // SAFETY: a NULL config takes the defaults; `engine` is a valid out-pointer.
+    assert_eq!(
+        unsafe { cloudsight_engine_new(std::ptr::null(), &mut engine) },
+        cloudsight_result::Ok
+    );
+    // SAFETY: the engine is live and the id NUL-terminated.
+    assert_eq!(
+        unsafe { cloudsight_engine_set_policy(engine, c"dropbox".as_ptr(), 1) },
+        cloudsight_result::Ok
+    );
+    let up = Tcp::new((CLIENT, 50999), (SERVER, 443));
+    let mut ts = 1;
+    let mut feed = |up: bool, t: Tcp, flags, payload: &[u8]| {
+        ts += 1;
+        c_feed(engine, &t.up(up).frame(flags, payload), ts)
+    };
+    assert_eq!(
+        feed(true, up.seq(ISN - 1), SYN, &[]),
+        cloudsight_verdict::Allow
+    );
+    assert_eq!(
+        feed(false, up.seq(7000), SYN_ACK, &[]),
+        cloudsight_verdict::Allow
+    );
+    let done = completing(segments, need);
+    for (i, (off, data)) in segments.iter().enumerate() {
+        let v = feed(true, up.seq(ISN + *off as u32), PSH_ACK, data);
+        let want = if i < done {
+            cloudsight_verdict::Allow
+        } else {
+            cloudsight_verdict::Block
+        };
+        assert_eq!(v, want, "segment {i}");
+    }
+    assert_eq!(
+        feed(false, up.seq(7001), PSH_ACK, b"x"),
+        cloudsight_verdict::Block
+    );
+    // SAFETY: the engine is live and freed once.
+    unsafe { cloudsight_engine_free(engine) };
+}
+
+#[test]
+fn c_api_one_byte_segments_and_shuffled_records() {
+    let h = hello();
+    c_api_case(&chunks(&h, 1), h.len());
+    let stream = records(&chromium_handshake(SNI, 0), &[16, 3]);
+    let mut segs = chunks(&stream, 11);
+    shuffle(&mut segs, 7);
+    c_api_case(&segs, stream.len());
+}
+
+#[test]
+fn c_api_http_reversed() {
+    let req = b"GET / HTTP/1.1\r\nHost: www.dropbox.com\r\n\r\n";
+    let mut segs = chunks(req, 1);
+    segs.reverse();
+    c_api_case(&segs, req.len() - 2);
+}
