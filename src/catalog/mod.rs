@@ -25,16 +25,20 @@
 //! empty or malformed labels, wildcards, and public suffixes outside `multi_tenant` apps.
 
 mod category;
+mod instance;
 mod load;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
 pub use crate::error::LoadError;
 pub use category::{Category, UnknownCategory};
+pub use instance::GLOBAL_RESERVED;
+use instance::Pattern;
 pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION, MAX_APP_NAME_LEN, MAX_CATEGORY_LEN, MAX_ID_LEN};
 
 /// The catalog compiled into the library, as TOML text.
@@ -63,6 +67,13 @@ pub struct App {
     /// Why the score departs from the category's norm, when it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_note: Option<String>,
+    /// Host patterns that carry the app's instance (`{instance}.slack.com`; syntax in the module
+    /// docs), lower case, tried in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// Labels that are never an instance of this app (beside [`GLOBAL_RESERVED`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instance_reserved: Vec<String>,
 }
 
 /// Position of an app in its [`Catalog`]; valid for that catalog only.
@@ -89,6 +100,8 @@ pub struct Catalog {
     apps: Vec<App>,
     names: HashMap<Box<[u8]>, Claim, RandomState>,
     ids: HashMap<String, u32, RandomState>,
+    /// Compiled `instances` patterns, per app.
+    patterns: Vec<Box<[Pattern]>>,
 }
 
 impl Default for Catalog {
@@ -137,7 +150,22 @@ impl Catalog {
                 }
             }
         }
-        Catalog { apps, names, ids }
+        let patterns = apps
+            .iter()
+            .map(|app| {
+                // Patterns passed the lint; one whose domain `extend` took away is left out.
+                app.instances
+                    .iter()
+                    .filter_map(|p| Pattern::parse(p, &app.domains).ok())
+                    .collect()
+            })
+            .collect();
+        Catalog {
+            apps,
+            names,
+            ids,
+            patterns,
+        }
     }
 
     /// A new catalog: `self` overlaid with `other`. An app of `other` replaces the app of `self`
@@ -201,6 +229,31 @@ impl Catalog {
             }
         }
         None
+    }
+
+    /// Where the instance (tenant, workspace, org, bucket, account, site) sits in `host`, a name
+    /// as naming makes it (lower case, no trailing dot) whose app is `app` (from
+    /// [`Catalog::lookup_index`] on `host`): the app's `instances` patterns when it has some;
+    /// otherwise, for a name no app claims or a `multi_tenant` app's name, the label left of a
+    /// public suffix of the list's private section. `None` when the name carries no instance or
+    /// only a reserved label. Allocates nothing.
+    pub fn instance_range(&self, app: Option<AppIndex>, host: &str) -> Option<Range<usize>> {
+        match app.and_then(|i| Some((self.apps.get(i.get())?, &self.patterns[i.get()]))) {
+            Some((app, patterns)) if !patterns.is_empty() => patterns.iter().find_map(|p| {
+                p.capture(host)
+                    .filter(|r| !instance::is_reserved(&host[r.clone()], &app.instance_reserved))
+            }),
+            Some((app, _)) if !app.multi_tenant => None,
+            _ => instance::from_private_suffix(host),
+        }
+    }
+
+    /// The instance `host` carries (see [`Catalog::instance_range`]); case and one trailing dot
+    /// are ignored, the result is lower case.
+    pub fn instance(&self, host: &str) -> Option<String> {
+        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        let app = self.lookup_index(host.as_bytes());
+        self.instance_range(app, &host).map(|r| host[r].to_owned())
     }
 
     /// The app with this id.
