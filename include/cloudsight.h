@@ -103,6 +103,12 @@
  */
 #define CLOUDSIGHT_TRUNCATED_USER (1 << 6)
 
+/**
+ * `instance` was cut to fit (instances are single host labels, at most 63 bytes, so never in
+ * practice).
+ */
+#define CLOUDSIGHT_TRUNCATED_INSTANCE (1 << 7)
+
 
 
 
@@ -827,6 +833,12 @@ typedef struct cloudsight_record {
      * Reserved (zero).
      */
     uint8_t reserved[4];
+    /**
+     * The app instance (tenant, workspace, org, bucket, account, site) `server_name` carries,
+     * empty when none. Appended after `reserved`: a caller compiled against the shorter record
+     * gets the fields before it.
+     */
+    char instance[64];
 } cloudsight_record;
 
 /**
@@ -1310,9 +1322,10 @@ CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 232, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2776, record_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, server_name) == 156, record_server_name);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, user_id) == 2580, record_user_id);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, instance) == 2776, record_instance);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_app_info) == 216, app_info_size);
 #endif

@@ -34,7 +34,10 @@ const WITH: &[(&str, &str)] = &[
     ("myorg-account1.snowflakecomputing.com", "myorg-account1"),
     ("xy12345.us-east-1.snowflakecomputing.com", "xy12345"),
     ("xy12345.us-east-2.aws.snowflakecomputing.com", "xy12345"),
-    ("adb-1234567890123456.7.azuredatabricks.net", "adb-1234567890123456"),
+    (
+        "adb-1234567890123456.7.azuredatabricks.net",
+        "adb-1234567890123456",
+    ),
     ("acme.cloud.databricks.com", "acme"),
     ("acme.gcp.databricks.com", "acme"),
     ("my-bucket.s3.amazonaws.com", "my-bucket"),
@@ -295,7 +298,10 @@ fn bad_instance_rules_are_refused_with_their_line() {
 
     for (rule, why) in [
         (r#"instances = ["x.com"]"#, "placeholder"),
-        (r#"instances = ["{instance}.{instance}.x.com"]"#, "placeholder"),
+        (
+            r#"instances = ["{instance}.{instance}.x.com"]"#,
+            "placeholder",
+        ),
         (r#"instances = ["{instance}.y.com"]"#, "domains"),
         (r#"instances = ["{instance}.*"]"#, "literal"),
         (r#"instances = ["{instance}..x.com"]"#, "empty label"),

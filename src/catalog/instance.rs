@@ -18,17 +18,110 @@ use std::ops::Range;
 
 /// Labels that never name an instance, for every app and for the public-suffix-list fallback.
 pub const GLOBAL_RESERVED: &[&str] = &[
-    "www", "www2", "web", "api", "apis", "app", "apps", "login", "logon", "signin", "signup",
-    "auth", "sso", "oauth", "id", "identity", "accounts", "account", "status", "cdn", "static",
-    "assets", "media", "images", "img", "files", "file", "upload", "uploads", "download",
-    "downloads", "help", "support", "docs", "doc", "developer", "developers", "dev-docs", "blog",
-    "news", "community", "forum", "forums", "mail", "email", "smtp", "m", "mobile", "admin",
-    "portal", "console", "dashboard", "my", "secure", "edge", "gateway", "ws", "wss", "events",
-    "telemetry", "metrics", "analytics", "stats", "tracking", "ocsp", "crl", "ns1", "ns2", "mx",
-    "info", "about", "go", "get", "careers", "jobs", "legal", "privacy", "security", "trust",
-    "marketplace", "partners", "investor", "investors", "ir", "press", "academy",
-    "learn", "training", "university", "beta", "preview", "staging", "test", "sandbox", "demo",
-    "cloud", "enterprise", "business", "global", "public", "share", "link", "links", "s3",
+    "www",
+    "www2",
+    "web",
+    "api",
+    "apis",
+    "app",
+    "apps",
+    "login",
+    "logon",
+    "signin",
+    "signup",
+    "auth",
+    "sso",
+    "oauth",
+    "id",
+    "identity",
+    "accounts",
+    "account",
+    "status",
+    "cdn",
+    "static",
+    "assets",
+    "media",
+    "images",
+    "img",
+    "files",
+    "file",
+    "upload",
+    "uploads",
+    "download",
+    "downloads",
+    "help",
+    "support",
+    "docs",
+    "doc",
+    "developer",
+    "developers",
+    "dev-docs",
+    "blog",
+    "news",
+    "community",
+    "forum",
+    "forums",
+    "mail",
+    "email",
+    "smtp",
+    "m",
+    "mobile",
+    "admin",
+    "portal",
+    "console",
+    "dashboard",
+    "my",
+    "secure",
+    "edge",
+    "gateway",
+    "ws",
+    "wss",
+    "events",
+    "telemetry",
+    "metrics",
+    "analytics",
+    "stats",
+    "tracking",
+    "ocsp",
+    "crl",
+    "ns1",
+    "ns2",
+    "mx",
+    "info",
+    "about",
+    "go",
+    "get",
+    "careers",
+    "jobs",
+    "legal",
+    "privacy",
+    "security",
+    "trust",
+    "marketplace",
+    "partners",
+    "investor",
+    "investors",
+    "ir",
+    "press",
+    "academy",
+    "learn",
+    "training",
+    "university",
+    "beta",
+    "preview",
+    "staging",
+    "test",
+    "sandbox",
+    "demo",
+    "cloud",
+    "enterprise",
+    "business",
+    "global",
+    "public",
+    "share",
+    "link",
+    "links",
+    "s3",
 ];
 
 /// One compiled `instances` pattern.
@@ -204,22 +297,36 @@ mod tests {
         assert_eq!(cap(&sp, "contoso-my.sharepoint.com"), Some("contoso"));
         assert_eq!(cap(&sp, "contoso.sharepoint.com"), None);
         assert_eq!(cap(&sp, "-my.sharepoint.com"), None);
-        let sf = p("{instance}.*.snowflakecomputing.com", "snowflakecomputing.com");
+        let sf = p(
+            "{instance}.*.snowflakecomputing.com",
+            "snowflakecomputing.com",
+        );
         assert_eq!(
             cap(&sf, "xy12345.us-east-1.snowflakecomputing.com"),
             Some("xy12345")
         );
         assert_eq!(cap(&sf, "xy12345.snowflakecomputing.com"), None);
         assert_eq!(cap(&sf, "a.b.c.snowflakecomputing.com"), None);
-        let adb = p("adb-{instance}.*.azuredatabricks.net", "azuredatabricks.net");
+        let adb = p(
+            "adb-{instance}.*.azuredatabricks.net",
+            "azuredatabricks.net",
+        );
         assert_eq!(cap(&adb, "adb-123.4.azuredatabricks.net"), Some("123"));
     }
 
     #[test]
     fn bad_patterns_are_refused() {
         let d = ["slack.com".to_owned()];
-        assert!(Pattern::parse("{instance}.s3.*.amazonaws.com", &["s3.us-west-2.amazonaws.com".into()]).is_ok());
-        assert!(Pattern::parse("{instance}.*.amazonaws.com", &["s3.us-west-2.amazonaws.com".into()]).is_err());
+        assert!(Pattern::parse(
+            "{instance}.s3.*.amazonaws.com",
+            &["s3.us-west-2.amazonaws.com".into()]
+        )
+        .is_ok());
+        assert!(Pattern::parse(
+            "{instance}.*.amazonaws.com",
+            &["s3.us-west-2.amazonaws.com".into()]
+        )
+        .is_err());
         for bad in [
             "slack.com",
             "{instance}.{instance}.slack.com",

@@ -383,7 +383,10 @@ fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, LoadError> {
         for (e, raw) in a.instance_reserved.iter().enumerate() {
             let label = raw.to_ascii_lowercase();
             let stem = label.strip_suffix('*').unwrap_or(&label);
-            if stem.is_empty() || stem.contains('.') || normalize_name(stem.trim_end_matches('-')).is_err() {
+            if stem.is_empty()
+                || stem.contains('.')
+                || normalize_name(stem.trim_end_matches('-')).is_err()
+            {
                 return Err(err(
                     at,
                     "instance_reserved",

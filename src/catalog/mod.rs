@@ -37,8 +37,8 @@ use serde::Serialize;
 
 pub use crate::error::LoadError;
 pub use category::{Category, UnknownCategory};
-pub use instance::GLOBAL_RESERVED;
 use instance::Pattern;
+pub use instance::GLOBAL_RESERVED;
 pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION, MAX_APP_NAME_LEN, MAX_CATEGORY_LEN, MAX_ID_LEN};
 
 /// The catalog compiled into the library, as TOML text.
@@ -238,14 +238,20 @@ impl Catalog {
     /// public suffix of the list's private section. `None` when the name carries no instance or
     /// only a reserved label. Allocates nothing.
     pub fn instance_range(&self, app: Option<AppIndex>, host: &str) -> Option<Range<usize>> {
-        match app.and_then(|i| Some((self.apps.get(i.get())?, &self.patterns[i.get()]))) {
+        let range = match app.and_then(|i| Some((self.apps.get(i.get())?, &self.patterns[i.get()])))
+        {
             Some((app, patterns)) if !patterns.is_empty() => patterns.iter().find_map(|p| {
                 p.capture(host)
                     .filter(|r| !instance::is_reserved(&host[r.clone()], &app.instance_reserved))
             }),
             Some((app, _)) if !app.multi_tenant => None,
             _ => instance::from_private_suffix(host),
-        }
+        }?;
+        // Only host-label characters: an escaped byte (`\xHH`) never makes an instance.
+        host[range.clone()]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            .then_some(range)
     }
 
     /// The instance `host` carries (see [`Catalog::instance_range`]); case and one trailing dot
