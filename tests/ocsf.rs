@@ -127,6 +127,7 @@ impl Schema {
     }
 
     /// Check `value` against `attrs`; `profiles` are the event's declared profiles.
+    #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         at: &str,
@@ -228,7 +229,7 @@ impl Schema {
             {
                 errors.push(format!("{path}: not an IP address"));
             }
-            if ty == "port_t" && !v.as_u64().is_some_and(|p| p <= 65535) {
+            if ty == "port_t" && v.as_u64().is_none_or(|p| p > 65535) {
                 errors.push(format!("{path}: not a port"));
             }
             base = t;

@@ -20,9 +20,17 @@
 //! - `multi_tenant`: the app hosts its customers under a public suffix (`vercel.app`); only such an
 //!   app may list a public suffix as a domain, and the tenant shows in the registrable domain.
 //! - `risk_note`: optional words on why the score departs from its category's norm.
+//! - `instances`: host patterns that carry the app's instance (tenant, workspace, bucket, site),
+//!   such as `{instance}.slack.com`, `{instance}-my.sharepoint.com` or
+//!   `{instance}.*.snowflakecomputing.com`: one `{instance}` placeholder in one label, `*` for any
+//!   one label, the whole name matched, the labels right of the placeholder one of the app's
+//!   `domains` or under one; tried in order ([`Catalog::instance_range`]).
+//! - `instance_reserved`: labels never taken as the app's instance (`us0*` for every label that
+//!   starts `us0`), beside [`GLOBAL_RESERVED`].
 //!
 //! The lint rejects duplicate ids, a name claimed twice, unknown categories, risk outside 0..=10,
-//! empty or malformed labels, wildcards, and public suffixes outside `multi_tenant` apps.
+//! empty or malformed labels, wildcards, public suffixes outside `multi_tenant` apps, and bad
+//! instance patterns or reserved labels.
 
 mod category;
 mod instance;
