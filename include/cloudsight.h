@@ -68,6 +68,11 @@
 #define CLOUDSIGHT_VERSION_NUMBER (((CLOUDSIGHT_VERSION_MAJOR * 1000000) + (CLOUDSIGHT_VERSION_MINOR * 1000)) + CLOUDSIGHT_VERSION_PATCH)
 
 /**
+ * Most instances one `cloudsight_engine_set_instance_policy` call accepts.
+ */
+#define CLOUDSIGHT_MAX_INSTANCES 4096
+
+/**
  * Bit of `cloudsight_record.truncated`: a text field was cut to fit its array (the record's JSON
  * or bincode encodings always carry the whole text).
  */
@@ -1064,6 +1069,34 @@ CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_lookup_app(const struct cloudsight_engine *engine,
                                                const char *host,
                                                struct cloudsight_app_info *out);
+
+/**
+ * Name the organisation's own instances of an app of the catalog in force (`app_id`) and the
+ * sanction of its other instances (`others_sanction`, a `cloudsight_sanction`): a flow named
+ * from now on whose server name carries an instance of the app (the catalog's `instances`
+ * patterns: `fabrikam.sharepoint.com` is instance `fabrikam` of `sharepoint`) gets
+ * `others_sanction` unless the instance is one of `instances` (compared ignoring ASCII case),
+ * which gets the app's own sanction, or allow when the app has none. Flows of the app whose name
+ * carries no instance (`app.slack.com`) are not affected. Replaces the app's previous instance
+ * policy; `count` 0 (then `instances` may be NULL) gives every instance `others_sanction`. The
+ * record's `instance` field shows what was matched. Flows already named keep their verdict.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `app_id`, `instances` with `count` > 0, or one of its
+ * `count` pointers); `INVALID_ARGUMENT` (unknown sanction, `count` over
+ * `CLOUDSIGHT_MAX_INSTANCES`, an id or instance not UTF-8 or over 1024 bytes, an empty
+ * instance); `UNKNOWN_APP` (no such id: nothing changes); `SHUT_DOWN`; `POISONED`; `PANIC`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `app_id` is NULL or NUL-terminated;
+ * `instances` is NULL or readable for `count` pointers, each NULL or NUL-terminated.
+ */
+CLOUDSIGHT_API
+cloudsight_result cloudsight_engine_set_instance_policy(const struct cloudsight_engine *engine,
+                                                        const char *app_id,
+                                                        const char *const *instances,
+                                                        size_t count,
+                                                        uint32_t others_sanction);
 
 /**
  * Fill `*out` with the default configuration, up to `out->struct_size` (which the caller sets
