@@ -68,6 +68,11 @@
 #define CLOUDSIGHT_VERSION_NUMBER (((CLOUDSIGHT_VERSION_MAJOR * 1000000) + (CLOUDSIGHT_VERSION_MINOR * 1000)) + CLOUDSIGHT_VERSION_PATCH)
 
 /**
+ * Most instances one `cloudsight_engine_set_instance_policy` call accepts.
+ */
+#define CLOUDSIGHT_MAX_INSTANCES 4096
+
+/**
  * Bit of `cloudsight_record.truncated`: a text field was cut to fit its array (the record's JSON
  * or bincode encodings always carry the whole text).
  */
@@ -102,6 +107,12 @@
  * `user_name` or `user_id` was cut to fit.
  */
 #define CLOUDSIGHT_TRUNCATED_USER (1 << 6)
+
+/**
+ * `instance` was cut to fit (instances are single host labels, at most 63 bytes, so never in
+ * practice).
+ */
+#define CLOUDSIGHT_TRUNCATED_INSTANCE (1 << 7)
 
 
 
@@ -827,6 +838,12 @@ typedef struct cloudsight_record {
      * Reserved (zero).
      */
     uint8_t reserved[4];
+    /**
+     * The app instance (tenant, workspace, org, bucket, account, site) `server_name` carries,
+     * empty when none. Appended after `reserved`: a caller compiled against the shorter record
+     * gets the fields before it.
+     */
+    char instance[64];
 } cloudsight_record;
 
 /**
@@ -1052,6 +1069,34 @@ CLOUDSIGHT_API
 cloudsight_result cloudsight_engine_lookup_app(const struct cloudsight_engine *engine,
                                                const char *host,
                                                struct cloudsight_app_info *out);
+
+/**
+ * Name the organisation's own instances of an app of the catalog in force (`app_id`) and the
+ * sanction of its other instances (`others_sanction`, a `cloudsight_sanction`): a flow named
+ * from now on whose server name carries an instance of the app (the catalog's `instances`
+ * patterns: `fabrikam.sharepoint.com` is instance `fabrikam` of `sharepoint`) gets
+ * `others_sanction` unless the instance is one of `instances` (compared ignoring ASCII case),
+ * which gets the app's own sanction, or allow when the app has none. Flows of the app whose name
+ * carries no instance (`app.slack.com`) are not affected. Replaces the app's previous instance
+ * policy; `count` 0 (then `instances` may be NULL) gives every instance `others_sanction`. The
+ * record's `instance` field shows what was matched. Flows already named keep their verdict.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `app_id`, `instances` with `count` > 0, or one of its
+ * `count` pointers); `INVALID_ARGUMENT` (unknown sanction, `count` over
+ * `CLOUDSIGHT_MAX_INSTANCES`, an id or instance not UTF-8 or over 1024 bytes, an empty
+ * instance); `UNKNOWN_APP` (no such id: nothing changes); `SHUT_DOWN`; `POISONED`; `PANIC`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `app_id` is NULL or NUL-terminated;
+ * `instances` is NULL or readable for `count` pointers, each NULL or NUL-terminated.
+ */
+CLOUDSIGHT_API
+cloudsight_result cloudsight_engine_set_instance_policy(const struct cloudsight_engine *engine,
+                                                        const char *app_id,
+                                                        const char *const *instances,
+                                                        size_t count,
+                                                        uint32_t others_sanction);
 
 /**
  * Fill `*out` with the default configuration, up to `out->struct_size` (which the caller sets
@@ -1310,9 +1355,10 @@ CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 232, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2776, record_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, server_name) == 156, record_server_name);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, user_id) == 2580, record_user_id);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, instance) == 2776, record_instance);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_app_info) == 216, app_info_size);
 #endif

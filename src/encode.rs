@@ -1,4 +1,5 @@
-//! Encodings of records for the wire: JSON lines, and bincode batches. A pure stage: records and
+//! Encodings of records for the wire: JSON lines, bincode batches, and OCSF event lines
+//! ([`crate::ocsf`]). A pure stage: records and
 //! the device in, bytes out (and back); draining the engine into a caller's buffer is the
 //! engine's (`Engine::drain_encoded`), which uses [`BufferEncoder`].
 //!
@@ -25,6 +26,9 @@ pub enum Encoding {
     JsonLines = 1,
     /// One bincode batch: header, then records.
     BincodeBatch = 2,
+    /// One OCSF 1.3.0 Network Activity event per record, each followed by `\n`
+    /// ([`crate::ocsf`]).
+    Ocsf = 3,
 }
 
 /// Encoding into a caller's buffer failed.
@@ -176,7 +180,7 @@ impl<'a> BufferEncoder<'a> {
     /// An encoder for a buffer of `capacity` bytes.
     pub fn new(encoding: Encoding, device: &'a Device, capacity: usize) -> BufferEncoder<'a> {
         let header_prefix = match encoding {
-            Encoding::JsonLines => 0,
+            Encoding::JsonLines | Encoding::Ocsf => 0,
             Encoding::BincodeBatch => {
                 let mut v = Vec::with_capacity(32 + device.id.len() + device.name.len());
                 write_batch_header(device, 0, &mut v);
@@ -201,6 +205,10 @@ impl<'a> BufferEncoder<'a> {
         let header = match self.encoding {
             Encoding::JsonLines => {
                 write_json_line(self.device, record, &mut self.scratch);
+                0
+            }
+            Encoding::Ocsf => {
+                crate::ocsf::write_ocsf_line(self.device, record, &mut self.scratch);
                 0
             }
             Encoding::BincodeBatch => {

@@ -38,6 +38,7 @@ mod error;
 mod flow;
 mod inspect;
 mod naming;
+pub mod ocsf;
 mod output;
 mod packet;
 pub mod policy;

@@ -41,6 +41,8 @@ pub struct FlowName {
     pub app: Option<Arc<AppInfo>>,
     /// Where the registrable domain (eTLD+1) starts in `server_name`.
     pub domain_start: Option<u8>,
+    /// Where the instance (tenant, workspace, bucket, site) sits in `server_name`: start, end.
+    pub instance_at: Option<(u8, u8)>,
 }
 
 impl FlowName {
@@ -60,6 +62,14 @@ impl FlowName {
     pub fn registrable_domain(&self) -> Option<&str> {
         let name = self.server_name.as_deref()?;
         name.get(usize::from(self.domain_start?)..)
+    }
+
+    /// The instance `server_name` carries (the catalog's `instances` patterns, or the label left
+    /// of a private public suffix).
+    pub fn instance(&self) -> Option<&str> {
+        let name = self.server_name.as_deref()?;
+        let (start, end) = self.instance_at?;
+        name.get(usize::from(start)..usize::from(end))
     }
 
     /// The JA4 fingerprint as text.
@@ -100,11 +110,14 @@ impl LoadedCatalog {
             .clone()
     }
 
-    /// The app of a (lower-case) server name; no allocation.
-    pub fn app(&self, server_name: &str) -> Option<Arc<AppInfo>> {
-        self.catalog
-            .lookup_index(server_name.as_bytes())
-            .and_then(|i| self.infos.get(i.get()).cloned())
+    /// The app of a (lower-case) server name and where its instance sits in it; no allocation.
+    pub fn app_and_instance(
+        &self,
+        server_name: &str,
+    ) -> (Option<Arc<AppInfo>>, Option<std::ops::Range<usize>>) {
+        let index = self.catalog.lookup_index(server_name.as_bytes());
+        let app = index.and_then(|i| self.infos.get(i.get()).cloned());
+        (app, self.catalog.instance_range(index, server_name))
     }
 }
 
@@ -160,11 +173,17 @@ pub(crate) fn resolve(name: &mut FlowName, catalog: &LoadedCatalog, policy: &Pol
     let Some(server_name) = name.server_name.as_deref() else {
         return Verdict::Allow;
     };
-    let app = catalog.app(server_name);
+    let (app, instance) = catalog.app_and_instance(server_name);
     // The registrable domain is a suffix of the (lower-case) name: keep where it starts.
     let domain = registrable_domain(server_name);
     name.domain_start = domain.and_then(|d| u8::try_from(server_name.len() - d.len()).ok());
-    let verdict = policy.verdict(app.as_deref().map(|a| a.id.as_str()), domain);
+    name.instance_at =
+        instance.and_then(|r| Some((u8::try_from(r.start).ok()?, u8::try_from(r.end).ok()?)));
+    let instance = name
+        .instance_at
+        .and_then(|(a, b)| server_name.get(usize::from(a)..usize::from(b)));
+    let verdict =
+        policy.verdict_for_instance(app.as_deref().map(|a| a.id.as_str()), domain, instance);
     name.app = app;
     verdict
 }
@@ -298,6 +317,17 @@ mod tests {
         policy.set_domain("evildropbox.com", Sanction::Monitored);
         let mut n = from_dns(lower_name(b"x.evildropbox.com"));
         assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Monitor);
+        // Instances: the organisation's own SharePoint tenant is allowed, every other blocked.
+        policy.set_app_instances("sharepoint", &["contoso"], Sanction::Unsanctioned);
+        let mut n = from_dns(lower_name(b"fabrikam.sharepoint.com"));
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Block);
+        assert_eq!(n.instance(), Some("fabrikam"));
+        let mut n = from_dns(lower_name(b"contoso-my.sharepoint.com"));
+        assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Allow);
+        assert_eq!(n.instance(), Some("contoso"));
+        let mut n = from_dns(lower_name(b"www.dropbox.com"));
+        resolve(&mut n, &catalog, &policy);
+        assert_eq!(n.instance(), None);
         // No name: allow, nothing filled.
         let mut n = FlowName::default();
         assert_eq!(resolve(&mut n, &catalog, &policy), Verdict::Allow);

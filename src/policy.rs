@@ -11,7 +11,14 @@
 //! wetransfer = "unsanctioned"
 //! [domains]
 //! "example.co.uk" = "monitored"  # registrable domains, for names no catalog knows
+//! [instances.sharepoint]         # the organisation's own instances of an app
+//! own = ["contoso"]              # their flows get the app's rule, else allow
+//! others = "unsanctioned"        # every other instance of the app
 //! ```
+//!
+//! An instance rule applies to flows whose name carries an instance (the catalog's `instances`
+//! patterns: `fabrikam.sharepoint.com` is instance `fabrikam` of `sharepoint`). A flow of the app
+//! whose name carries none (`app.slack.com`, `sharepoint.com`) gets the app's rule as before.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -105,7 +112,25 @@ impl fmt::Display for Verdict {
 pub struct Policy {
     apps: HashMap<String, Sanction, RandomState>,
     domains: HashMap<String, Sanction, RandomState>,
+    instances: HashMap<String, InstanceRule, RandomState>,
     default: Option<Sanction>,
+}
+
+/// An app's own instances and the sanction of its other instances ([`Policy::set_app_instances`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRule {
+    /// The organisation's own instances, lower case.
+    pub own: Vec<String>,
+    /// The sanction of every other instance of the app.
+    pub others: Sanction,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstanceRule {
+    #[serde(default)]
+    own: Vec<String>,
+    others: Sanction,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +142,8 @@ struct RawPolicy {
     apps: HashMap<String, Sanction>,
     #[serde(default)]
     domains: HashMap<String, Sanction>,
+    #[serde(default)]
+    instances: HashMap<String, RawInstanceRule>,
 }
 
 fn normalize_domain(domain: &str) -> String {
@@ -144,6 +171,30 @@ impl Policy {
             .insert(normalize_domain(registrable_domain), sanction);
     }
 
+    /// Names the organisation's own instances of an app (catalog id; instances compared ignoring
+    /// ASCII case) and the sanction of its other instances: a flow whose name carries an instance
+    /// of the app not in `own` gets `others`; one in `own` gets the app's rule, or allow when the
+    /// app has none. Flows of the app whose name carries no instance are not affected. Replaces
+    /// the app's previous instance rule; an empty `own` gives every instance `others`.
+    pub fn set_app_instances<S: AsRef<str>>(&mut self, app_id: &str, own: &[S], others: Sanction) {
+        let own = own
+            .iter()
+            .map(|s| s.as_ref().to_ascii_lowercase())
+            .collect();
+        self.instances
+            .insert(app_id.to_owned(), InstanceRule { own, others });
+    }
+
+    /// Removes the app's instance rule, if any.
+    pub fn clear_app_instances(&mut self, app_id: &str) {
+        self.instances.remove(app_id);
+    }
+
+    /// The app's instance rule, if one is set.
+    pub fn app_instances(&self, app_id: &str) -> Option<&InstanceRule> {
+        self.instances.get(app_id)
+    }
+
     /// Sets the sanction for flows no rule matches; `None` restores the allow default.
     pub fn set_default(&mut self, sanction: Option<Sanction>) {
         self.default = sanction;
@@ -165,6 +216,26 @@ impl Policy {
             return s.verdict();
         }
         self.default.map_or(Verdict::Allow, Sanction::verdict)
+    }
+
+    /// The verdict for a flow whose name carries `instance` (lower case, as the catalog gives
+    /// it): the app's instance rule when it has one and the flow has an instance, else
+    /// [`Policy::verdict`]. Does not allocate.
+    pub fn verdict_for_instance(
+        &self,
+        app_id: Option<&str>,
+        registrable_domain: Option<&str>,
+        instance: Option<&str>,
+    ) -> Verdict {
+        if let (Some(id), Some(instance)) = (app_id, instance) {
+            if let Some(rule) = self.instances.get(id) {
+                if !rule.own.iter().any(|o| o == instance) {
+                    return rule.others.verdict();
+                }
+                return self.apps.get(id).map_or(Verdict::Allow, |s| s.verdict());
+            }
+        }
+        self.verdict(app_id, registrable_domain)
     }
 
     fn domain_sanction(&self, domain: &str) -> Option<Sanction> {
@@ -191,10 +262,12 @@ impl Policy {
         let mut ids: Vec<&str> = self
             .apps
             .keys()
+            .chain(self.instances.keys())
             .map(String::as_str)
             .filter(|id| catalog.app(id).is_none())
             .collect();
         ids.sort_unstable();
+        ids.dedup();
         ids
     }
 
@@ -222,6 +295,9 @@ impl Policy {
         }
         for (domain, s) in raw.domains {
             policy.set_domain(&domain, s);
+        }
+        for (id, rule) in raw.instances {
+            policy.set_app_instances(&id, &rule.own, rule.others);
         }
         Ok(policy)
     }
@@ -320,6 +396,46 @@ mod tests {
         assert_eq!(err.line, Some(2), "{err}");
         let err = Policy::from_toml("[rules]\n").unwrap_err();
         assert_eq!(err.line, Some(1), "{err}");
+    }
+
+    #[test]
+    fn instance_rules_split_an_app_by_instance() {
+        let mut p = Policy::new();
+        p.set_app_instances("sharepoint", &["Contoso"], Sanction::Unsanctioned);
+        let v = |i: Option<&str>| p.verdict_for_instance(Some("sharepoint"), None, i);
+        assert_eq!(v(Some("contoso")), Verdict::Allow);
+        assert_eq!(v(Some("fabrikam")), Verdict::Block);
+        assert_eq!(v(None), Verdict::Allow);
+        // Own instances follow the app's rule when it has one.
+        p.set_app("sharepoint", Sanction::Monitored);
+        assert_eq!(
+            p.verdict_for_instance(Some("sharepoint"), None, Some("contoso")),
+            Verdict::Monitor
+        );
+        assert_eq!(
+            p.verdict_for_instance(Some("sharepoint"), None, Some("fabrikam")),
+            Verdict::Block
+        );
+        // Other apps are untouched.
+        assert_eq!(
+            p.verdict_for_instance(Some("slack"), None, Some("acme")),
+            Verdict::Allow
+        );
+        p.clear_app_instances("sharepoint");
+        assert_eq!(
+            p.verdict_for_instance(Some("sharepoint"), None, Some("fabrikam")),
+            Verdict::Monitor
+        );
+        let p = Policy::from_toml("[instances.slack]\nown = [\"acme\"]\nothers = \"monitored\"\n")
+            .unwrap();
+        assert_eq!(
+            p.verdict_for_instance(Some("slack"), None, Some("other")),
+            Verdict::Monitor
+        );
+        assert_eq!(
+            p.app_instances("slack").map(|r| r.own.clone()),
+            Some(vec!["acme".to_owned()])
+        );
     }
 
     #[test]

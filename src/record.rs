@@ -150,6 +150,10 @@ pub struct ActivityRecord {
     pub process: Option<Process>,
     /// The user behind the flow, if the sensor said.
     pub user: Option<User>,
+    /// The instance of the app (tenant, workspace, org, bucket, account, site) that
+    /// `server_name` carries, `None` when it carries none. Last, so older wire readers' prefix
+    /// stays the same.
+    pub instance: Option<String>,
 }
 
 /// A record as a JSON line carries it: the record's fields, then the device.
@@ -205,6 +209,7 @@ pub(crate) fn full_record() -> ActivityRecord {
             name: Some("alice".into()),
             id: Some("S-1-5-21".into()),
         }),
+        instance: Some("acme".into()),
     }
 }
 

@@ -55,6 +55,8 @@ fn record() -> ActivityRecord {
             name: Some("alice".into()),
             id: None,
         }),
+        // app.slack.com carries no workspace.
+        instance: None,
     }
 }
 
@@ -69,11 +71,11 @@ fn bincode_batch_golden_bytes() {
     // fb bb01 443, fb 2c01 300, fc 70110100 70000, 05, 32 (50), 01 0d "app.slack.com", 01 00 tls_sni,
     // 00 no sni, 01 02 "h2", 00 no ech, 00 no ja4, 01 app (05 "slack" 05 "Slack" 0d
     // "collaboration" 09), 01 09 "slack.com", 00 allow, 01 process (2a 05 01 0e "/usr/bin/slack"),
-    // 01 user (01 05 "alice" 00).
+    // 01 user (01 05 "alice" 00), 00 no instance (the one trailing field added with instances).
     let golden = "4353524201026431066c6170746f700101071e313a4c515539715a6c4b2b423546334b446d6576366d\
 35504d696272673d010100fbe803fbd00700000a000001fb50c30120010db8000000000000000000000001fbbb01fb2c01fc\
 701101000532010d6170702e736c61636b2e636f6d0100000102683200000105736c61636b05536c61636b0d636f6c6c61\
-626f726174696f6e090109736c61636b2e636f6d00012a05010e2f7573722f62696e2f736c61636b010105616c69636500";
+626f726174696f6e090109736c61636b2e636f6d00012a05010e2f7573722f62696e2f736c61636b010105616c6963650000";
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if std::env::var_os("CLOUDSIGHT_PRINT_GOLDEN").is_some() {
         eprintln!("{hex}");
@@ -135,6 +137,7 @@ fn json_line_has_every_field_and_nulls() {
         "device",
         "process",
         "user",
+        "instance",
     ];
     let obj = v.as_object().unwrap();
     assert_eq!(obj.len(), fields.len());
@@ -142,6 +145,7 @@ fn json_line_has_every_field_and_nulls() {
         assert!(obj.contains_key(f), "{f} missing");
     }
     assert!(v["app"].is_null() && v["process"].is_null() && v["sni"].is_null());
+    assert!(v["instance"].is_null());
     assert_eq!(v["server_ip"], "2001:db8::1");
     assert_eq!(v["event"], "close");
     assert_eq!(v["name_source"], "tls_sni");

@@ -263,3 +263,71 @@ pub unsafe extern "C" fn cloudsight_engine_lookup_app(
         cloudsight_result::Ok
     })
 }
+
+/// Most instances one `cloudsight_engine_set_instance_policy` call accepts.
+pub const CLOUDSIGHT_MAX_INSTANCES: usize = 4096;
+
+/// Name the organisation's own instances of an app of the catalog in force (`app_id`) and the
+/// sanction of its other instances (`others_sanction`, a `cloudsight_sanction`): a flow named
+/// from now on whose server name carries an instance of the app (the catalog's `instances`
+/// patterns: `fabrikam.sharepoint.com` is instance `fabrikam` of `sharepoint`) gets
+/// `others_sanction` unless the instance is one of `instances` (compared ignoring ASCII case),
+/// which gets the app's own sanction, or allow when the app has none. Flows of the app whose name
+/// carries no instance (`app.slack.com`) are not affected. Replaces the app's previous instance
+/// policy; `count` 0 (then `instances` may be NULL) gives every instance `others_sanction`. The
+/// record's `instance` field shows what was matched. Flows already named keep their verdict.
+///
+/// Errors: `NULL_PARAMETER` (`engine`, `app_id`, `instances` with `count` > 0, or one of its
+/// `count` pointers); `INVALID_ARGUMENT` (unknown sanction, `count` over
+/// `CLOUDSIGHT_MAX_INSTANCES`, an id or instance not UTF-8 or over 1024 bytes, an empty
+/// instance); `UNKNOWN_APP` (no such id: nothing changes); `SHUT_DOWN`; `POISONED`; `PANIC`.
+/// Thread-safe.
+///
+/// # Safety
+/// `engine` is NULL or came from `cloudsight_engine_new`; `app_id` is NULL or NUL-terminated;
+/// `instances` is NULL or readable for `count` pointers, each NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cloudsight_engine_set_instance_policy(
+    engine: *const cloudsight_engine,
+    app_id: *const c_char,
+    instances: *const *const c_char,
+    count: usize,
+    others_sanction: u32,
+) -> cloudsight_result {
+    on_engine!(engine, |engine, _shell| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let Some(id) = try_c!(unsafe { exact_str(app_id, MAX_ARG_TEXT) }) else {
+            return cloudsight_result::NullParameter;
+        };
+        let Some(others) = cloudsight_sanction::from_u32(others_sanction) else {
+            return cloudsight_result::InvalidArgument;
+        };
+        if count > CLOUDSIGHT_MAX_INSTANCES {
+            return cloudsight_result::InvalidArgument;
+        }
+        let pointers: &[*const c_char] = if count == 0 {
+            &[]
+        } else if instances.is_null() {
+            return cloudsight_result::NullParameter;
+        } else {
+            // SAFETY: non-NULL, readable for `count` pointers (caller contract); count is at most
+            // CLOUDSIGHT_MAX_INSTANCES, so the slice is far below isize::MAX bytes.
+            unsafe { std::slice::from_raw_parts(instances, count) }
+        };
+        let mut own = Vec::with_capacity(count);
+        for &p in pointers {
+            // SAFETY: each pointer is NULL or NUL-terminated (caller contract).
+            let Some(instance) = try_c!(unsafe { exact_str(p, MAX_ARG_TEXT) }) else {
+                return cloudsight_result::NullParameter;
+            };
+            if instance.is_empty() {
+                return cloudsight_result::InvalidArgument;
+            }
+            own.push(instance);
+        }
+        if engine.set_app_instances(id, &own, others.rust()).is_err() {
+            return cloudsight_result::UnknownApp;
+        }
+        cloudsight_result::Ok
+    })
+}

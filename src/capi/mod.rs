@@ -420,6 +420,10 @@ mod layout {
                 offset_of!(cloudsight_record, user_id),
             ),
             (
+                "offsetof(cloudsight_record, instance)",
+                offset_of!(cloudsight_record, instance),
+            ),
+            (
                 "sizeof(cloudsight_app_info)",
                 size_of::<cloudsight_app_info>(),
             ),

@@ -23,6 +23,9 @@ pub const CLOUDSIGHT_TRUNCATED_APP: u32 = 1 << 4;
 pub const CLOUDSIGHT_TRUNCATED_PROCESS_PATH: u32 = 1 << 5;
 /// `user_name` or `user_id` was cut to fit.
 pub const CLOUDSIGHT_TRUNCATED_USER: u32 = 1 << 6;
+/// `instance` was cut to fit (instances are single host labels, at most 63 bytes, so never in
+/// practice).
+pub const CLOUDSIGHT_TRUNCATED_INSTANCE: u32 = 1 << 7;
 
 /// `cloudsight_record.event`: why the record was made.
 #[repr(u8)]
@@ -167,6 +170,10 @@ pub struct cloudsight_record {
     pub user_id: [c_char; 192],
     /// Reserved (zero).
     pub reserved: [u8; 4],
+    /// The app instance (tenant, workspace, org, bucket, account, site) `server_name` carries,
+    /// empty when none. Appended after `reserved`: a caller compiled against the shorter record
+    /// gets the fields before it.
+    pub instance: [c_char; 64],
 }
 
 versioned!(
@@ -211,6 +218,7 @@ versioned!(
         user_name,
         user_id,
         reserved,
+        instance,
     ]
 );
 
@@ -282,6 +290,7 @@ impl cloudsight_record {
             user_name: [0; 256],
             user_id: [0; 192],
             reserved: [0; 4],
+            instance: [0; 64],
         }
     }
 
@@ -356,6 +365,10 @@ impl cloudsight_record {
             user.and_then(|u| u.id.as_deref()).unwrap_or(""),
         );
         flag(cut, CLOUDSIGHT_TRUNCATED_USER);
+        flag(
+            put(&mut self.instance, text(&r.instance)),
+            CLOUDSIGHT_TRUNCATED_INSTANCE,
+        );
         self.truncated = truncated;
     }
 }
@@ -429,6 +442,7 @@ mod tests {
                         && text(&c.user_name) == "alice"
                         && text(&c.user_id) == "S-1-5-21"
                 }
+                "instance" => Some(text(&c.instance)) == r.instance,
                 other => panic!(
                     "record field `{other}` has no place in cloudsight_record: add it to the C \
                      struct, to fill(), and here"

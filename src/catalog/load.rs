@@ -51,6 +51,10 @@ struct RawApp {
     multi_tenant: bool,
     #[serde(default)]
     risk_note: Option<String>,
+    #[serde(default)]
+    instances: Vec<String>,
+    #[serde(default)]
+    instance_reserved: Vec<String>,
 }
 
 /// Risk given to an app whose entry has no `risk` (custom catalogs only; the embedded one scores
@@ -369,6 +373,29 @@ fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, LoadError> {
             }
         }
         let [(_, domains), (_, hosts)] = lists;
+        let mut instances = Vec::with_capacity(a.instances.len());
+        for (e, raw) in a.instances.iter().enumerate() {
+            super::instance::Pattern::parse(raw, &domains)
+                .map_err(|m| err(at, "instances", Some(e), m))?;
+            instances.push(raw.to_ascii_lowercase());
+        }
+        let mut instance_reserved = Vec::with_capacity(a.instance_reserved.len());
+        for (e, raw) in a.instance_reserved.iter().enumerate() {
+            let label = raw.to_ascii_lowercase();
+            let stem = label.strip_suffix('*').unwrap_or(&label);
+            if stem.is_empty()
+                || stem.contains('.')
+                || normalize_name(stem.trim_end_matches('-')).is_err()
+            {
+                return Err(err(
+                    at,
+                    "instance_reserved",
+                    Some(e),
+                    format!("'{raw}' is not a single host label (or a label's start and '*')"),
+                ));
+            }
+            instance_reserved.push(label);
+        }
         ids.insert(a.id.clone(), i);
         apps.push(App {
             id: a.id,
@@ -379,6 +406,8 @@ fn build(raw: RawFile, loc: &Locator<'_>) -> Result<Catalog, LoadError> {
             hosts,
             multi_tenant: a.multi_tenant,
             risk_note: a.risk_note.filter(|n| !n.trim().is_empty()),
+            instances,
+            instance_reserved,
         });
     }
     Ok(Catalog::from_valid_apps(apps))

@@ -20,21 +20,33 @@
 //! - `multi_tenant`: the app hosts its customers under a public suffix (`vercel.app`); only such an
 //!   app may list a public suffix as a domain, and the tenant shows in the registrable domain.
 //! - `risk_note`: optional words on why the score departs from its category's norm.
+//! - `instances`: host patterns that carry the app's instance (tenant, workspace, bucket, site),
+//!   such as `{instance}.slack.com`, `{instance}-my.sharepoint.com` or
+//!   `{instance}.*.snowflakecomputing.com`: one `{instance}` placeholder in one label, `*` for any
+//!   one label, the whole name matched, the labels right of the placeholder one of the app's
+//!   `domains` or under one; tried in order ([`Catalog::instance_range`]).
+//! - `instance_reserved`: labels never taken as the app's instance (`us0*` for every label that
+//!   starts `us0`), beside [`GLOBAL_RESERVED`].
 //!
 //! The lint rejects duplicate ids, a name claimed twice, unknown categories, risk outside 0..=10,
-//! empty or malformed labels, wildcards, and public suffixes outside `multi_tenant` apps.
+//! empty or malformed labels, wildcards, public suffixes outside `multi_tenant` apps, and bad
+//! instance patterns or reserved labels.
 
 mod category;
+mod instance;
 mod load;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
 pub use crate::error::LoadError;
 pub use category::{Category, UnknownCategory};
+use instance::Pattern;
+pub use instance::GLOBAL_RESERVED;
 pub use load::{DEFAULT_RISK, FILE_SCHEMA_VERSION, MAX_APP_NAME_LEN, MAX_CATEGORY_LEN, MAX_ID_LEN};
 
 /// The catalog compiled into the library, as TOML text.
@@ -63,6 +75,13 @@ pub struct App {
     /// Why the score departs from the category's norm, when it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_note: Option<String>,
+    /// Host patterns that carry the app's instance (`{instance}.slack.com`; syntax in the module
+    /// docs), lower case, tried in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// Labels that are never an instance of this app (beside [`GLOBAL_RESERVED`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instance_reserved: Vec<String>,
 }
 
 /// Position of an app in its [`Catalog`]; valid for that catalog only.
@@ -89,6 +108,8 @@ pub struct Catalog {
     apps: Vec<App>,
     names: HashMap<Box<[u8]>, Claim, RandomState>,
     ids: HashMap<String, u32, RandomState>,
+    /// Compiled `instances` patterns, per app.
+    patterns: Vec<Box<[Pattern]>>,
 }
 
 impl Default for Catalog {
@@ -137,7 +158,22 @@ impl Catalog {
                 }
             }
         }
-        Catalog { apps, names, ids }
+        let patterns = apps
+            .iter()
+            .map(|app| {
+                // Patterns passed the lint; one whose domain `extend` took away is left out.
+                app.instances
+                    .iter()
+                    .filter_map(|p| Pattern::parse(p, &app.domains).ok())
+                    .collect()
+            })
+            .collect();
+        Catalog {
+            apps,
+            names,
+            ids,
+            patterns,
+        }
     }
 
     /// A new catalog: `self` overlaid with `other`. An app of `other` replaces the app of `self`
@@ -201,6 +237,37 @@ impl Catalog {
             }
         }
         None
+    }
+
+    /// Where the instance (tenant, workspace, org, bucket, account, site) sits in `host`, a name
+    /// as naming makes it (lower case, no trailing dot) whose app is `app` (from
+    /// [`Catalog::lookup_index`] on `host`): the app's `instances` patterns when it has some;
+    /// otherwise, for a name no app claims or a `multi_tenant` app's name, the label left of a
+    /// public suffix of the list's private section. `None` when the name carries no instance or
+    /// only a reserved label. Allocates nothing.
+    pub fn instance_range(&self, app: Option<AppIndex>, host: &str) -> Option<Range<usize>> {
+        let range = match app.and_then(|i| Some((self.apps.get(i.get())?, &self.patterns[i.get()])))
+        {
+            Some((app, patterns)) if !patterns.is_empty() => patterns.iter().find_map(|p| {
+                p.capture(host)
+                    .filter(|r| !instance::is_reserved(&host[r.clone()], &app.instance_reserved))
+            }),
+            Some((app, _)) if !app.multi_tenant => None,
+            _ => instance::from_private_suffix(host),
+        }?;
+        // Only host-label characters: an escaped byte (`\xHH`) never makes an instance.
+        host[range.clone()]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            .then_some(range)
+    }
+
+    /// The instance `host` carries (see [`Catalog::instance_range`]); case and one trailing dot
+    /// are ignored, the result is lower case.
+    pub fn instance(&self, host: &str) -> Option<String> {
+        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        let app = self.lookup_index(host.as_bytes());
+        self.instance_range(app, &host).map(|r| host[r].to_owned())
     }
 
     /// The app with this id.

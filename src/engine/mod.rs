@@ -185,6 +185,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Name the organisation's own instances of an app and the sanction of its other instances,
+    /// for flows named from now on ([`Policy::set_app_instances`]): `fabrikam.sharepoint.com` is
+    /// blocked from its first named packet while `contoso.sharepoint.com` is allowed.
+    /// [`Error::UnknownApp`] (and the policy unchanged) when the catalog in force has no app
+    /// `app_id`.
+    pub fn set_app_instances<S: AsRef<str>>(
+        &self,
+        app_id: &str,
+        own: &[S],
+        others: Sanction,
+    ) -> Result<(), Error> {
+        let _writer = self
+            .catalog_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if self.catalog().app(app_id).is_none() {
+            return Err(Error::UnknownApp);
+        }
+        self.update_policy(|p| p.set_app_instances(app_id, own, others));
+        Ok(())
+    }
+
     /// Sanction a registrable domain (case and one trailing dot ignored) for flows named from now
     /// on whose app has no rule of its own, unknown names included ([`Policy::set_domain`]).
     pub fn set_domain_sanction(&self, domain: &str, sanction: Sanction) {
@@ -259,6 +281,7 @@ impl Engine {
             verdict: e.verdict,
             process: context.and_then(FlowContext::process),
             user: context.and_then(FlowContext::user),
+            instance: name.and_then(|n| n.instance().map(str::to_owned)),
         }
     }
 }

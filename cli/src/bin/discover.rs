@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! cargo run --release -p cloudsight-cli -- [OPTIONS] [CAPTURE...]
-//!   --format table|jsonl   discovered-apps table (default) or one JSON record per line
+//!   --format table|jsonl|ocsf  discovered-apps table (default), one JSON record per line, or one
+//!                          OCSF 1.3.0 Network Activity event per line
 //!   --stats                counters and throughput on stderr
 //!   --tick                 advance the engine's clock while replaying (idle expiry, linger)
 //!   --bench N              replay the captures N times (new addresses each pass), print speed
 //!   --catalog FILE         extend the embedded app catalog with FILE (TOML or JSON)
 //!   --block APP_ID[,...]   mark apps unsanctioned: their flows get the verdict block
+//!   --allow-instances APP=INST[,...]  the organisation's own instances of APP (e.g.
+//!                          sharepoint=contoso): flows to any other instance of APP are blocked
 //!   --list-apps            print the effective catalog as JSON lines and exit
 //! ```
 //! With no CAPTURE the bundled sample (`examples/data/sample.pcap`, built into the binary) is used.
@@ -28,10 +31,19 @@ use cloudsight_cli::memory::peak_rss_kib;
 const SAMPLE: &[u8] = include_bytes!("../../../examples/data/sample.pcap");
 
 const USAGE: &str =
-    "usage: discover [--format table|jsonl] [--stats] [--tick] [--bench N] [CAPTURE...]";
+    "usage: discover [--format table|jsonl|ocsf] [--stats] [--tick] [--bench N] [--catalog FILE] \
+     [--block APP,...] [--allow-instances APP=INST,...] [--list-apps] [CAPTURE...]";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Jsonl,
+    Ocsf,
+}
 
 struct Options {
-    jsonl: bool,
+    format: Format,
+    allow_instances: Vec<(String, Vec<String>)>,
     stats: bool,
     tick: bool,
     bench: Option<u32>,
@@ -43,7 +55,8 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
-        jsonl: false,
+        format: Format::Table,
+        allow_instances: Vec::new(),
         stats: false,
         tick: false,
         bench: None,
@@ -56,9 +69,14 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--format" => match args.next().as_deref() {
-                Some("jsonl") => o.jsonl = true,
-                Some("table") => o.jsonl = false,
-                other => return Err(format!("--format takes table or jsonl, not {other:?}")),
+                Some("jsonl") => o.format = Format::Jsonl,
+                Some("table") => o.format = Format::Table,
+                Some("ocsf") => o.format = Format::Ocsf,
+                other => {
+                    return Err(format!(
+                        "--format takes table, jsonl or ocsf, not {other:?}"
+                    ))
+                }
             },
             "--stats" => o.stats = true,
             "--tick" => o.tick = true,
@@ -78,6 +96,27 @@ fn parse_args() -> Result<Options, String> {
                     .ok_or("--block takes app ids, comma-separated")?;
                 o.block
                     .extend(ids.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
+            }
+            "--allow-instances" => {
+                let spec = args
+                    .next()
+                    .ok_or("--allow-instances takes APP=INSTANCE[,INSTANCE...]")?;
+                let Some((app, list)) = spec.split_once('=') else {
+                    return Err(format!(
+                        "--allow-instances {spec}: expected APP=INSTANCE[,INSTANCE...]"
+                    ));
+                };
+                let own: Vec<String> = list
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if app.is_empty() || own.is_empty() {
+                    return Err(format!(
+                        "--allow-instances {spec}: expected APP=INSTANCE[,INSTANCE...]"
+                    ));
+                }
+                o.allow_instances.push((app.to_owned(), own));
             }
             "--list-apps" => o.list_apps = true,
             "-h" | "--help" => {
@@ -133,6 +172,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         policy.set_app(id, cloudsight::Sanction::Unsanctioned);
+    }
+    for (id, own) in &options.allow_instances {
+        if catalog.app(id).is_none() {
+            eprintln!(
+                "discover: --allow-instances {id}: no such app in the catalog (see --list-apps)"
+            );
+            return ExitCode::from(2);
+        }
+        policy.set_app_instances(id, own, cloudsight::Sanction::Unsanctioned);
     }
     let mut frames = Vec::new();
     let bundled = (options.captures.is_empty())
@@ -217,10 +265,14 @@ fn main() -> ExitCode {
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if options.jsonl {
+    let written = if options.format != Format::Table {
         let mut buf = Vec::new();
         for r in &records {
-            cloudsight::encode::write_json_line(&engine.config().device, r, &mut buf);
+            if options.format == Format::Ocsf {
+                cloudsight::ocsf::write_ocsf_line(&engine.config().device, r, &mut buf);
+            } else {
+                cloudsight::encode::write_json_line(&engine.config().device, r, &mut buf);
+            }
         }
         out.write_all(&buf)
     } else {
