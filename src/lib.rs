@@ -40,6 +40,7 @@ mod inspect;
 mod naming;
 mod output;
 mod packet;
+mod defrag;
 pub mod policy;
 pub mod record;
 
