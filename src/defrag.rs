@@ -563,11 +563,13 @@ fn place(d: &mut Datagram, f: &Fragment<'_>, room: usize) -> Result<(), GiveUp> 
         Fit::AgreeingOverlap if f.id.src.is_ipv6() => return Err(GiveUp::Overlap),
         Fit::AgreeingOverlap | Fit::New => {}
     }
-    let need = to as usize;
+    // The range list may take one more entry; charge it before growing anything.
+    d.ranges.reserve_exact(1);
+    let need = (to as usize).max(d.data.len());
+    if DATAGRAM_OVERHEAD + need + d.ranges.capacity() * 8 > room {
+        return Err(GiveUp::OverBudget);
+    }
     if need > d.data.len() {
-        if DATAGRAM_OVERHEAD + need + d.ranges.capacity() * 8 > room {
-            return Err(GiveUp::OverBudget);
-        }
         d.data.reserve_exact(need - d.data.len());
         d.data.resize(need, 0);
     }
