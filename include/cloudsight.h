@@ -880,11 +880,11 @@ typedef struct cloudsight_stats {
      */
     uint64_t drop_transport_malformed;
     /**
-     * Non-first IP fragments counted toward their flow.
+     * IP fragments of TCP and UDP datagrams taken in (first ones included).
      */
     uint64_t fragments;
     /**
-     * Non-first IP fragments whose first fragment was never seen.
+     * IP fragments counted in no flow (datagram given up without its first fragment).
      */
     uint64_t fragments_orphaned;
     /**

@@ -222,7 +222,9 @@ fn fit(d: &Datagram, from: u32, to: u32, data: &[u8]) -> Fit {
         let new_to = (e - from) as usize;
         let new_to = new_to.min(data.len());
         let (s_held, s_new) = (s as usize, (s - from) as usize);
-        let n = held_to.saturating_sub(s_held).min(new_to.saturating_sub(s_new));
+        let n = held_to
+            .saturating_sub(s_held)
+            .min(new_to.saturating_sub(s_new));
         if d.data.get(s_held..s_held + n) != data.get(s_new..s_new + n) {
             return Fit::Conflict;
         }
@@ -325,7 +327,9 @@ impl Defrag {
     /// `max_datagrams` datagrams and `max_bytes` bytes in all (0 datagrams: every fragment is
     /// given up at once), each given up `timeout_ns` after its first fragment.
     pub fn new(max_datagrams: usize, max_bytes: usize, timeout_ns: u64) -> Defrag {
-        let n = (max_bytes / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS).min(max_datagrams.max(1));
+        let n = (max_bytes / MIN_SHARD_BYTES)
+            .clamp(1, MAX_SHARDS)
+            .min(max_datagrams.max(1));
         let shards = (0..n)
             .map(|_| {
                 Mutex::new(Shard {
@@ -538,7 +542,7 @@ impl Defrag {
 fn place(d: &mut Datagram, f: &Fragment<'_>, room: usize) -> Result<(), GiveUp> {
     let from = f.offset;
     let to = from.checked_add(f.len).ok_or(GiveUp::Overlap)?;
-    if to > MAX_DATAGRAM || (f.more && f.len % 8 != 0) {
+    if to > MAX_DATAGRAM || (f.more && !f.len.is_multiple_of(8)) {
         return Err(GiveUp::Overlap);
     }
     if d.fragments > MAX_FRAGMENTS_PER_DATAGRAM {
@@ -546,9 +550,7 @@ fn place(d: &mut Datagram, f: &Fragment<'_>, room: usize) -> Result<(), GiveUp> 
     }
     match (f.more, d.end) {
         (false, Some(end)) if end != to => return Err(GiveUp::Overlap),
-        (false, _) if d.ranges.last().is_some_and(|&(_, b)| b > to) => {
-            return Err(GiveUp::Overlap)
-        }
+        (false, _) if d.ranges.last().is_some_and(|&(_, b)| b > to) => return Err(GiveUp::Overlap),
         (true, Some(end)) if to > end => return Err(GiveUp::Overlap),
         (false, _) => d.end = Some(to),
         _ => {}
@@ -661,7 +663,7 @@ mod tests {
             };
             let _ = d.add(&f, 0, &mut out);
         }
-        let _ = d.expire(10_000, &mut out);
+        d.expire(10_000, &mut out);
         assert_eq!(d.memory(), 0);
     }
 }

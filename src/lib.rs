@@ -32,6 +32,7 @@
 pub mod catalog;
 pub mod community_id;
 mod context;
+mod defrag;
 pub mod encode;
 mod engine;
 mod error;
@@ -40,7 +41,6 @@ mod inspect;
 mod naming;
 mod output;
 mod packet;
-mod defrag;
 pub mod policy;
 pub mod record;
 

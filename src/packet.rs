@@ -335,8 +335,9 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
     match (&sliced.transport, transport) {
         (Some(TransportSlice::Tcp(tcp)), _) => Ok(Parsed::Packet(tcp_view(tcp, src, dst, ip_len))),
         (Some(TransportSlice::Udp(udp)), _) => Ok(Parsed::Packet(udp_view(udp, src, dst, ip_len))),
-        (_, transport) => transport_view(transport, src, dst, payload.payload, ip_len, 1)
-            .map(Parsed::Packet),
+        (_, transport) => {
+            transport_view(transport, src, dst, payload.payload, ip_len, 1).map(Parsed::Packet)
+        }
     }
 }
 
@@ -370,7 +371,8 @@ fn transport_view(
             tcp_view(&tcp, src, dst, ip_len)
         }
         Transport::Udp => {
-            let udp = UdpSlice::from_slice_lax(bytes).map_err(|_| DropReason::TransportMalformed)?;
+            let udp =
+                UdpSlice::from_slice_lax(bytes).map_err(|_| DropReason::TransportMalformed)?;
             udp_view(&udp, src, dst, ip_len)
         }
     };

@@ -493,7 +493,11 @@ fn invalid_utf8_bad_tuples_and_bad_enums() {
     );
     assert_eq!(verdict, cloudsight_verdict::Allow);
     assert_eq!(stats(engine).flows_active, 1, "the packet made its flow");
-    assert_eq!(stats(engine).context_lossy, 1, "and the lossy context is counted");
+    assert_eq!(
+        stats(engine).context_lossy,
+        1,
+        "and the lossy context is counted"
+    );
 
     let good_ip = cloudsight_ip {
         family: 4,

@@ -134,14 +134,21 @@ fn hello_in_fragments(v6: bool, size: usize, reversed: bool) {
     if reversed {
         frames.reverse();
     }
-    assert_eq!(conn.send_all(&frames), Verdict::Block, "the completing fragment");
+    assert_eq!(
+        conn.send_all(&frames),
+        Verdict::Block,
+        "the completing fragment"
+    );
     let r = conn.record();
     assert_dropbox_blocked(&r, NameSource::TlsSni);
     let stats = engine.stats();
     assert_eq!(stats.defrag_reassembled, 1);
     assert_eq!(stats.fragments, frames.len() as u64);
     assert_eq!((stats.fragments_orphaned, stats.defrag_memory), (0, 0));
-    assert_eq!(stats.ip_bytes, conn.counts.bytes_up + conn.counts.bytes_down);
+    assert_eq!(
+        stats.ip_bytes,
+        conn.counts.bytes_up + conn.counts.bytes_down
+    );
 }
 
 #[test]
@@ -436,8 +443,8 @@ fn super_packet(v6: bool) {
     let engine = engine();
     let mut conn = Conn::new(&engine, v6, 80);
     conn.handshake();
-    let mut body = b"POST /upload HTTP/1.1\r\nHost: www.dropbox.com\r\nContent-Length: 9000\r\n\r\n"
-        .to_vec();
+    let mut body =
+        b"POST /upload HTTP/1.1\r\nHost: www.dropbox.com\r\nContent-Length: 9000\r\n\r\n".to_vec();
     body.resize(body.len() + 9000, b'x');
     let mut frame = conn.datagram(true, &body);
     if v6 {

@@ -527,9 +527,9 @@ pub struct cloudsight_stats {
     pub drop_other_protocol: u64,
     /// Malformed or truncated TCP/UDP headers.
     pub drop_transport_malformed: u64,
-    /// Non-first IP fragments counted toward their flow.
+    /// IP fragments of TCP and UDP datagrams taken in (first ones included).
     pub fragments: u64,
-    /// Non-first IP fragments whose first fragment was never seen.
+    /// IP fragments counted in no flow (datagram given up without its first fragment).
     pub fragments_orphaned: u64,
     /// Flows created.
     pub flows_created: u64,

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use super::stats::bump;
 use super::{Engine, Error, Input};
 use crate::context::ContextRef;
+use crate::defrag::{Added, GiveUp, GivenUp};
 use crate::flow::{Evidence, FlowEntry, FlowKey, Side};
 use crate::inspect::{dns, lower_name, HelloInfo, Inspector, Name, Step};
 use crate::naming;
 use crate::naming::FlowName;
-use crate::defrag::{Added, GiveUp, GivenUp};
 use crate::packet::{
     self, tcp_flags, DropReason, Fragment, LinkType, PacketView, Parsed, Transport,
 };
