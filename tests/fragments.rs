@@ -152,6 +152,21 @@ fn hello_in_fragments(v6: bool, size: usize, reversed: bool) {
 }
 
 #[test]
+fn a_blocked_flow_blocks_the_first_fragment_of_its_next_datagram() {
+    let engine = engine();
+    let mut conn = Conn::new(&engine, false, 443);
+    conn.handshake();
+    let hello = conn.datagram(true, &client_hello("www.dropbox.com", &["h2"], 7));
+    assert_eq!(conn.send(true, &hello), Verdict::Block);
+    let next = ip(true, conn.client, conn.server, PSH_ACK, 2000, &[0x17; 300]);
+    let frames = fragment(&next, 64, 77);
+    assert_eq!(conn.send(true, &frames[1]), Verdict::Allow, "no ports yet");
+    assert_eq!(conn.send(true, &frames[0]), Verdict::Block);
+    assert_eq!(conn.send_all(&frames[2..]), Verdict::Block);
+    assert_dropbox_blocked(&conn.record(), NameSource::TlsSni);
+}
+
+#[test]
 fn client_hello_in_64_byte_ipv4_fragments_in_order() {
     hello_in_fragments(false, 64, false);
 }

@@ -73,8 +73,9 @@ impl Engine {
 
     /// One IP fragment: held until its datagram is whole, which then goes through the packet path
     /// as one packet (inspected whole; counted as all its fragments). While a datagram is
-    /// incomplete its fragments are answered [`Verdict::Allow`]; the fragment that completes it
-    /// gets the flow's verdict, and a receiver cannot reassemble a datagram missing it.
+    /// incomplete, its first fragment gets the verdict of its flow when the flow is known and
+    /// other fragments [`Verdict::Allow`]; the fragment that completes it gets the flow's verdict,
+    /// and a receiver cannot reassemble a datagram missing it.
     fn on_fragment(
         &self,
         fragment: &Fragment<'_>,
@@ -88,6 +89,24 @@ impl Engine {
             self.give_up(up, None);
         }
         match added {
+            // A first fragment tells its flow: a known flow's verdict (nothing counted yet).
+            Added::Held if fragment.offset == 0 => {
+                match packet::datagram(&fragment.id, fragment.data, 0, 0) {
+                    Ok(view) => {
+                        let (key, _) = FlowKey::new(
+                            view.transport,
+                            view.src,
+                            view.src_port,
+                            view.dst,
+                            view.dst_port,
+                        );
+                        self.table
+                            .with_entry(&key, |e| e.verdict)
+                            .unwrap_or_default()
+                    }
+                    Err(_) => Verdict::Allow,
+                }
+            }
             Added::Held => Verdict::Allow,
             Added::Whole(whole) => {
                 bump(&self.counters.defrag_reassembled);
