@@ -558,7 +558,7 @@ typedef struct cloudsight_config {
      */
     uint64_t binding_ttl_ns;
     /**
-     * IP datagrams whose later fragments are tracked at once.
+     * IP datagrams reassembled at once (0: no reassembly).
      */
     uint64_t max_fragments;
     /**
@@ -577,6 +577,14 @@ typedef struct cloudsight_config {
      * Longest time a DNS answer is remembered, s.
      */
     uint32_t dns_ttl_ceiling_s;
+    /**
+     * Bytes all IP datagrams being reassembled may hold together.
+     */
+    uint64_t max_defrag_bytes;
+    /**
+     * How long a fragmented datagram may take to arrive whole, ns.
+     */
+    uint64_t defrag_timeout_ns;
 } cloudsight_config;
 
 /**
@@ -889,11 +897,11 @@ typedef struct cloudsight_stats {
      */
     uint64_t drop_transport_malformed;
     /**
-     * Non-first IP fragments counted toward their flow.
+     * IP fragments of TCP and UDP datagrams taken in (first ones included).
      */
     uint64_t fragments;
     /**
-     * Non-first IP fragments whose first fragment was never seen.
+     * IP fragments counted in no flow (datagram given up without its first fragment).
      */
     uint64_t fragments_orphaned;
     /**
@@ -972,6 +980,26 @@ typedef struct cloudsight_stats {
      * Distinct contexts held once for all the flows that share them, now.
      */
     uint64_t contexts_interned;
+    /**
+     * Fragmented IP datagrams reassembled and inspected whole.
+     */
+    uint64_t defrag_reassembled;
+    /**
+     * Fragmented datagrams given up incomplete after `defrag_timeout_ns`.
+     */
+    uint64_t defrag_timed_out;
+    /**
+     * Fragmented datagrams dropped for overlapping or malformed fragments.
+     */
+    uint64_t defrag_overlap_dropped;
+    /**
+     * Fragmented datagrams given up for the reassembly bounds.
+     */
+    uint64_t defrag_over_budget;
+    /**
+     * Bytes held by datagrams being reassembled now.
+     */
+    uint64_t defrag_memory;
 } cloudsight_stats;
 
 #ifdef __cplusplus
@@ -1351,9 +1379,9 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 144, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 232, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 272, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

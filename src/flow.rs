@@ -5,7 +5,7 @@
 //! into up/down only when a record is made, after the strongest client evidence seen so far. The
 //! table never holds more than its capacity: a new flow in a full table first evicts an old one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use crate::context::{FlowContext, FlowTuple};
 use crate::inspect::Inspector;
 use crate::naming::FlowName;
-use crate::packet::{tcp_flags, FragmentId, Transport};
+use crate::packet::{tcp_flags, Transport};
 use crate::record::{Reason, Verdict};
 
 /// The seeded hasher of every table keyed by network data (flood resistance).
@@ -189,12 +189,13 @@ impl FlowEntry {
         }
     }
 
-    /// Count one IP packet sent by `side`. Time that goes backwards leaves `last_seen` alone.
+    /// Count `packets` IP packets of `ip_len` bytes in all sent by `side` (more than one for a
+    /// reassembled datagram). Time that goes backwards leaves `last_seen` alone.
     #[inline]
-    pub fn count(&mut self, side: Side, ip_len: u32, ts: u64) {
+    pub fn count(&mut self, side: Side, ip_len: u32, packets: u32, ts: u64) {
         let i = side.index();
         self.bytes[i] += u64::from(ip_len);
-        self.packets[i] = self.packets[i].saturating_add(1);
+        self.packets[i] = self.packets[i].saturating_add(packets);
         if ts > self.last_seen {
             self.last_seen = ts;
         }
@@ -479,55 +480,6 @@ impl FlowTable {
         for mut item in self.map.iter_mut() {
             let (key, entry) = item.pair_mut();
             f(key, entry);
-        }
-    }
-}
-
-/// Maps the datagram id of a first IP fragment to its flow, so that later fragments (which carry no
-/// ports) count toward it. Bounded: when full, the oldest datagram is forgotten.
-pub(crate) struct FragmentTracker {
-    inner: Mutex<FragmentInner>,
-    capacity: usize,
-}
-
-struct FragmentInner {
-    map: HashMap<FragmentId, (FlowKey, Side), SeededState>,
-    order: VecDeque<FragmentId>,
-}
-
-impl FragmentTracker {
-    pub fn new(capacity: usize) -> FragmentTracker {
-        FragmentTracker {
-            inner: Mutex::new(FragmentInner {
-                map: HashMap::with_hasher(SeededState::default()),
-                order: VecDeque::new(),
-            }),
-            capacity: capacity.max(1),
-        }
-    }
-
-    pub fn insert(&self, id: FragmentId, key: FlowKey, side: Side) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.map.insert(id, (key, side)).is_none() {
-            inner.order.push_back(id);
-        }
-        while inner.map.len() > self.capacity || inner.order.len() > 2 * self.capacity {
-            match inner.order.pop_front() {
-                Some(old) => {
-                    inner.map.remove(&old);
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// The flow of a later fragment; the last fragment forgets the datagram.
-    pub fn lookup(&self, id: &FragmentId, last: bool) -> Option<(FlowKey, Side)> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if last {
-            inner.map.remove(id)
-        } else {
-            inner.map.get(id).copied()
         }
     }
 }

@@ -32,6 +32,7 @@
 pub mod catalog;
 pub mod community_id;
 mod context;
+mod defrag;
 pub mod encode;
 mod engine;
 mod error;

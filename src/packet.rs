@@ -8,7 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice,
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LenSource, TcpSlice, TransportSlice,
+    UdpSlice,
 };
 
 /// A pcap LINKTYPE this library decodes. Any other number is refused with an error.
@@ -94,12 +95,14 @@ pub struct PacketView<'a> {
     pub tcp_flags: u8,
     /// TCP sequence number; 0 for UDP.
     pub seq: u32,
-    /// IP length as the header states it: IPv4 total length, IPv6 40 + payload length.
+    /// IP length as the header states it: IPv4 total length, IPv6 40 + payload length; the
+    /// captured IP bytes when the header states 0 (a TSO/LSO or BIG TCP super-packet captured on
+    /// the sending host); for a reassembled datagram, the sum of its fragments' IP lengths.
     pub ip_len: u32,
     /// Transport payload as captured (may be shorter than on the wire when the snaplen cut it).
     pub payload: &'a [u8],
-    /// Set when this is the first fragment of a fragmented datagram.
-    pub fragment: Option<FragmentId>,
+    /// IP packets this view stands for: 1, or the number of fragments of a reassembled datagram.
+    pub packets: u32,
 }
 
 /// Identifies the IP datagram a fragment belongs to (RFC 791 §3.2, RFC 8200 §4.5).
@@ -115,24 +118,31 @@ pub struct FragmentId {
     pub id: u32,
 }
 
-/// A non-first fragment: it carries no transport header, so only its datagram id tells its flow.
+/// One IP fragment of a TCP or UDP datagram (first or not): its piece of the datagram's payload,
+/// to be reassembled before the transport header and payload are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fragment {
+pub struct Fragment<'a> {
     /// The datagram this fragment belongs to.
     pub id: FragmentId,
-    /// IP length of this fragment.
+    /// IP length of this fragment (what it counts toward its flow).
     pub ip_len: u32,
+    /// Where its data starts in the datagram's payload, bytes (the fragment offset times 8).
+    pub offset: u32,
+    /// Length of its data as its IP header states it.
+    pub len: u32,
     /// False on the last fragment.
     pub more: bool,
+    /// Its data as captured (shorter than `len` when the snaplen cut it).
+    pub data: &'a [u8],
 }
 
 /// What a frame turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed<'a> {
-    /// A TCP or UDP packet (possibly the first fragment of a datagram).
+    /// A whole TCP or UDP packet.
     Packet(PacketView<'a>),
-    /// A non-first IP fragment.
-    Fragment(Fragment),
+    /// An IP fragment of a TCP or UDP datagram (the first one included).
+    Fragment(Fragment<'a>),
 }
 
 /// Why a frame is not a flow packet. Each reason has its own counter in the engine's stats.
@@ -221,7 +231,7 @@ fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
 }
 
 fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReason> {
-    let (src, dst, ip_len, fragment, payload) = match &sliced.net {
+    let (src, dst, ip_len, data_len, fragment, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let header = v4.header();
             let src = IpAddr::V4(Ipv4Addr::from(header.source()));
@@ -238,12 +248,22 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
                     header.more_fragments(),
                 )
             });
+            let payload = v4.payload();
+            let header_len = header.slice().len() as u32;
+            // Total Length 0 (TSO/LSO, BIG TCP on the sending host) or below the header: the IP
+            // bytes are what was captured, as Wireshark counts them.
+            let ip_len = if payload.len_source == LenSource::Slice && !payload.incomplete {
+                header_len + payload.payload.len() as u32
+            } else {
+                u32::from(header.total_len())
+            };
             (
                 src,
                 dst,
-                u32::from(header.total_len()),
+                ip_len,
+                ip_len.saturating_sub(header_len),
                 fragment,
-                v4.payload(),
+                payload,
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -264,12 +284,22 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
                         more,
                     )
                 });
+            let payload = v6.payload();
+            let ext_len = v6.extensions().slice().len() as u32;
+            // Payload Length 0 without a parsed jumbo option (etherparse takes the rest of the
+            // frame): the IP bytes are what was captured.
+            let ip_len = if payload.len_source == LenSource::Slice && !payload.incomplete {
+                40 + ext_len + payload.payload.len() as u32
+            } else {
+                40 + u32::from(header.payload_length())
+            };
             (
                 src,
                 dst,
-                40 + u32::from(header.payload_length()),
+                ip_len,
+                ip_len.saturating_sub(40 + ext_len),
                 fragment,
-                v6.payload(),
+                payload,
             )
         }
         Some(LaxNetSlice::Arp(_)) | None => {
@@ -292,32 +322,61 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
     };
 
     if let Some((id, offset, more)) = fragment {
-        if offset != 0 {
-            return Ok(Parsed::Fragment(Fragment { id, ip_len, more }));
+        return Ok(Parsed::Fragment(Fragment {
+            id,
+            ip_len,
+            offset: u32::from(offset) * 8,
+            len: data_len,
+            more,
+            data: payload.payload,
+        }));
+    }
+
+    match (&sliced.transport, transport) {
+        (Some(TransportSlice::Tcp(tcp)), _) => Ok(Parsed::Packet(tcp_view(tcp, src, dst, ip_len))),
+        (Some(TransportSlice::Udp(udp)), _) => Ok(Parsed::Packet(udp_view(udp, src, dst, ip_len))),
+        (_, transport) => {
+            transport_view(transport, src, dst, payload.payload, ip_len, 1).map(Parsed::Packet)
         }
     }
-    let first_fragment = fragment.map(|(id, _, _)| id);
+}
 
-    // etherparse slices the transport only for unfragmented payloads; a first fragment is sliced
-    // here from the fragment's bytes.
-    let view = match (&sliced.transport, transport) {
-        (Some(TransportSlice::Tcp(tcp)), _) => tcp_view(tcp, src, dst, ip_len),
-        (Some(TransportSlice::Udp(udp)), _) => udp_view(udp, src, dst, ip_len),
-        (_, Transport::Tcp) => {
-            let tcp = TcpSlice::from_slice(payload.payload)
-                .map_err(|_| DropReason::TransportMalformed)?;
+/// The packet a reassembled datagram makes: its transport header and payload read from `bytes`
+/// (the datagram's payload), counting `ip_len` IP bytes in `packets` IP packets.
+pub fn datagram<'a>(
+    id: &FragmentId,
+    bytes: &'a [u8],
+    ip_len: u32,
+    packets: u32,
+) -> Result<PacketView<'a>, DropReason> {
+    let transport = match IpNumber(id.protocol) {
+        IpNumber::TCP => Transport::Tcp,
+        IpNumber::UDP => Transport::Udp,
+        _ => return Err(DropReason::OtherProtocol),
+    };
+    transport_view(transport, id.src, id.dst, bytes, ip_len, packets)
+}
+
+fn transport_view(
+    transport: Transport,
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &[u8],
+    ip_len: u32,
+    packets: u32,
+) -> Result<PacketView<'_>, DropReason> {
+    let view = match transport {
+        Transport::Tcp => {
+            let tcp = TcpSlice::from_slice(bytes).map_err(|_| DropReason::TransportMalformed)?;
             tcp_view(&tcp, src, dst, ip_len)
         }
-        (_, Transport::Udp) => {
-            let udp = UdpSlice::from_slice_lax(payload.payload)
-                .map_err(|_| DropReason::TransportMalformed)?;
+        Transport::Udp => {
+            let udp =
+                UdpSlice::from_slice_lax(bytes).map_err(|_| DropReason::TransportMalformed)?;
             udp_view(&udp, src, dst, ip_len)
         }
     };
-    Ok(Parsed::Packet(PacketView {
-        fragment: first_fragment,
-        ..view
-    }))
+    Ok(PacketView { packets, ..view })
 }
 
 /// The (identification, offset in 8-byte units, more fragments) of the fragment header among an
@@ -370,7 +429,7 @@ fn tcp_view<'a>(tcp: &TcpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         seq: tcp.sequence_number(),
         ip_len,
         payload: tcp.payload(),
-        fragment: None,
+        packets: 1,
     }
 }
 
@@ -385,7 +444,7 @@ fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         seq: 0,
         ip_len,
         payload: udp.payload(),
-        fragment: None,
+        packets: 1,
     }
 }
 
@@ -440,9 +499,10 @@ mod tests {
         chain.extend_from_slice(&[17, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe]);
         chain.extend_from_slice(&[0x13, 0x88, 0x00, 0x35, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
         match parse(LinkType::Raw, &ipv6(0, &chain)) {
-            Ok(Parsed::Packet(view)) => {
-                let id = view.fragment.expect("first fragment");
-                assert_eq!((id.id, id.protocol), (0xcafe_babe, 17));
+            Ok(Parsed::Fragment(f)) => {
+                assert_eq!((f.id.id, f.id.protocol), (0xcafe_babe, 17));
+                assert_eq!((f.offset, f.more, f.len), (0, true, 16));
+                let view = datagram(&f.id, f.data, f.ip_len, 1).expect("UDP header");
                 assert_eq!((view.src_port, view.dst_port), (5000, 53));
             }
             other => panic!("{other:?}"),
@@ -452,6 +512,7 @@ mod tests {
         match parse(LinkType::Raw, &ipv6(44, &later)) {
             Ok(Parsed::Fragment(f)) => {
                 assert_eq!((f.id.id, f.more, f.ip_len), (0xcafe_babe, false, 40 + 12));
+                assert_eq!((f.offset, f.len, f.data), (16, 4, &[9u8, 9, 9, 9][..]));
             }
             other => panic!("{other:?}"),
         }

@@ -336,7 +336,7 @@ pub struct cloudsight_config {
     pub max_pending_bindings: u64,
     /// How long a binding waits for its flow, ns.
     pub binding_ttl_ns: u64,
-    /// IP datagrams whose later fragments are tracked at once.
+    /// IP datagrams reassembled at once (0: no reassembly).
     pub max_fragments: u64,
     /// Bytes all flows' inspection buffers may hold together.
     pub max_inspect_bytes: u64,
@@ -346,6 +346,10 @@ pub struct cloudsight_config {
     pub dns_ttl_floor_s: u32,
     /// Longest time a DNS answer is remembered, s.
     pub dns_ttl_ceiling_s: u32,
+    /// Bytes all IP datagrams being reassembled may hold together.
+    pub max_defrag_bytes: u64,
+    /// How long a fragmented datagram may take to arrive whole, ns.
+    pub defrag_timeout_ns: u64,
 }
 
 impl Zeroed for cloudsight_config {
@@ -369,6 +373,8 @@ impl Zeroed for cloudsight_config {
             dns_cache_entries: 0,
             dns_ttl_floor_s: 0,
             dns_ttl_ceiling_s: 0,
+            max_defrag_bytes: 0,
+            defrag_timeout_ns: 0,
         }
     }
 }
@@ -395,6 +401,8 @@ versioned!(
         dns_cache_entries,
         dns_ttl_floor_s,
         dns_ttl_ceiling_s,
+        max_defrag_bytes,
+        defrag_timeout_ns,
     ]
 );
 
@@ -423,6 +431,8 @@ impl cloudsight_config {
             dns_cache_entries,
             dns_ttl_floor_s,
             dns_ttl_ceiling_s,
+            max_defrag_bytes,
+            defrag_timeout_ns,
         } = c.clone();
         cloudsight_config {
             struct_size: std::mem::size_of::<cloudsight_config>() as u32,
@@ -443,6 +453,8 @@ impl cloudsight_config {
             dns_cache_entries: dns_cache_entries as u64,
             dns_ttl_floor_s,
             dns_ttl_ceiling_s,
+            max_defrag_bytes: max_defrag_bytes as u64,
+            defrag_timeout_ns,
         }
     }
 
@@ -485,6 +497,8 @@ impl cloudsight_config {
             dns_cache_entries: to_usize(self.dns_cache_entries),
             dns_ttl_floor_s: self.dns_ttl_floor_s,
             dns_ttl_ceiling_s: self.dns_ttl_ceiling_s,
+            max_defrag_bytes: to_usize(self.max_defrag_bytes),
+            defrag_timeout_ns: self.defrag_timeout_ns,
         })
     }
 }
@@ -513,9 +527,9 @@ pub struct cloudsight_stats {
     pub drop_other_protocol: u64,
     /// Malformed or truncated TCP/UDP headers.
     pub drop_transport_malformed: u64,
-    /// Non-first IP fragments counted toward their flow.
+    /// IP fragments of TCP and UDP datagrams taken in (first ones included).
     pub fragments: u64,
-    /// Non-first IP fragments whose first fragment was never seen.
+    /// IP fragments counted in no flow (datagram given up without its first fragment).
     pub fragments_orphaned: u64,
     /// Flows created.
     pub flows_created: u64,
@@ -555,6 +569,16 @@ pub struct cloudsight_stats {
     pub context_cut: u64,
     /// Distinct contexts held once for all the flows that share them, now.
     pub contexts_interned: u64,
+    /// Fragmented IP datagrams reassembled and inspected whole.
+    pub defrag_reassembled: u64,
+    /// Fragmented datagrams given up incomplete after `defrag_timeout_ns`.
+    pub defrag_timed_out: u64,
+    /// Fragmented datagrams dropped for overlapping or malformed fragments.
+    pub defrag_overlap_dropped: u64,
+    /// Fragmented datagrams given up for the reassembly bounds.
+    pub defrag_over_budget: u64,
+    /// Bytes held by datagrams being reassembled now.
+    pub defrag_memory: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -597,6 +621,11 @@ versioned!(
         context_lossy,
         context_cut,
         contexts_interned,
+        defrag_reassembled,
+        defrag_timed_out,
+        defrag_overlap_dropped,
+        defrag_over_budget,
+        defrag_memory,
     ]
 );
 
@@ -632,6 +661,11 @@ impl cloudsight_stats {
             context_lossy,
             context_cut,
             contexts_interned,
+            defrag_reassembled,
+            defrag_timed_out,
+            defrag_overlap_dropped,
+            defrag_over_budget,
+            defrag_memory,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -664,6 +698,11 @@ impl cloudsight_stats {
             context_lossy,
             context_cut,
             contexts_interned,
+            defrag_reassembled,
+            defrag_timed_out,
+            defrag_overlap_dropped,
+            defrag_over_budget,
+            defrag_memory,
         }
     }
 }

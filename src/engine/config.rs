@@ -28,7 +28,8 @@ pub struct Config {
     pub max_pending_bindings: usize,
     /// How long a binding waits for its flow, ns.
     pub binding_ttl_ns: u64,
-    /// IP datagrams whose later fragments are tracked at once.
+    /// IP datagrams reassembled at once (0: fragments are not reassembled; they count toward
+    /// their flow only when the first one holds the transport header).
     pub max_fragments: usize,
     /// Community ID seed (0 unless the deployment sets one).
     pub community_id_seed: u16,
@@ -42,6 +43,12 @@ pub struct Config {
     pub dns_ttl_floor_s: u32,
     /// Longest time a DNS answer is remembered, s.
     pub dns_ttl_ceiling_s: u32,
+    /// Bytes all IP datagrams being reassembled may hold together; past it the oldest are given
+    /// up (counted in `defrag_over_budget`).
+    pub max_defrag_bytes: usize,
+    /// How long a fragmented datagram may take to arrive whole from its first fragment seen, ns;
+    /// then it is given up (`defrag_timed_out`) and its fragments only counted.
+    pub defrag_timeout_ns: u64,
 }
 
 impl Default for Config {
@@ -63,6 +70,8 @@ impl Default for Config {
             dns_cache_entries: 65_536,
             dns_ttl_floor_s: 60,
             dns_ttl_ceiling_s: 86_400,
+            max_defrag_bytes: 4 << 20,
+            defrag_timeout_ns: 30 * SECOND,
         }
     }
 }

@@ -13,6 +13,11 @@ impl Engine {
     /// flows past the active timeout, forget stale bindings. Call it every second or so.
     pub fn tick(&self, now_ns: u64) {
         let c = &self.config;
+        let mut given_up = Vec::new();
+        self.defrag.expire(now_ns, &mut given_up);
+        for up in given_up {
+            self.give_up(up, None);
+        }
         self.table.drain_where(
             |key, e| {
                 if e.ended() {
@@ -53,6 +58,12 @@ impl Engine {
     /// that do not fit in the queue wait beside it for the next drains (up to one per flow the
     /// table can hold).
     pub fn flush(&self, _now_ns: u64) {
+        // Datagrams still being reassembled count toward their flows before these end.
+        let mut given_up = Vec::new();
+        self.defrag.flush(&mut given_up);
+        for up in given_up {
+            self.give_up(up, None);
+        }
         let mut overflow = Vec::new();
         self.table
             .drain_where(|_, _| Some(Reason::Flush), &mut |key, mut e, reason| {

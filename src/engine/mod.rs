@@ -29,7 +29,8 @@ use dashmap::DashMap;
 use crate::catalog::Catalog;
 use crate::community_id::community_id;
 use crate::context::{Device, FlowContext};
-use crate::flow::{FlowEntry, FlowKey, FlowTable, FragmentTracker, SeededState};
+use crate::defrag::Defrag;
+use crate::flow::{FlowEntry, FlowKey, FlowTable, SeededState};
 use crate::inspect::dns;
 use crate::naming::FlowName;
 use crate::naming::LoadedCatalog;
@@ -64,7 +65,7 @@ enum Input {
 pub struct Engine {
     config: Config,
     table: FlowTable,
-    fragments: FragmentTracker,
+    defrag: Defrag,
     pending: DashMap<FlowKey, (Arc<FlowContext>, u64), SeededState>,
     pending_len: AtomicUsize,
     queue: RecordQueue,
@@ -103,7 +104,11 @@ impl Engine {
         config.validate()?;
         Ok(Engine {
             table: FlowTable::new(config.effective_max_flows()),
-            fragments: FragmentTracker::new(config.max_fragments),
+            defrag: Defrag::new(
+                config.max_fragments,
+                config.max_defrag_bytes,
+                config.defrag_timeout_ns,
+            ),
             pending: DashMap::with_hasher(SeededState::default()),
             pending_len: AtomicUsize::new(0),
             queue: RecordQueue::new(config.queue_capacity),

@@ -5,11 +5,14 @@ use std::sync::atomic::Ordering;
 use super::stats::bump;
 use super::{Engine, Error, Input};
 use crate::context::ContextRef;
+use crate::defrag::{Added, GiveUp, GivenUp};
 use crate::flow::{Evidence, FlowEntry, FlowKey, Side};
 use crate::inspect::{dns, lower_name, HelloInfo, Inspector, Name, Step};
 use crate::naming;
 use crate::naming::FlowName;
-use crate::packet::{self, tcp_flags, DropReason, LinkType, PacketView, Parsed, Transport};
+use crate::packet::{
+    self, tcp_flags, DropReason, Fragment, LinkType, PacketView, Parsed, Transport,
+};
 use crate::record::{Event, NameSource, Reason, Verdict};
 
 /// DNS (port 53) and mDNS (5353), by either port.
@@ -40,21 +43,8 @@ impl Engine {
                 self.counters
                     .ip_bytes
                     .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
-                match self.fragments.lookup(&fragment.id, !fragment.more) {
-                    Some((key, side)) => {
-                        bump(&self.counters.fragments);
-                        self.table
-                            .with_entry(&key, |e| {
-                                e.count(side, fragment.ip_len, ts_ns);
-                                e.verdict
-                            })
-                            .unwrap_or_default()
-                    }
-                    None => {
-                        bump(&self.counters.fragments_orphaned);
-                        Verdict::Allow
-                    }
-                }
+                bump(&self.counters.fragments);
+                self.on_fragment(&fragment, ts_ns, context)
             }
             Err(drop) => {
                 bump(match drop {
@@ -81,6 +71,95 @@ impl Engine {
         Ok(self.process_packet(link, frame, ts_ns, context))
     }
 
+    /// One IP fragment: held until its datagram is whole, which then goes through the packet path
+    /// as one packet (inspected whole; counted as all its fragments). While a datagram is
+    /// incomplete, its first fragment gets the verdict of its flow when the flow is known and
+    /// other fragments [`Verdict::Allow`]; the fragment that completes it gets the flow's verdict,
+    /// and a receiver cannot reassemble a datagram missing it.
+    fn on_fragment(
+        &self,
+        fragment: &Fragment<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        let mut others = Vec::new();
+        let added = self.defrag.add(fragment, ts, &mut others);
+        // Datagrams of the same shard given up on the way (timed out, evicted).
+        for up in others {
+            self.give_up(up, None);
+        }
+        match added {
+            // A first fragment tells its flow: a known flow's verdict (nothing counted yet).
+            Added::Held if fragment.offset == 0 => {
+                match packet::datagram(&fragment.id, fragment.data, 0, 0) {
+                    Ok(view) => {
+                        let (key, _) = FlowKey::new(
+                            view.transport,
+                            view.src,
+                            view.src_port,
+                            view.dst,
+                            view.dst_port,
+                        );
+                        self.table
+                            .with_entry(&key, |e| e.verdict)
+                            .unwrap_or_default()
+                    }
+                    Err(_) => Verdict::Allow,
+                }
+            }
+            Added::Held => Verdict::Allow,
+            Added::Whole(whole) => {
+                bump(&self.counters.defrag_reassembled);
+                let ip_len = u32::try_from(whole.ip_bytes).unwrap_or(u32::MAX);
+                match packet::datagram(&whole.id, &whole.data, ip_len, whole.fragments) {
+                    Ok(view) => self.on_packet(&view, ts, context, Input::Packet),
+                    Err(_) => {
+                        bump(&self.counters.drop_transport_malformed);
+                        self.counters
+                            .fragments_orphaned
+                            .fetch_add(u64::from(whole.fragments), Ordering::Relaxed);
+                        Verdict::Allow
+                    }
+                }
+            }
+            Added::GivenUp(up) => self.give_up(up, context),
+        }
+    }
+
+    /// A datagram given up by reassembly: counted, and its fragments counted toward their flow
+    /// when its first fragment held the transport header (its payload is not inspected).
+    pub(super) fn give_up(&self, up: GivenUp, context: Option<ContextRef<'_>>) -> Verdict {
+        let counter = match up.why {
+            GiveUp::TimedOut => Some(&self.counters.defrag_timed_out),
+            GiveUp::Overlap => Some(&self.counters.defrag_overlap_dropped),
+            GiveUp::OverBudget => Some(&self.counters.defrag_over_budget),
+            // Already counted when first given up (`AfterDrop`), or not a failure (`Flushed`).
+            GiveUp::AfterDrop | GiveUp::Flushed => None,
+        };
+        if let Some(counter) = counter {
+            bump(counter);
+        }
+        if up.fragments == 0 {
+            return Verdict::Allow;
+        }
+        let ip_len = u32::try_from(up.ip_bytes).unwrap_or(u32::MAX);
+        match packet::datagram(&up.id, &up.head, ip_len, up.fragments) {
+            Ok(view) => {
+                let view = PacketView {
+                    payload: &[],
+                    ..view
+                };
+                self.on_packet(&view, up.last_ts, context, Input::Packet)
+            }
+            Err(_) => {
+                self.counters
+                    .fragments_orphaned
+                    .fetch_add(u64::from(up.fragments), Ordering::Relaxed);
+                Verdict::Allow
+            }
+        }
+    }
+
     pub(super) fn on_packet(
         &self,
         view: &PacketView<'_>,
@@ -95,10 +174,6 @@ impl Engine {
             view.dst,
             view.dst_port,
         );
-        if let Some(fragment) = view.fragment {
-            self.fragments.insert(fragment, key, side);
-        }
-
         let syn_only = view.transport == Transport::Tcp
             && view.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         let mut restarted = None;
@@ -165,7 +240,7 @@ impl Engine {
     ) -> Verdict {
         match input {
             Input::Packet => {
-                e.count(side, view.ip_len, ts);
+                e.count(side, view.ip_len, view.packets, ts);
                 if view.transport == Transport::Tcp {
                     e.tcp(side, view.tcp_flags, view.seq, ts);
                 }
@@ -176,7 +251,7 @@ impl Engine {
                 e.syn_next_seq = Some(1);
                 e.last_seen = e.last_seen.max(ts);
             }
-            Input::StreamData => e.count(side, view.ip_len, ts),
+            Input::StreamData => e.count(side, view.ip_len, 1, ts),
         }
         if !view.payload.is_empty() {
             if is_dns_port(view) {

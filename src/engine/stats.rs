@@ -21,9 +21,10 @@ pub struct Stats {
     pub drop_other_protocol: u64,
     /// TCP or UDP headers malformed or cut short.
     pub drop_transport_malformed: u64,
-    /// Non-first IP fragments counted toward their flow.
+    /// IP fragments of TCP and UDP datagrams taken in (the first ones included).
     pub fragments: u64,
-    /// Non-first IP fragments whose first fragment was never seen (not counted in any flow).
+    /// IP fragments counted in no flow: their datagram was given up (timed out, overlapping, over
+    /// budget) without a first fragment holding its transport header.
     pub fragments_orphaned: u64,
     /// Flows created.
     pub flows_created: u64,
@@ -67,6 +68,20 @@ pub struct Stats {
     /// Distinct process contexts held by the engine's interner now (flows with identical context
     /// share one copy; at most 4096 contexts and 4 MiB of strings, then it starts over).
     pub contexts_interned: u64,
+    /// Fragmented IP datagrams reassembled and inspected whole.
+    pub defrag_reassembled: u64,
+    /// Fragmented datagrams given up incomplete after `defrag_timeout_ns` (their fragments still
+    /// count toward their flow when the first one was seen).
+    pub defrag_timed_out: u64,
+    /// Fragmented datagrams dropped for overlapping fragments (any overlap in IPv6, RFC 5722;
+    /// disagreeing bytes in IPv4) or malformed ones (past 65,535 bytes, misaligned, ends that
+    /// disagree).
+    pub defrag_overlap_dropped: u64,
+    /// Fragmented datagrams given up for the reassembly bounds (`max_fragments`,
+    /// `max_defrag_bytes`, 1024 fragments per datagram).
+    pub defrag_over_budget: u64,
+    /// Bytes held by datagrams being reassembled now.
+    pub defrag_memory: u64,
 }
 
 #[derive(Default)]
@@ -90,6 +105,10 @@ pub(super) struct Counters {
     pub names_cut: AtomicU64,
     pub context_lossy: AtomicU64,
     pub context_cut: AtomicU64,
+    pub defrag_reassembled: AtomicU64,
+    pub defrag_timed_out: AtomicU64,
+    pub defrag_overlap_dropped: AtomicU64,
+    pub defrag_over_budget: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -131,6 +150,11 @@ impl Engine {
             context_lossy: get(&c.context_lossy),
             context_cut: get(&c.context_cut),
             contexts_interned: self.contexts.len() as u64,
+            defrag_reassembled: get(&c.defrag_reassembled),
+            defrag_timed_out: get(&c.defrag_timed_out),
+            defrag_overlap_dropped: get(&c.defrag_overlap_dropped),
+            defrag_over_budget: get(&c.defrag_over_budget),
+            defrag_memory: self.defrag.memory() as u64,
         }
     }
 }

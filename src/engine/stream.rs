@@ -37,7 +37,7 @@ fn stream_view<'a>(
         seq: 0,
         ip_len,
         payload: data,
-        fragment: None,
+        packets: 1,
     }
 }
 

@@ -174,3 +174,52 @@ impl Tcp {
         out
     }
 }
+
+/// Split a raw IP datagram (IPv4 with any header length, or IPv6 without extension headers) into
+/// raw IP fragments carrying `size` payload bytes each (rounded down to a multiple of 8, at least
+/// 8; the last one carries the rest), in order, each made by [`fragment_at`].
+pub fn fragment(datagram: &[u8], size: usize, id: u32) -> Vec<Vec<u8>> {
+    let size = (size / 8).max(1) * 8;
+    let payload_len = datagram.len() - ip_header_len(datagram);
+    (0..payload_len.div_ceil(size))
+        .map(|i| fragment_at(datagram, i * size, ((i + 1) * size).min(payload_len), id))
+        .collect()
+}
+
+fn ip_header_len(datagram: &[u8]) -> usize {
+    if datagram[0] >> 4 == 6 {
+        40
+    } else {
+        usize::from(datagram[0] & 0x0f) * 4
+    }
+}
+
+/// One raw IP fragment of `datagram` (as for [`fragment`]) carrying its payload bytes
+/// `from..to` (`from` a multiple of 8), More Fragments set unless `to` is the payload's end. IPv4
+/// fragments copy the header (options included) with the identification `id`, the offset and
+/// More Fragments set and Don't Fragment cleared; IPv6 fragments get a Fragment header (RFC 8200
+/// §4.5) with the identification `id` after the fixed header. Checksums are left zero (the engine
+/// does not verify them).
+pub fn fragment_at(datagram: &[u8], from: usize, to: usize, id: u32) -> Vec<u8> {
+    let header_len = ip_header_len(datagram);
+    let (header, payload) = datagram.split_at(header_len);
+    let chunk = &payload[from..to];
+    let more = to < payload.len();
+    let mut f = header.to_vec();
+    if header_len == 40 {
+        let next = header[6];
+        f[6] = 44;
+        f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[next, 0]);
+        f.extend_from_slice(&((from as u16 & !7) | u16::from(more)).to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+    } else {
+        f[2..4].copy_from_slice(&((header_len + chunk.len()) as u16).to_be_bytes());
+        f[4..6].copy_from_slice(&(id as u16).to_be_bytes());
+        let flags = (from / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[6..8].copy_from_slice(&flags.to_be_bytes());
+        f[10..12].copy_from_slice(&[0, 0]);
+    }
+    f.extend_from_slice(chunk);
+    f
+}
