@@ -417,6 +417,10 @@ impl Inspector {
                     let progress = q.push_datagram(payload);
                     self.protocol = Protocol::Quic(q);
                     self.quic_progress(progress).or(Step::ClientSpoke)
+                } else if quic::QuicInitial::looks_like_zero_rtt(payload) {
+                    // 0-RTT ahead of its Initial: QUIC all the same; wait for the Initial.
+                    self.protocol = Protocol::Quic(quic::QuicInitial::new());
+                    Step::ClientSpoke
                 } else {
                     Step::Done
                 }
@@ -689,5 +693,51 @@ mod name_tests {
             assert!(n.cut && n.text.len() <= MAX_NAME && n.text.len() > MAX_NAME - 4);
             assert!(raw.ends_with(&unescape(&n.text)), "{n:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod quic_order_tests {
+    use super::*;
+
+    /// A client 0-RTT packet (RFC 9000 §17.2.3) of version 1 with a 32-byte (opaque) payload.
+    fn zero_rtt() -> Vec<u8> {
+        let mut p = vec![0xc0 | (0b01 << 4)];
+        p.extend_from_slice(&1u32.to_be_bytes());
+        p.push(8);
+        p.extend_from_slice(&[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08]);
+        p.push(0);
+        p.extend_from_slice(&[0x40, 32]);
+        p.extend_from_slice(&[0x5a; 32]);
+        p
+    }
+
+    #[test]
+    fn zero_rtt_ahead_of_the_initial_waits_for_it() {
+        let initial: &[u8] = include_bytes!("testdata/rfc9001_a2_client_initial.bin");
+        let mut inspector = Inspector::new(None, Arc::new(AtomicUsize::new(0)));
+        let step = inspector.payload(Transport::Udp, true, true, 0, &zero_rtt());
+        assert_eq!(
+            step,
+            Step::ClientSpoke,
+            "0-RTT first is QUIC, not something else"
+        );
+        let step = inspector.payload(Transport::Udp, true, false, 0, &zero_rtt());
+        assert_eq!(step, Step::Continue);
+        match inspector.payload(Transport::Udp, true, false, 0, initial) {
+            Step::Named(NameSource::QuicSni, Some(name), Some(_)) => {
+                assert_eq!(name.text, "example.com")
+            }
+            other => panic!("the Initial after 0-RTT names the flow: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_udp_is_not_waited_for() {
+        let mut inspector = Inspector::new(None, Arc::new(AtomicUsize::new(0)));
+        assert_eq!(
+            inspector.payload(Transport::Udp, true, true, 0, b"\x00\x01 not quic"),
+            Step::Done
+        );
     }
 }

@@ -72,8 +72,14 @@ pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
     match version {
         VERSION_1 => Some(&PARAMS_V1),
         VERSION_2 => Some(&PARAMS_V2),
-        0xff00_001d..=0xff00_0020 => Some(&PARAMS_DRAFT_29),
-        0xff00_001b..=0xff00_001c => Some(&PARAMS_DRAFT_23),
+        // Drafts 29-34 share the draft-29 salt; drafts 23-28 the draft-23 one.
+        0xff00_001d..=0xff00_0022 => Some(&PARAMS_DRAFT_29),
+        0xff00_0017..=0xff00_001c => Some(&PARAMS_DRAFT_23),
+        // mvfst's draft-27 version (Facebook's QUIC, as Wireshark decodes it).
+        0xface_b002 => Some(&PARAMS_DRAFT_23),
+        // Reserved versions 0x?a?a?a?a (RFC 9000 §15), which clients send to exercise version
+        // negotiation: Wireshark reads their Initials with the v1 keys, and so do we.
+        v if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(&PARAMS_V1),
         _ => None,
     }
 }
@@ -245,7 +251,7 @@ mod tests {
             PARAMS_DRAFT_23.salt
         );
         assert_ne!(PARAMS_DRAFT_23.salt, PARAMS_DRAFT_29.salt);
-        assert!(version_params(0xff00_0021).is_none());
+        assert!(version_params(0xff00_0023).is_none());
     }
 
     #[test]

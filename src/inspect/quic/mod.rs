@@ -301,6 +301,13 @@ impl QuicInitial {
         }
     }
 
+    /// A client 0-RTT packet of a known version (RFC 9000 §17.2.3): a client may send 0-RTT
+    /// datagrams that arrive (or are captured) before its Initial; the flow then waits for the
+    /// Initial instead of being taken for something else.
+    pub fn looks_like_zero_rtt(udp_payload: &[u8]) -> bool {
+        matches!(parse_long_header(udp_payload), Ok(h) if h.kind == LongKind::ZeroRtt)
+    }
+
     /// Empty state; allocates nothing until a datagram is pushed.
     pub fn new() -> Self {
         QuicInitial {
@@ -452,12 +459,31 @@ impl QuicInitial {
             .get(pn_offset + 4..pn_offset + 4 + SAMPLE_LEN)
             .ok_or(QuicError::TooShortForSample)?;
 
-        // Keys are per (version, DCID). A new DCID (after Retry, or a new connection on the same
-        // tuple) must prove itself by decrypting before the old stream is dropped.
+        // Initial keys come from the DCID of the client's first Initial (RFC 9001 §5.2) and stay
+        // when the client takes the server's connection ID as its DCID for later Initials; they
+        // change only after a Retry (or a new connection on the same tuple). So a packet with
+        // another DCID is first tried with the keys in use, and only then with keys of its own,
+        // which must prove themselves by decrypting before the old stream is dropped.
         let cached = self
             .keys
             .as_ref()
             .is_some_and(|k| k.matches(header.version, header.dcid));
+        if !cached {
+            if let Some(keys) = self.keys.as_deref().filter(|k| k.version == header.version) {
+                if let Ok((range, pn)) = open_packet(
+                    keys,
+                    &mut self.scratch,
+                    packet,
+                    pn_offset,
+                    sample,
+                    self.largest_pn,
+                ) {
+                    self.decrypted_any = true;
+                    self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
+                    return Ok(range);
+                }
+            }
+        }
         let fresh = if cached {
             None
         } else {
@@ -475,34 +501,8 @@ impl QuicInitial {
         } else {
             self.largest_pn
         };
-
-        let mask = keys.mask(sample);
-        // §5.4.1: long headers protect the low 4 bits of the first byte.
-        let first = packet[0] ^ (mask[0] & 0x0f);
-        let pn_len = usize::from(first & 0x03) + 1;
-        let pn_end = pn_offset + pn_len;
-        if pn_end + TAG_LEN > packet.len() {
-            return Err(QuicError::TooShortForSample);
-        }
-        let scratch = &mut self.scratch;
-        scratch.clear();
-        if packet.len() > scratch.capacity() {
-            scratch.reserve_exact(packet.len());
-        }
-        scratch.extend_from_slice(&packet[..pn_end]);
-        scratch[0] = first;
-        let mut truncated = 0u64;
-        for (i, m) in (pn_offset..pn_end).zip(&mask[1..]) {
-            scratch[i] ^= m;
-            truncated = (truncated << 8) | u64::from(scratch[i]);
-        }
-        let packet_number = decode_packet_number(largest, truncated, pn_len);
-        let body_end = packet.len() - TAG_LEN;
-        scratch.extend_from_slice(&packet[pn_end..body_end]);
-        let (aad, body) = scratch.split_at_mut(pn_end);
-        if !keys.open(packet_number, aad, body, &packet[body_end..]) {
-            return Err(QuicError::DecryptFailed);
-        }
+        let (range, packet_number) =
+            open_packet(keys, &mut self.scratch, packet, pn_offset, sample, largest)?;
 
         if let Some(k) = fresh {
             if self.keys.is_some() {
@@ -519,8 +519,48 @@ impl QuicInitial {
             self.largest_pn
                 .map_or(packet_number, |l| l.max(packet_number)),
         );
-        Ok(pn_end..body_end)
+        Ok(range)
     }
+}
+
+/// Remove header protection (RFC 9001 §5.4) and open the AEAD (§5.3) of one Initial with `keys`,
+/// into `scratch`: the plaintext range and the packet number, or `DecryptFailed` (nothing of the
+/// connection's state is touched, so another key can be tried).
+fn open_packet(
+    keys: &ConnKeys,
+    scratch: &mut Vec<u8>,
+    packet: &[u8],
+    pn_offset: usize,
+    sample: &[u8],
+    largest: Option<u64>,
+) -> Result<(std::ops::Range<usize>, u64), QuicError> {
+    let mask = keys.mask(sample);
+    // §5.4.1: long headers protect the low 4 bits of the first byte.
+    let first = packet[0] ^ (mask[0] & 0x0f);
+    let pn_len = usize::from(first & 0x03) + 1;
+    let pn_end = pn_offset + pn_len;
+    if pn_end + TAG_LEN > packet.len() {
+        return Err(QuicError::TooShortForSample);
+    }
+    scratch.clear();
+    if packet.len() > scratch.capacity() {
+        scratch.reserve_exact(packet.len());
+    }
+    scratch.extend_from_slice(&packet[..pn_end]);
+    scratch[0] = first;
+    let mut truncated = 0u64;
+    for (i, m) in (pn_offset..pn_end).zip(&mask[1..]) {
+        scratch[i] ^= m;
+        truncated = (truncated << 8) | u64::from(scratch[i]);
+    }
+    let packet_number = decode_packet_number(largest, truncated, pn_len);
+    let body_end = packet.len() - TAG_LEN;
+    scratch.extend_from_slice(&packet[pn_end..body_end]);
+    let (aad, body) = scratch.split_at_mut(pn_end);
+    if !keys.open(packet_number, aad, body, &packet[body_end..]) {
+        return Err(QuicError::DecryptFailed);
+    }
+    Ok((pn_end..body_end, packet_number))
 }
 
 /// One-shot fuzz-friendly entry point: decode every client Initial of one datagram and return
@@ -614,8 +654,21 @@ mod tests {
 
     /// Test-side packet protection (RFC 9001 §5.3, §5.4): the inverse of `decrypt_initial`.
     fn protect(version: u32, dcid: &[u8], pn: u64, pn_len: usize, frames: &[u8]) -> Vec<u8> {
+        protect_keyed(version, dcid, dcid, pn, pn_len, frames)
+    }
+
+    /// As `protect`, with the keys of `key_dcid` (the client's first DCID) on a packet whose
+    /// header carries `dcid` (the server's connection ID, adopted for later Initials).
+    fn protect_keyed(
+        version: u32,
+        key_dcid: &[u8],
+        dcid: &[u8],
+        pn: u64,
+        pn_len: usize,
+        frames: &[u8],
+    ) -> Vec<u8> {
         let params = version_params(version).unwrap();
-        let keys = ConnKeys::new(version, params, dcid).unwrap();
+        let keys = ConnKeys::new(version, params, key_dcid).unwrap();
         let mut payload = frames.to_vec();
         // Room for the header protection sample (RFC 9001 §5.4.2).
         while pn_len + payload.len() < 4 {
@@ -681,6 +734,53 @@ mod tests {
             assert_eq!(q.hello().unwrap(), &rfc_hello()[..]);
             assert_eq!(q.version(), version);
         }
+    }
+
+    #[test]
+    fn reserved_versions_use_the_v1_keys_and_old_drafts_their_salts() {
+        // 0x?a?a?a?a reserved (greased) versions as Wireshark reads them; drafts 23-26 and 29-34.
+        for version in [
+            0x1a2a_3a4a,
+            0xfafa_fafa,
+            0xff00_0017,
+            0xff00_001a,
+            0xff00_0022,
+        ] {
+            let mut frames = hex(RFC_CRYPTO_FRAME);
+            frames.resize(1162, 0);
+            let packet = protect(version, &hex(RFC_DCID), 2, 4, &frames);
+            assert!(QuicInitial::looks_like_initial(&packet), "{version:#x}");
+            let q = complete(&[&packet]);
+            assert_eq!(q.hello().unwrap(), &rfc_hello()[..]);
+            assert_eq!(q.version(), version);
+        }
+        // Not every unknown version: a vendor version we have no salt for stays unsupported.
+        let packet = protect(VERSION_1, &hex(RFC_DCID), 2, 4, &[0; 64]);
+        let mut other = packet.clone();
+        other[1..5].copy_from_slice(&0x5130_3530u32.to_be_bytes()); // "Q050"
+        assert!(!QuicInitial::looks_like_initial(&other));
+    }
+
+    #[test]
+    fn a_later_initial_with_the_servers_connection_id_keeps_the_first_keys() {
+        // RFC 9001 §5.2: the Initial keys come from the client's first DCID, also for later
+        // Initials that carry the server's connection ID as DCID. The hello spans both.
+        let hello = rfc_hello();
+        let (a, b) = hello.split_at(100);
+        let first_dcid = hex(RFC_DCID);
+        let server_cid = b"\x11\x22\x33\x44";
+        let mut f1 = crypto_frame(0, a);
+        f1.resize(1100, 0);
+        let mut f2 = crypto_frame(100, b);
+        f2.resize(1100, 0);
+        let p1 = protect(VERSION_1, &first_dcid, 0, 2, &f1);
+        let p2 = protect_keyed(VERSION_1, &first_dcid, server_cid, 1, 2, &f2);
+        let q = complete(&[&p1, &p2]);
+        assert_eq!(q.hello().unwrap(), &hello[..]);
+        // The second packet alone cannot be read: its header's DCID is not the keys' one.
+        let mut alone = QuicInitial::new();
+        assert_ne!(alone.push_datagram(&p2), Progress::Complete);
+        assert!(alone.hello().is_none());
     }
 
     fn check_aioquic_hello(hello: &[u8]) {
