@@ -566,6 +566,10 @@ typedef struct cloudsight_config {
      * Longest time a DNS answer is remembered, s.
      */
     uint32_t dns_ttl_ceiling_s;
+    /**
+     * Bytes the queued records may hold together; past it the oldest is dropped and counted.
+     */
+    uint64_t max_queue_bytes;
 } cloudsight_config;
 
 /**
@@ -955,6 +959,14 @@ typedef struct cloudsight_stats {
      * Distinct contexts held once for all the flows that share them, now.
      */
     uint64_t contexts_interned;
+    /**
+     * ClientHello ALPN lists cut to 8 protocols / 128 bytes.
+     */
+    uint64_t alpn_cut;
+    /**
+     * Bytes the queued records cost now (bounded by `max_queue_bytes`).
+     */
+    uint64_t records_queued_bytes;
 } cloudsight_stats;
 
 #ifdef __cplusplus
@@ -1306,9 +1318,9 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 128, config_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 136, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 232, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 248, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2776, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

@@ -346,6 +346,8 @@ pub struct cloudsight_config {
     pub dns_ttl_floor_s: u32,
     /// Longest time a DNS answer is remembered, s.
     pub dns_ttl_ceiling_s: u32,
+    /// Bytes the queued records may hold together; past it the oldest is dropped and counted.
+    pub max_queue_bytes: u64,
 }
 
 impl Zeroed for cloudsight_config {
@@ -369,6 +371,7 @@ impl Zeroed for cloudsight_config {
             dns_cache_entries: 0,
             dns_ttl_floor_s: 0,
             dns_ttl_ceiling_s: 0,
+            max_queue_bytes: 0,
         }
     }
 }
@@ -395,6 +398,7 @@ versioned!(
         dns_cache_entries,
         dns_ttl_floor_s,
         dns_ttl_ceiling_s,
+        max_queue_bytes,
     ]
 );
 
@@ -423,6 +427,7 @@ impl cloudsight_config {
             dns_cache_entries,
             dns_ttl_floor_s,
             dns_ttl_ceiling_s,
+            max_queue_bytes,
         } = c.clone();
         cloudsight_config {
             struct_size: std::mem::size_of::<cloudsight_config>() as u32,
@@ -443,6 +448,7 @@ impl cloudsight_config {
             dns_cache_entries: dns_cache_entries as u64,
             dns_ttl_floor_s,
             dns_ttl_ceiling_s,
+            max_queue_bytes: max_queue_bytes as u64,
         }
     }
 
@@ -485,6 +491,7 @@ impl cloudsight_config {
             dns_cache_entries: to_usize(self.dns_cache_entries),
             dns_ttl_floor_s: self.dns_ttl_floor_s,
             dns_ttl_ceiling_s: self.dns_ttl_ceiling_s,
+            max_queue_bytes: to_usize(self.max_queue_bytes),
         })
     }
 }
@@ -555,6 +562,10 @@ pub struct cloudsight_stats {
     pub context_cut: u64,
     /// Distinct contexts held once for all the flows that share them, now.
     pub contexts_interned: u64,
+    /// ClientHello ALPN lists cut to 8 protocols / 128 bytes.
+    pub alpn_cut: u64,
+    /// Bytes the queued records cost now (bounded by `max_queue_bytes`).
+    pub records_queued_bytes: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -597,6 +608,8 @@ versioned!(
         context_lossy,
         context_cut,
         contexts_interned,
+        alpn_cut,
+        records_queued_bytes,
     ]
 );
 
@@ -632,6 +645,8 @@ impl cloudsight_stats {
             context_lossy,
             context_cut,
             contexts_interned,
+            alpn_cut,
+            records_queued_bytes,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -664,6 +679,8 @@ impl cloudsight_stats {
             context_lossy,
             context_cut,
             contexts_interned,
+            alpn_cut,
+            records_queued_bytes,
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct Config {
     pub dns_ttl_floor_s: u32,
     /// Longest time a DNS answer is remembered, s.
     pub dns_ttl_ceiling_s: u32,
+    /// Bytes the queued records may hold together (each record costs its size and its strings'
+    /// heap); past it the oldest record is dropped and counted in `records_dropped`, as when
+    /// `queue_capacity` is reached.
+    pub max_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             dns_cache_entries: 65_536,
             dns_ttl_floor_s: 60,
             dns_ttl_ceiling_s: 86_400,
+            max_queue_bytes: 64 << 20,
         }
     }
 }
@@ -87,6 +92,9 @@ impl Config {
         }
         if self.queue_capacity == 0 {
             return Err(Error::InvalidConfig("queue_capacity must be at least 1"));
+        }
+        if self.max_queue_bytes == 0 {
+            return Err(Error::InvalidConfig("max_queue_bytes must be positive"));
         }
         if self.tcp_idle_timeout_ns == 0 || self.udp_idle_timeout_ns == 0 {
             return Err(Error::InvalidConfig("idle timeouts must be positive"));

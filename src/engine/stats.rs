@@ -67,6 +67,11 @@ pub struct Stats {
     /// Distinct process contexts held by the engine's interner now (flows with identical context
     /// share one copy; at most 4096 contexts and 4 MiB of strings, then it starts over).
     pub contexts_interned: u64,
+    /// ClientHello ALPN lists longer than 8 protocols or 128 bytes, kept cut to the protocols
+    /// that fit (counted each time a flow is named with one).
+    pub alpn_cut: u64,
+    /// Bytes the records in the queue cost now (bounded by `Config::max_queue_bytes`).
+    pub records_queued_bytes: u64,
 }
 
 #[derive(Default)]
@@ -90,6 +95,7 @@ pub(super) struct Counters {
     pub names_cut: AtomicU64,
     pub context_lossy: AtomicU64,
     pub context_cut: AtomicU64,
+    pub alpn_cut: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -131,6 +137,8 @@ impl Engine {
             context_lossy: get(&c.context_lossy),
             context_cut: get(&c.context_cut),
             contexts_interned: self.contexts.len() as u64,
+            alpn_cut: get(&c.alpn_cut),
+            records_queued_bytes: self.queue.bytes() as u64,
         }
     }
 }
