@@ -29,34 +29,61 @@ struct Frame {
     ts: u64,
 }
 
-/// What a flow's records say, summed: the key is (protocol, client, server, first seen).
+/// What a flow's records say, summed: the key is (protocol, the two endpoints, first seen), the
+/// value the bytes and packets each endpoint sent, the name, verdict, and which endpoint is the
+/// client when the flow is named (an unnamed flow with no client evidence, DHCP from port 68 to
+/// 67 say, is oriented by whichever packet came first, which across threads is a race).
 type Flows = BTreeMap<String, String>;
 
 fn summarize(records: Vec<ActivityRecord>) -> Flows {
-    let mut sums: BTreeMap<String, (u64, u64, u64, u64, String)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Sum {
+        // (endpoint, bytes sent, packets sent) for the two endpoints, lower first.
+        sent: BTreeMap<String, (u64, u64)>,
+        name: String,
+    }
+    let mut sums: BTreeMap<String, Sum> = BTreeMap::new();
     for r in records {
-        let key = format!(
-            "{:?} {}:{} -> {}:{} first {}",
-            r.protocol, r.client_ip, r.client_port, r.server_ip, r.server_port, r.first_seen_ns
-        );
+        let client = format!("{}:{}", r.client_ip, r.client_port);
+        let server = format!("{}:{}", r.server_ip, r.server_port);
+        let (lo, hi) = if client <= server {
+            (&client, &server)
+        } else {
+            (&server, &client)
+        };
+        let key = format!("{:?} {lo} {hi} first {}", r.protocol, r.first_seen_ns);
         let s = sums.entry(key).or_default();
-        s.0 += r.bytes_up;
-        s.1 += r.bytes_down;
-        s.2 += r.packets_up;
-        s.3 += r.packets_down;
+        let c = s.sent.entry(client.clone()).or_default();
+        c.0 += r.bytes_up;
+        c.1 += r.packets_up;
+        let c = s.sent.entry(server.clone()).or_default();
+        c.0 += r.bytes_down;
+        c.1 += r.packets_down;
         // The last record names the flow as it ended.
-        s.4 = format!(
-            "name {:?} ({:?}) sni {:?} alpn {:?} app {:?} verdict {:?}",
+        s.name = format!(
+            "name {:?} ({:?}) sni {:?} alpn {:?} app {:?} verdict {:?}{}",
             r.server_name,
             r.name_source,
             r.sni,
             r.alpn,
             r.app.as_ref().map(|a| a.id.clone()),
-            r.verdict
+            r.verdict,
+            if r.server_name.is_some() {
+                format!(" client {client}")
+            } else {
+                String::new()
+            }
         );
     }
     sums.into_iter()
-        .map(|(k, (bu, bd, pu, pd, n))| (k, format!("up {bu}B/{pu}p down {bd}B/{pd}p {n}")))
+        .map(|(k, s)| {
+            let sent: Vec<String> = s
+                .sent
+                .iter()
+                .map(|(e, (b, p))| format!("{e} sent {b}B/{p}p"))
+                .collect();
+            (k, format!("{} {}", sent.join(", "), s.name))
+        })
         .collect()
 }
 
