@@ -337,6 +337,13 @@ impl Engine {
 
     /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
     fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, input: Input) {
+        let from_client = side == e.client_side;
+        let weak = e.evidence < Evidence::AppRequest;
+        // The server's bytes name nothing once the client is known: they neither start the
+        // inspector nor spend its budget (another thread may hand them over before the client's).
+        if !from_client && !weak {
+            return;
+        }
         if e.inspector.is_none() {
             if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
                 bump(&self.counters.inspect_skipped);
@@ -346,8 +353,6 @@ impl Engine {
             let isn = e.syn_next_seq.filter(|_| e.evidence == Evidence::Syn);
             e.inspector = Some(Box::new(Inspector::new(isn, self.inspect_memory.clone())));
         }
-        let from_client = side == e.client_side;
-        let weak = e.evidence < Evidence::AppRequest;
         let Some(inspector) = e.inspector.as_mut() else {
             return;
         };
