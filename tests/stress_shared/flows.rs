@@ -97,7 +97,7 @@ fn engine() -> Engine {
 
 fn is_dns(f: &Frame) -> bool {
     match parse(f.link, &f.data) {
-        Ok(Parsed::Packet(v)) => [v.src_port, v.dst_port].iter().any(|p| *p == 53),
+        Ok(Parsed::Packet(v)) => [v.src_port, v.dst_port].contains(&53),
         _ => false,
     }
 }
