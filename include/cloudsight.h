@@ -585,6 +585,10 @@ typedef struct cloudsight_config {
      * How long a fragmented datagram may take to arrive whole, ns.
      */
     uint64_t defrag_timeout_ns;
+    /**
+     * Bytes the queued records may hold together; past it the oldest is dropped and counted.
+     */
+    uint64_t max_queue_bytes;
 } cloudsight_config;
 
 /**
@@ -1000,6 +1004,14 @@ typedef struct cloudsight_stats {
      * Bytes held by datagrams being reassembled now.
      */
     uint64_t defrag_memory;
+    /**
+     * ClientHello ALPN lists cut to 8 protocols / 128 bytes.
+     */
+    uint64_t alpn_cut;
+    /**
+     * Bytes the queued records cost now (bounded by `max_queue_bytes`).
+     */
+    uint64_t records_queued_bytes;
 } cloudsight_stats;
 
 #ifdef __cplusplus
@@ -1379,9 +1391,9 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 144, config_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 152, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 272, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 288, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

@@ -199,6 +199,10 @@ impl FlowEntry {
         if ts > self.last_seen {
             self.last_seen = ts;
         }
+        // A packet older than the one that created the flow (seen first by another thread).
+        if ts < self.first_seen {
+            self.first_seen = ts;
+        }
     }
 
     /// Record client evidence: `client` is the side the evidence names as client.
@@ -373,20 +377,21 @@ impl FlowTable {
         self.live.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Insert a new flow into a reserved slot. If another thread inserted the key meanwhile, `f`
-    /// runs on that entry instead, the slot is given back and `Err` carries `f`'s result.
+    /// Insert a new flow into a reserved slot and run `f(entry, true)` on it. If another thread
+    /// inserted the key meanwhile, `f(existing, false)` runs on that entry instead (the new entry
+    /// is dropped), the slot is given back and `Err` carries `f`'s result.
     pub fn insert_reserved<R>(
         &self,
         key: FlowKey,
         entry: FlowEntry,
-        f: impl FnOnce(&mut FlowEntry) -> R,
+        f: impl FnOnce(&mut FlowEntry, bool) -> R,
     ) -> Result<R, R> {
         let id = entry.id;
         let result = match self.map.entry(key) {
-            dashmap::Entry::Occupied(mut existing) => Err(f(existing.get_mut())),
+            dashmap::Entry::Occupied(mut existing) => Err(f(existing.get_mut(), false)),
             dashmap::Entry::Vacant(vacant) => {
                 let mut guard = vacant.insert(entry);
-                Ok(f(&mut guard))
+                Ok(f(&mut guard, true))
             }
         };
         match result {
@@ -552,7 +557,7 @@ mod tests {
             );
             table.reserve(u64::from(i) * 2_000_000_000, &mut |_, _| evicted += 1);
             let entry = FlowEntry::new(table.next_id(), u64::from(i));
-            assert!(table.insert_reserved(key, entry, |_| ()).is_ok());
+            assert!(table.insert_reserved(key, entry, |_, _| ()).is_ok());
             assert!(table.len() <= 16);
         }
         assert_eq!(evicted, 1000 - 16);

@@ -282,3 +282,7 @@ fn run_stress() {
         fed_bytes.load(Ordering::Relaxed)
     );
 }
+
+/// Threads that share flows (both directions and the segments of one flow on different threads).
+#[path = "stress_shared/flows.rs"]
+mod shared_flows;

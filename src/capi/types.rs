@@ -350,6 +350,8 @@ pub struct cloudsight_config {
     pub max_defrag_bytes: u64,
     /// How long a fragmented datagram may take to arrive whole, ns.
     pub defrag_timeout_ns: u64,
+    /// Bytes the queued records may hold together; past it the oldest is dropped and counted.
+    pub max_queue_bytes: u64,
 }
 
 impl Zeroed for cloudsight_config {
@@ -375,6 +377,7 @@ impl Zeroed for cloudsight_config {
             dns_ttl_ceiling_s: 0,
             max_defrag_bytes: 0,
             defrag_timeout_ns: 0,
+            max_queue_bytes: 0,
         }
     }
 }
@@ -403,6 +406,7 @@ versioned!(
         dns_ttl_ceiling_s,
         max_defrag_bytes,
         defrag_timeout_ns,
+        max_queue_bytes,
     ]
 );
 
@@ -433,6 +437,7 @@ impl cloudsight_config {
             dns_ttl_ceiling_s,
             max_defrag_bytes,
             defrag_timeout_ns,
+            max_queue_bytes,
         } = c.clone();
         cloudsight_config {
             struct_size: std::mem::size_of::<cloudsight_config>() as u32,
@@ -455,6 +460,7 @@ impl cloudsight_config {
             dns_ttl_ceiling_s,
             max_defrag_bytes: max_defrag_bytes as u64,
             defrag_timeout_ns,
+            max_queue_bytes: max_queue_bytes as u64,
         }
     }
 
@@ -499,6 +505,7 @@ impl cloudsight_config {
             dns_ttl_ceiling_s: self.dns_ttl_ceiling_s,
             max_defrag_bytes: to_usize(self.max_defrag_bytes),
             defrag_timeout_ns: self.defrag_timeout_ns,
+            max_queue_bytes: to_usize(self.max_queue_bytes),
         })
     }
 }
@@ -579,6 +586,10 @@ pub struct cloudsight_stats {
     pub defrag_over_budget: u64,
     /// Bytes held by datagrams being reassembled now.
     pub defrag_memory: u64,
+    /// ClientHello ALPN lists cut to 8 protocols / 128 bytes.
+    pub alpn_cut: u64,
+    /// Bytes the queued records cost now (bounded by `max_queue_bytes`).
+    pub records_queued_bytes: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -626,6 +637,8 @@ versioned!(
         defrag_overlap_dropped,
         defrag_over_budget,
         defrag_memory,
+        alpn_cut,
+        records_queued_bytes,
     ]
 );
 
@@ -666,6 +679,8 @@ impl cloudsight_stats {
             defrag_overlap_dropped,
             defrag_over_budget,
             defrag_memory,
+            alpn_cut,
+            records_queued_bytes,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -703,6 +718,8 @@ impl cloudsight_stats {
             defrag_overlap_dropped,
             defrag_over_budget,
             defrag_memory,
+            alpn_cut,
+            records_queued_bytes,
         }
     }
 }

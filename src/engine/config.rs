@@ -49,6 +49,10 @@ pub struct Config {
     /// How long a fragmented datagram may take to arrive whole from its first fragment seen, ns;
     /// then it is given up (`defrag_timed_out`) and its fragments only counted.
     pub defrag_timeout_ns: u64,
+    /// Bytes the queued records may hold together (each record costs its size and its strings'
+    /// heap); past it the oldest record is dropped and counted in `records_dropped`, as when
+    /// `queue_capacity` is reached.
+    pub max_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             dns_ttl_ceiling_s: 86_400,
             max_defrag_bytes: 4 << 20,
             defrag_timeout_ns: 30 * SECOND,
+            max_queue_bytes: 64 << 20,
         }
     }
 }
@@ -96,6 +101,9 @@ impl Config {
         }
         if self.queue_capacity == 0 {
             return Err(Error::InvalidConfig("queue_capacity must be at least 1"));
+        }
+        if self.max_queue_bytes == 0 {
+            return Err(Error::InvalidConfig("max_queue_bytes must be positive"));
         }
         if self.tcp_idle_timeout_ns == 0 || self.udp_idle_timeout_ns == 0 {
             return Err(Error::InvalidConfig("idle timeouts must be positive"));

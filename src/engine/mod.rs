@@ -111,7 +111,7 @@ impl Engine {
             ),
             pending: DashMap::with_hasher(SeededState::default()),
             pending_len: AtomicUsize::new(0),
-            queue: RecordQueue::new(config.queue_capacity),
+            queue: RecordQueue::new(config.queue_capacity, config.max_queue_bytes),
             held: Mutex::new(VecDeque::new()),
             held_len: AtomicUsize::new(0),
             counters: Counters::default(),

@@ -15,6 +15,34 @@ use crate::packet::{
 };
 use crate::record::{Event, NameSource, Reason, Verdict};
 
+/// TCP flags that change a flow's state or client evidence.
+const TCP_EVENTS: u8 = tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
+
+/// Longest ALPN list a flow keeps: this many protocols ...
+const MAX_ALPN_PROTOCOLS: usize = 8;
+/// ... and this many bytes as on the wire (each protocol with its length byte).
+const MAX_ALPN_BYTES: usize = 128;
+
+/// The ALPN list (wire form) cut to the whole protocols within [`MAX_ALPN_PROTOCOLS`] and
+/// [`MAX_ALPN_BYTES`], and whether anything was cut.
+fn cap_alpn(alpn: Box<[u8]>) -> (Box<[u8]>, bool) {
+    let mut end = 0;
+    let mut count = 0;
+    while end < alpn.len() && count < MAX_ALPN_PROTOCOLS {
+        let next = end + 1 + usize::from(alpn[end]);
+        if next > alpn.len() || next > MAX_ALPN_BYTES {
+            break;
+        }
+        end = next;
+        count += 1;
+    }
+    if end == alpn.len() {
+        (alpn, false)
+    } else {
+        (alpn[..end].into(), true)
+    }
+}
+
 /// DNS (port 53) and mDNS (5353), by either port.
 fn is_dns_port(view: &PacketView<'_>) -> bool {
     matches!(view.src_port, 53 | 5353) || matches!(view.dst_port, 53 | 5353)
@@ -178,19 +206,17 @@ impl Engine {
             && view.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         let mut restarted = None;
         let known = self.table.with_entry(&key, |e| {
-            if syn_only && e.ended() {
-                // Port reuse: a SYN on a connection that has ended starts a new flow (as
-                // Wireshark's stream numbering does); the old one is recorded now.
-                let reason = e.end_reason();
-                let record = self.record(&key, e, Event::Close, Some(reason));
-                self.queue.push(record);
-                *e = FlowEntry::new(self.table.next_id(), ts);
-                e.first_packet(side, view.src_port, view.dst_port);
-                self.name_from_dns(e, &key, ts);
-                restarted = Some(e.id);
-                bump(&self.counters.flows_created);
-            }
-            self.update(&key, e, side, view, ts, context, input)
+            self.known(
+                &key,
+                e,
+                side,
+                view,
+                ts,
+                context,
+                input,
+                syn_only,
+                &mut restarted,
+            )
         });
         if let Some(verdict) = known {
             if let Some(id) = restarted {
@@ -206,9 +232,25 @@ impl Engine {
         });
         let mut entry = FlowEntry::new(self.table.next_id(), ts);
         entry.first_packet(side, view.src_port, view.dst_port);
-        let verdict = match self.table.insert_reserved(key, entry, |e| {
-            self.name_from_dns(e, &key, ts);
-            self.update(&key, e, side, view, ts, context, input)
+        let verdict = match self.table.insert_reserved(key, entry, |e, inserted| {
+            if inserted {
+                self.name_from_dns(e, &key, ts);
+                self.update(&key, e, side, view, ts, context, input)
+            } else {
+                // Another thread created the flow between our lookup and our insert: this packet
+                // is one of a known flow (counted, inspected, never renamed from DNS).
+                self.known(
+                    &key,
+                    e,
+                    side,
+                    view,
+                    ts,
+                    context,
+                    input,
+                    syn_only,
+                    &mut restarted,
+                )
+            }
         }) {
             Ok(verdict) => {
                 bump(&self.counters.flows_created);
@@ -217,12 +259,48 @@ impl Engine {
                     .fetch_max(self.table.len() as u64, Ordering::Relaxed);
                 verdict
             }
-            Err(verdict) => verdict,
+            Err(verdict) => {
+                if let Some(id) = restarted {
+                    self.table.remember_order(key, id);
+                }
+                verdict
+            }
         };
         if self.pending_len.load(Ordering::Relaxed) > 0 {
             self.apply_pending(&key);
         }
         verdict
+    }
+
+    /// A packet of a flow the table holds; runs under the flow's map guard. A SYN on an ended
+    /// connection restarts the entry (its id in `restarted`, for the eviction order).
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // the packet's parts, passed apart on the hot path
+    fn known(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        side: Side,
+        view: &PacketView<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+        input: Input,
+        syn_only: bool,
+        restarted: &mut Option<u64>,
+    ) -> Verdict {
+        if syn_only && e.ended() {
+            // Port reuse: a SYN on a connection that has ended starts a new flow (as
+            // Wireshark's stream numbering does); the old one is recorded now.
+            let reason = e.end_reason();
+            let record = self.record(key, e, Event::Close, Some(reason));
+            self.queue.push(record);
+            *e = FlowEntry::new(self.table.next_id(), ts);
+            e.first_packet(side, view.src_port, view.dst_port);
+            self.name_from_dns(e, key, ts);
+            *restarted = Some(e.id);
+            bump(&self.counters.flows_created);
+        }
+        self.update(key, e, side, view, ts, context, input)
     }
 
     /// Everything a packet does to its flow; runs under the flow's map guard.
@@ -241,8 +319,8 @@ impl Engine {
         match input {
             Input::Packet => {
                 e.count(side, view.ip_len, view.packets, ts);
-                if view.transport == Transport::Tcp {
-                    e.tcp(side, view.tcp_flags, view.seq, ts);
+                if view.transport == Transport::Tcp && view.tcp_flags & TCP_EVENTS != 0 {
+                    self.tcp_event(key, e, side, view, ts);
                 }
             }
             Input::StreamOpen => {
@@ -276,6 +354,36 @@ impl Engine {
         e.verdict
     }
 
+    /// A SYN, FIN or RST. When its evidence turns the client around, an unnamed flow looks its
+    /// server up in the DNS cache again (the packet that created it may have been the server's,
+    /// seen first by another thread); a SYN seen after the inspector started gives it the
+    /// client's first sequence number if it has read nothing yet.
+    #[cold]
+    fn tcp_event(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        side: Side,
+        view: &PacketView<'_>,
+        ts: u64,
+    ) {
+        let (client, evidence) = (e.client_side, e.evidence);
+        e.tcp(side, view.tcp_flags, view.seq, ts);
+        if e.client_side != client && e.name.is_none() {
+            self.name_from_dns(e, key, ts);
+        }
+        if e.evidence == Evidence::Syn && evidence != Evidence::Syn {
+            if let Some(inspector) = &e.inspector {
+                if inspector.memory() == 0 {
+                    e.inspector = Some(Box::new(Inspector::new(
+                        e.syn_next_seq,
+                        self.inspect_memory.clone(),
+                    )));
+                }
+            }
+        }
+    }
+
     /// Read a DNS message: client evidence, and answers into the name cache (port 53 only; mDNS on
     /// 5353 gives evidence but names nothing).
     fn dns_packet(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
@@ -304,6 +412,13 @@ impl Engine {
 
     /// Feed a payload of an unnamed flow to its inspector; name the flow when a name is found.
     fn inspect(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, input: Input) {
+        let from_client = side == e.client_side;
+        let weak = e.evidence < Evidence::AppRequest;
+        // The server's bytes name nothing once the client is known: they neither start the
+        // inspector nor spend its budget (another thread may hand them over before the client's).
+        if !from_client && !weak {
+            return;
+        }
         if e.inspector.is_none() {
             if self.inspect_memory.load(Ordering::Relaxed) >= self.config.max_inspect_bytes {
                 bump(&self.counters.inspect_skipped);
@@ -313,8 +428,6 @@ impl Engine {
             let isn = e.syn_next_seq.filter(|_| e.evidence == Evidence::Syn);
             e.inspector = Some(Box::new(Inspector::new(isn, self.inspect_memory.clone())));
         }
-        let from_client = side == e.client_side;
-        let weak = e.evidence < Evidence::AppRequest;
         let Some(inspector) = e.inspector.as_mut() else {
             return;
         };
@@ -365,6 +478,14 @@ impl Engine {
         if let Some(n) = &name {
             self.count_name(n);
         }
+        let hello = hello.map(|mut h| {
+            let (alpn, cut) = cap_alpn(std::mem::take(&mut h.alpn));
+            if cut {
+                bump(&self.counters.alpn_cut);
+            }
+            h.alpn = alpn;
+            h
+        });
         let dns_name = e
             .name
             .as_ref()
@@ -401,5 +522,38 @@ impl Engine {
     fn set_name(&self, e: &mut FlowEntry, mut name: FlowName) {
         e.verdict = naming::resolve(&mut name, &self.loaded_catalog(), &self.policy());
         e.name = Some(Box::new(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(protocols: &[&str]) -> Box<[u8]> {
+        let mut out = Vec::new();
+        for p in protocols {
+            out.push(p.len() as u8);
+            out.extend_from_slice(p.as_bytes());
+        }
+        out.into()
+    }
+
+    #[test]
+    fn alpn_is_cut_to_eight_protocols_and_128_bytes() {
+        let short = wire(&["h2", "http/1.1"]);
+        assert_eq!(cap_alpn(short.clone()), (short, false));
+        let many: Vec<String> = (0..500).map(|i| format!("p{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let (cut, was_cut) = cap_alpn(wire(&many));
+        assert!(was_cut);
+        assert_eq!(cut, wire(&many[..8]));
+        let long = "x".repeat(60);
+        let (cut, was_cut) = cap_alpn(wire(&[&long, &long, &long]));
+        assert!(was_cut);
+        assert_eq!(cut, wire(&[&long, &long]), "122 bytes fit, 183 do not");
+        // A length byte past the end: the whole protocols before it are kept.
+        let (cut, was_cut) = cap_alpn(vec![2, b'h', b'2', 9, b'x'].into());
+        assert!(was_cut);
+        assert_eq!(cut, wire(&["h2"]));
     }
 }

@@ -82,6 +82,11 @@ pub struct Stats {
     pub defrag_over_budget: u64,
     /// Bytes held by datagrams being reassembled now.
     pub defrag_memory: u64,
+    /// ClientHello ALPN lists longer than 8 protocols or 128 bytes, kept cut to the protocols
+    /// that fit (counted each time a flow is named with one).
+    pub alpn_cut: u64,
+    /// Bytes the records in the queue cost now (bounded by `Config::max_queue_bytes`).
+    pub records_queued_bytes: u64,
 }
 
 #[derive(Default)]
@@ -109,6 +114,7 @@ pub(super) struct Counters {
     pub defrag_timed_out: AtomicU64,
     pub defrag_overlap_dropped: AtomicU64,
     pub defrag_over_budget: AtomicU64,
+    pub alpn_cut: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -155,6 +161,8 @@ impl Engine {
             defrag_overlap_dropped: get(&c.defrag_overlap_dropped),
             defrag_over_budget: get(&c.defrag_over_budget),
             defrag_memory: self.defrag.memory() as u64,
+            alpn_cut: get(&c.alpn_cut),
+            records_queued_bytes: self.queue.bytes() as u64,
         }
     }
 }
