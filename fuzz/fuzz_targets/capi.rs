@@ -124,10 +124,11 @@ fn tuple(input: &mut Input<'_>) -> cloudsight_flow_tuple {
     let size = input.u8();
     cloudsight_flow_tuple {
         // Mostly the right size; sometimes shorter (refused when it cuts the addresses).
+        // (never past the struct itself: the caller's struct_size is a promise about its memory)
         struct_size: if size < 224 {
             size_of::<cloudsight_flow_tuple>() as u32
         } else {
-            u32::from(size % 48)
+            u32::from(size) % (size_of::<cloudsight_flow_tuple>() as u32 + 1)
         },
         protocol,
         src: ip(input),
@@ -219,7 +220,7 @@ fuzz_target!(|data: &[u8]| {
                     user_id: null(),
                     // Sometimes a struct_size the library cannot serve: never costs the packet.
                     struct_size: if with_ctx & 64 != 0 {
-                        u32::from(input.u8())
+                        u32::from(input.u8()) % (size_of::<cloudsight_context>() as u32 + 1)
                     } else {
                         size_of::<cloudsight_context>() as u32
                     },
