@@ -589,6 +589,14 @@ typedef struct cloudsight_config {
      * Bytes the queued records may hold together; past it the oldest is dropped and counted.
      */
     uint64_t max_queue_bytes;
+    /**
+     * Length of a usage-report window, ns; 0 turns usage reports off.
+     */
+    uint64_t usage_window_ns;
+    /**
+     * Most usage rows per window; past it new keys fold into one overflow row.
+     */
+    uint64_t max_usage_rows;
 } cloudsight_config;
 
 /**
@@ -1012,7 +1020,124 @@ typedef struct cloudsight_stats {
      * Bytes the queued records cost now (bounded by `max_queue_bytes`).
      */
     uint64_t records_queued_bytes;
+    /**
+     * Usage rows emitted (their window closed).
+     */
+    uint64_t usage_rows;
+    /**
+     * Records folded into a window's overflow row (`max_usage_rows` reached).
+     */
+    uint64_t usage_rows_folded;
+    /**
+     * Usage rows dropped undrained.
+     */
+    uint64_t usage_rows_dropped;
 } cloudsight_stats;
+
+/**
+ * One usage row (README "Usage reports"): what one (app, or registrable domain when no app;
+ * instance; user; process) did on this engine's device in one reporting window. Text fields are
+ * NUL-terminated UTF-8, empty when unknown, cut at a character boundary when too long (see
+ * `truncated`, the `CLOUDSIGHT_TRUNCATED_*` bits of `cloudsight_record`). The overflow row of a
+ * window has `has_app` 0 and `registrable_domain` "(other)".
+ *
+ * `cloudsight_engine_drain_usage` writes rows `row_size` bytes apart and sets each one's
+ * `struct_size` to the bytes it filled.
+ */
+typedef struct cloudsight_usage_row {
+    /**
+     * Bytes of this row the library filled.
+     */
+    uint32_t struct_size;
+    /**
+     * Bit set of `CLOUDSIGHT_TRUNCATED_*`.
+     */
+    uint32_t truncated;
+    /**
+     * Window start (caller's clock), ns.
+     */
+    uint64_t window_start_ns;
+    /**
+     * Window end (exclusive), ns.
+     */
+    uint64_t window_end_ns;
+    /**
+     * Earliest activity in the window, ns (never before `window_start_ns`).
+     */
+    uint64_t first_seen_ns;
+    /**
+     * Latest activity, ns.
+     */
+    uint64_t last_seen_ns;
+    /**
+     * Distinct flows (Defender's TotalEvents).
+     */
+    uint64_t flows;
+    /**
+     * Flows with verdict block (BlockedEvents).
+     */
+    uint64_t blocked_flows;
+    /**
+     * IP bytes client to server (UploadedBytes).
+     */
+    uint64_t bytes_up;
+    /**
+     * IP bytes server to client (DownloadedBytes).
+     */
+    uint64_t bytes_down;
+    /**
+     * IP packets client to server.
+     */
+    uint64_t packets_up;
+    /**
+     * IP packets server to client.
+     */
+    uint64_t packets_down;
+    /**
+     * Client address of the row's first record (IpAddress); family 0 when none.
+     */
+    struct cloudsight_ip client_ip;
+    /**
+     * 1 when an app matched (`app_*` fields are set).
+     */
+    uint8_t has_app;
+    /**
+     * App risk score 0-10 (AppScore), when `has_app`.
+     */
+    uint8_t app_risk;
+    /**
+     * App id (AppId).
+     */
+    char app_id[64];
+    /**
+     * App display name (AppName).
+     */
+    char app_name[96];
+    /**
+     * App category (AppCategory).
+     */
+    char app_category[48];
+    /**
+     * Registrable domain: the key when there is no app.
+     */
+    char registrable_domain[256];
+    /**
+     * App instance (tenant, workspace ...).
+     */
+    char instance[64];
+    /**
+     * User account name (UserName).
+     */
+    char user_name[256];
+    /**
+     * Process image path.
+     */
+    char process_path[1024];
+    /**
+     * Reserved (zero).
+     */
+    uint8_t reserved[5];
+} cloudsight_usage_row;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1368,6 +1493,30 @@ cloudsight_result cloudsight_engine_close_flow(const struct cloudsight_engine *e
                                                const struct cloudsight_flow_tuple *tuple,
                                                uint64_t ts_ns);
 
+/**
+ * Move up to `capacity` usage rows of closed windows into the caller's array `out`, whose
+ * elements are `row_size` bytes apart (pass `sizeof(cloudsight_usage_row)`); `*written` gets how
+ * many. Each row is filled up to `row_size` bytes and its `struct_size` says how many the library
+ * filled. Rows not taken stay queued for the next call. `out` may be NULL only when `capacity`
+ * is 0. Windows close on `cloudsight_engine_tick` (past their end plus the longest idle timeout
+ * and the TCP linger) and on `cloudsight_engine_flush`.
+ *
+ * Errors: `NULL_PARAMETER` (`engine`, `written`, `out`); `STRUCT_SIZE` (`row_size` under 8 or
+ * over 65536); `INVALID_ARGUMENT` (`capacity * row_size` over PTRDIFF_MAX); `SHUT_DOWN`;
+ * `POISONED`; `PANIC`. `*written` is set to 0 on every error. Thread-safe; several threads may
+ * drain at once (each row goes to one of them).
+ *
+ * # Safety
+ * `engine` is NULL or came from `cloudsight_engine_new`; `out` is writable for
+ * `capacity * row_size` bytes; `written` is NULL or writable.
+ */
+CLOUDSIGHT_API
+cloudsight_result cloudsight_engine_drain_usage(const struct cloudsight_engine *engine,
+                                                struct cloudsight_usage_row *out,
+                                                size_t capacity,
+                                                size_t row_size,
+                                                size_t *written);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
@@ -1391,9 +1540,9 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 152, config_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 168, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 288, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 312, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);
@@ -1401,4 +1550,8 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, server_name) == 156, record
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, user_id) == 2580, record_user_id);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, instance) == 2776, record_instance);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_app_info) == 216, app_info_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_usage_row) == 1920, usage_row_size);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_usage_row, client_ip) == 88, usage_row_client_ip);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_usage_row, app_id) == 107, usage_row_app_id);
+CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_usage_row, process_path) == 891, usage_row_process_path);
 #endif

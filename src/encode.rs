@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Device;
 use crate::record::{ActivityRecord, JsonRecord, SCHEMA_VERSION};
+use crate::usage::{JsonUsageRow, UsageRow};
 
 /// Magic bytes that open every bincode batch.
 pub const BATCH_MAGIC: [u8; 4] = *b"CSRB";
@@ -161,6 +162,75 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(Device, Vec<ActivityRecord>), Decod
     Ok((device, records))
 }
 
+/// Magic bytes that open every bincode batch of usage rows.
+pub const USAGE_BATCH_MAGIC: [u8; 4] = *b"CSUB";
+
+/// The usage row schema version this library writes.
+pub const USAGE_SCHEMA_VERSION: u16 = 1;
+
+/// Append one usage row as a JSON line (`\n`-terminated): its fields, then the device.
+pub fn write_usage_json_line(device: &Device, row: &UsageRow, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, &JsonUsageRow { row, device })
+        .expect("usage rows always serialize to JSON");
+    out.push(b'\n');
+}
+
+/// Encode usage rows as one bincode batch: a header like the record batch's (magic `CSUB`, usage
+/// schema version, the device once, row count), then each [`UsageRow`] in its serde form.
+pub fn encode_usage_batch(device: &Device, rows: &[UsageRow]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let header = BatchHeader {
+        magic: USAGE_BATCH_MAGIC,
+        schema: USAGE_SCHEMA_VERSION,
+        device_id: Cow::Borrowed(&device.id),
+        device_name: Cow::Borrowed(&device.name),
+        count: rows.len() as u32,
+    };
+    bincode::serde::encode_into_std_write(header, &mut out, config())
+        .expect("batch headers always encode with bincode");
+    for r in rows {
+        bincode::serde::encode_into_std_write(r, &mut out, config())
+            .expect("usage rows always encode with bincode");
+    }
+    out
+}
+
+/// Decode one bincode batch of usage rows: the device, and the rows.
+pub fn decode_usage_batch(bytes: &[u8]) -> Result<(Device, Vec<UsageRow>), DecodeError> {
+    let err = |what: &str, e: bincode::error::DecodeError| DecodeError(format!("{what}: {e}"));
+    let (header, mut at): (BatchHeader<'_>, usize) =
+        bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| err("header", e))?;
+    if header.magic != USAGE_BATCH_MAGIC {
+        return Err(DecodeError("bad magic".into()));
+    }
+    if header.schema != USAGE_SCHEMA_VERSION {
+        return Err(DecodeError(format!(
+            "usage schema version {} (this library reads {USAGE_SCHEMA_VERSION})",
+            header.schema
+        )));
+    }
+    let device = Device {
+        id: header.device_id.into_owned(),
+        name: header.device_name.into_owned(),
+    };
+    // Never trust a count for an allocation.
+    let mut rows = Vec::with_capacity((header.count as usize).min(bytes.len() / 16));
+    for i in 0..header.count {
+        let (row, used): (UsageRow, usize) =
+            bincode::serde::decode_from_slice(&bytes[at..], config())
+                .map_err(|e| err(&format!("row {i}"), e))?;
+        at += used;
+        rows.push(row);
+    }
+    if at != bytes.len() {
+        return Err(DecodeError(format!(
+            "{} bytes after the last row",
+            bytes.len() - at
+        )));
+    }
+    Ok((device, rows))
+}
+
 /// Fills a caller's buffer with whole encoded records, one at a time, until the next one does not
 /// fit. The batch header's length is computed once (only its record count's length varies).
 #[derive(Debug)]
@@ -252,6 +322,43 @@ impl<'a> BufferEncoder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_batch_round_trips_and_is_not_a_record_batch() {
+        let device = Device {
+            id: "d".into(),
+            name: "n".into(),
+        };
+        let row = UsageRow {
+            window_start_ns: 0,
+            window_end_ns: 10,
+            app: crate::record::full_record().app,
+            registrable_domain: Some("slack.com".into()),
+            instance: Some("acme".into()),
+            user_name: Some("alice".into()),
+            process_path: Some("/bin/x".into()),
+            client_ip: Some("10.0.0.1".parse().unwrap()),
+            first_seen_ns: 1,
+            last_seen_ns: 9,
+            flows: 2,
+            blocked_flows: 1,
+            bytes_up: 3,
+            bytes_down: 4,
+            packets_up: 5,
+            packets_down: 6,
+            app_tags: vec![],
+        };
+        let bytes = encode_usage_batch(&device, std::slice::from_ref(&row));
+        assert_eq!(&bytes[..4], b"CSUB");
+        let (d, rows) = decode_usage_batch(&bytes).unwrap();
+        assert_eq!(d, device);
+        assert_eq!(rows, vec![row]);
+        assert!(decode_batch(&bytes).is_err());
+        assert!(decode_usage_batch(&encode_batch(&device, &[])).is_err());
+        let mut line = Vec::new();
+        write_usage_json_line(&device, &rows[0], &mut line);
+        assert!(line.ends_with(b"}\n"));
+    }
 
     #[test]
     fn varint_len_matches_bincode() {

@@ -44,6 +44,7 @@ mod output;
 mod packet;
 pub mod policy;
 pub mod record;
+pub mod usage;
 
 #[allow(unsafe_code)]
 pub mod capi;
@@ -88,9 +89,13 @@ pub use catalog::{App, Catalog, Category};
 pub use context::{
     ContextRef, Device, FlowContext, FlowTuple, Process, User, MAX_PROCESS_PATH, MAX_USER_FIELD,
 };
-pub use encode::{decode_batch, encode_batch, DecodeError, EncodeError, Encoding};
+pub use encode::{
+    decode_batch, decode_usage_batch, encode_batch, encode_usage_batch, DecodeError, EncodeError,
+    Encoding,
+};
 pub use engine::{Config, Engine, Error, Stats, StreamDirection};
 pub use error::LoadError;
 pub use packet::{LinkType, Transport};
 pub use policy::{Policy, Sanction};
 pub use record::{ActivityRecord, AppInfo, Event, JsonRecord, NameSource, Reason, Verdict};
+pub use usage::{JsonUsageRow, UsageRow};

@@ -92,7 +92,8 @@ default_with_size!(
     cloudsight_flow_tuple,
     cloudsight_stats,
     cloudsight_record,
-    cloudsight_app_info
+    cloudsight_app_info,
+    cloudsight_usage_row
 );
 
 /// Read the caller's `struct_size` at `ptr`.
@@ -209,6 +210,7 @@ mod tests {
         no_padding::<cloudsight_stats>("cloudsight_stats");
         no_padding::<cloudsight_record>("cloudsight_record");
         no_padding::<cloudsight_app_info>("cloudsight_app_info");
+        no_padding::<cloudsight_usage_row>("cloudsight_usage_row");
     }
 
     #[test]

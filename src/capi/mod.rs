@@ -23,6 +23,7 @@ mod handle;
 mod record;
 mod stream;
 mod types;
+mod usage;
 
 pub use catalog::*;
 pub use engine::*;
@@ -30,6 +31,7 @@ pub use handle::cloudsight_engine;
 pub use record::*;
 pub use stream::*;
 pub use types::*;
+pub use usage::*;
 
 #[doc(hidden)]
 pub use handle::panic_inside_for_tests;
@@ -426,6 +428,22 @@ mod layout {
             (
                 "sizeof(cloudsight_app_info)",
                 size_of::<cloudsight_app_info>(),
+            ),
+            (
+                "sizeof(cloudsight_usage_row)",
+                size_of::<cloudsight_usage_row>(),
+            ),
+            (
+                "offsetof(cloudsight_usage_row, client_ip)",
+                offset_of!(cloudsight_usage_row, client_ip),
+            ),
+            (
+                "offsetof(cloudsight_usage_row, app_id)",
+                offset_of!(cloudsight_usage_row, app_id),
+            ),
+            (
+                "offsetof(cloudsight_usage_row, process_path)",
+                offset_of!(cloudsight_usage_row, process_path),
             ),
         ];
         let header = include_str!("../../include/cloudsight.h");

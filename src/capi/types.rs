@@ -352,6 +352,10 @@ pub struct cloudsight_config {
     pub defrag_timeout_ns: u64,
     /// Bytes the queued records may hold together; past it the oldest is dropped and counted.
     pub max_queue_bytes: u64,
+    /// Length of a usage-report window, ns; 0 turns usage reports off.
+    pub usage_window_ns: u64,
+    /// Most usage rows per window; past it new keys fold into one overflow row.
+    pub max_usage_rows: u64,
 }
 
 impl Zeroed for cloudsight_config {
@@ -378,6 +382,8 @@ impl Zeroed for cloudsight_config {
             max_defrag_bytes: 0,
             defrag_timeout_ns: 0,
             max_queue_bytes: 0,
+            usage_window_ns: 0,
+            max_usage_rows: 0,
         }
     }
 }
@@ -407,6 +413,8 @@ versioned!(
         max_defrag_bytes,
         defrag_timeout_ns,
         max_queue_bytes,
+        usage_window_ns,
+        max_usage_rows,
     ]
 );
 
@@ -438,6 +446,8 @@ impl cloudsight_config {
             max_defrag_bytes,
             defrag_timeout_ns,
             max_queue_bytes,
+            usage_window_ns,
+            max_usage_rows,
         } = c.clone();
         cloudsight_config {
             struct_size: std::mem::size_of::<cloudsight_config>() as u32,
@@ -461,6 +471,8 @@ impl cloudsight_config {
             max_defrag_bytes: max_defrag_bytes as u64,
             defrag_timeout_ns,
             max_queue_bytes: max_queue_bytes as u64,
+            usage_window_ns,
+            max_usage_rows: max_usage_rows as u64,
         }
     }
 
@@ -506,6 +518,8 @@ impl cloudsight_config {
             max_defrag_bytes: to_usize(self.max_defrag_bytes),
             defrag_timeout_ns: self.defrag_timeout_ns,
             max_queue_bytes: to_usize(self.max_queue_bytes),
+            usage_window_ns: self.usage_window_ns,
+            max_usage_rows: to_usize(self.max_usage_rows),
         })
     }
 }
@@ -590,6 +604,12 @@ pub struct cloudsight_stats {
     pub alpn_cut: u64,
     /// Bytes the queued records cost now (bounded by `max_queue_bytes`).
     pub records_queued_bytes: u64,
+    /// Usage rows emitted (their window closed).
+    pub usage_rows: u64,
+    /// Records folded into a window's overflow row (`max_usage_rows` reached).
+    pub usage_rows_folded: u64,
+    /// Usage rows dropped undrained.
+    pub usage_rows_dropped: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -639,6 +659,9 @@ versioned!(
         defrag_memory,
         alpn_cut,
         records_queued_bytes,
+        usage_rows,
+        usage_rows_folded,
+        usage_rows_dropped,
     ]
 );
 
@@ -681,6 +704,9 @@ impl cloudsight_stats {
             defrag_memory,
             alpn_cut,
             records_queued_bytes,
+            usage_rows,
+            usage_rows_folded,
+            usage_rows_dropped,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -720,6 +746,9 @@ impl cloudsight_stats {
             defrag_memory,
             alpn_cut,
             records_queued_bytes,
+            usage_rows,
+            usage_rows_folded,
+            usage_rows_dropped,
         }
     }
 }

@@ -53,6 +53,11 @@ pub struct Config {
     /// heap); past it the oldest record is dropped and counted in `records_dropped`, as when
     /// `queue_capacity` is reached.
     pub max_queue_bytes: usize,
+    /// Length of a usage-report window, ns (README "Usage reports"); 0 turns usage reports off.
+    pub usage_window_ns: u64,
+    /// Most usage rows per window; past it new keys fold into the window's one overflow row
+    /// (counted in `usage_rows_folded`).
+    pub max_usage_rows: usize,
 }
 
 impl Default for Config {
@@ -77,6 +82,8 @@ impl Default for Config {
             max_defrag_bytes: 4 << 20,
             defrag_timeout_ns: 30 * SECOND,
             max_queue_bytes: 64 << 20,
+            usage_window_ns: 3600 * SECOND,
+            max_usage_rows: 16_384,
         }
     }
 }
@@ -110,6 +117,11 @@ impl Config {
         }
         if self.active_timeout_ns == 0 {
             return Err(Error::InvalidConfig("active_timeout_ns must be positive"));
+        }
+        if self.usage_window_ns != 0 && self.max_usage_rows == 0 {
+            return Err(Error::InvalidConfig(
+                "max_usage_rows must be at least 1 when usage reports are on",
+            ));
         }
         Ok(())
     }

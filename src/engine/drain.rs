@@ -7,6 +7,7 @@ use super::Engine;
 use crate::encode::{BufferEncoder, EncodeError, Encoding};
 use crate::packet::Transport;
 use crate::record::{ActivityRecord, Event, Reason};
+use crate::usage::UsageRow;
 
 impl Engine {
     /// Advance time: end idle flows and lingering closed connections, emit `update` records for
@@ -52,6 +53,9 @@ impl Engine {
                 .bindings_dropped
                 .fetch_add(removed as u64, Ordering::Relaxed);
         }
+        if self.config.usage_window_ns != 0 {
+            self.usage_table().tick(now_ns);
+        }
     }
 
     /// End every flow now (reason `flush`): end of a capture, or shutdown. Nothing is lost: records
@@ -82,6 +86,44 @@ impl Engine {
             held.extend(overflow.into_iter().take(room).map(|r| *r));
             self.held_len.store(held.len(), Ordering::Relaxed);
         }
+        // Every flow ended: every usage window closes.
+        if self.config.usage_window_ns != 0 {
+            self.usage_table().flush();
+        }
+    }
+
+    fn usage_table(&self) -> std::sync::MutexGuard<'_, crate::usage::UsageTable> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hand usage rows of closed windows (README "Usage reports") to `deliver` until it returns
+    /// `false` (that row is kept and comes first next time) or none is left; returns how many
+    /// were taken. As [`drain_with`](Engine::drain_with), no lock is held while `deliver` runs.
+    pub fn drain_usage_with(&self, mut deliver: impl FnMut(&UsageRow) -> bool) -> usize {
+        let mut taken = 0;
+        loop {
+            let Some(row) = self.usage_table().pop() else {
+                return taken;
+            };
+            if !deliver(&row) {
+                self.usage_table().push_front(row);
+                return taken;
+            }
+            taken += 1;
+        }
+    }
+
+    /// Take up to `max` usage rows of closed windows.
+    pub fn drain_usage(&self, max: usize) -> Vec<UsageRow> {
+        let mut out = Vec::new();
+        self.drain_usage_with(|r| {
+            if out.len() >= max {
+                return false;
+            }
+            out.push(r.clone());
+            true
+        });
+        out
     }
 
     /// Hand queued records to `deliver` until it returns `false` (it could not take that record: it

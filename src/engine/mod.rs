@@ -37,6 +37,7 @@ use crate::naming::LoadedCatalog;
 use crate::output::RecordQueue;
 use crate::policy::{Policy, Sanction};
 use crate::record::{ActivityRecord, Event, Reason, SCHEMA_VERSION};
+use crate::usage::UsageTable;
 
 pub use config::{Config, Error, BYTES_PER_FLOW};
 pub use stats::Stats;
@@ -87,6 +88,10 @@ pub struct Engine {
     policy: RwLock<Arc<Policy>>,
     /// The configured device, shared by every record.
     device: Arc<Device>,
+    /// Usage aggregation (README "Usage reports"). Locked only when a record is made, by tick,
+    /// flush, the usage drains and stats, never on a named flow's packet: records are rare
+    /// compared to packets. Nothing else is locked while it is held.
+    usage: Mutex<UsageTable>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -126,6 +131,14 @@ impl Engine {
             catalog_writer: Mutex::new(()),
             policy: RwLock::new(Arc::new(Policy::new())),
             device: Arc::new(config.device.clone()),
+            usage: Mutex::new(UsageTable::new(
+                config.usage_window_ns,
+                config.max_usage_rows,
+                config
+                    .tcp_idle_timeout_ns
+                    .max(config.udp_idle_timeout_ns)
+                    .saturating_add(config.tcp_linger_ns),
+            )),
             config,
         })
     }
@@ -240,8 +253,26 @@ impl Engine {
         *slot = Arc::new(policy);
     }
 
-    /// Make a record of `e` and reset its counts.
+    /// Make a record of `e` and reset its counts; the record is folded into usage (every record
+    /// the engine makes goes through here).
     pub(super) fn record(
+        &self,
+        key: &FlowKey,
+        e: &mut FlowEntry,
+        event: Event,
+        reason: Option<Reason>,
+    ) -> ActivityRecord {
+        let record = self.make_record(key, e, event, reason);
+        if self.config.usage_window_ns != 0 {
+            self.usage
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(&record);
+        }
+        record
+    }
+
+    fn make_record(
         &self,
         key: &FlowKey,
         e: &mut FlowEntry,

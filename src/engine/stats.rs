@@ -87,6 +87,12 @@ pub struct Stats {
     pub alpn_cut: u64,
     /// Bytes the records in the queue cost now (bounded by `Config::max_queue_bytes`).
     pub records_queued_bytes: u64,
+    /// Usage rows emitted (their window closed).
+    pub usage_rows: u64,
+    /// Records folded into a window's overflow row because the window had `max_usage_rows` rows.
+    pub usage_rows_folded: u64,
+    /// Usage rows dropped undrained (more than four windows' worth waiting).
+    pub usage_rows_dropped: u64,
 }
 
 #[derive(Default)]
@@ -128,6 +134,8 @@ impl Engine {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         // Never the `held` lock: stats may be read from inside a drain's callback.
         let held = self.held_len.load(Ordering::Relaxed);
+        // The usage lock is never held while a caller's callback runs.
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner()).counts;
         Stats {
             packets: get(&c.packets),
             ip_bytes: get(&c.ip_bytes),
@@ -163,6 +171,9 @@ impl Engine {
             defrag_memory: self.defrag.memory() as u64,
             alpn_cut: get(&c.alpn_cut),
             records_queued_bytes: self.queue.bytes() as u64,
+            usage_rows: usage.emitted,
+            usage_rows_folded: usage.folded,
+            usage_rows_dropped: usage.dropped,
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   --allow-instances APP=INST[,...]  the organisation's own instances of APP (e.g.
 //!                          sharepoint=contoso): flows to any other instance of APP are blocked
 //!   --list-apps            print the effective catalog as JSON lines and exit
+//!   --usage                print usage rows (per app, instance, user, process, hour) instead of
+//!                          records: a table, or one JSON row per line with --format jsonl
 //! ```
 //! With no CAPTURE the bundled sample (`examples/data/sample.pcap`, built into the binary) is used.
 
@@ -32,7 +34,7 @@ const SAMPLE: &[u8] = include_bytes!("../../../examples/data/sample.pcap");
 
 const USAGE: &str =
     "usage: discover [--format table|jsonl|ocsf] [--stats] [--tick] [--bench N] [--catalog FILE] \
-     [--block APP,...] [--allow-instances APP=INST,...] [--list-apps] [CAPTURE...]";
+     [--block APP,...] [--allow-instances APP=INST,...] [--list-apps] [--usage] [CAPTURE...]";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -50,6 +52,7 @@ struct Options {
     catalog: Option<PathBuf>,
     block: Vec<String>,
     list_apps: bool,
+    usage: bool,
     captures: Vec<PathBuf>,
 }
 
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Options, String> {
         catalog: None,
         block: Vec::new(),
         list_apps: false,
+        usage: false,
         captures: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -119,6 +123,7 @@ fn parse_args() -> Result<Options, String> {
                 o.allow_instances.push((app.to_owned(), own));
             }
             "--list-apps" => o.list_apps = true,
+            "--usage" => o.usage = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -126,6 +131,11 @@ fn parse_args() -> Result<Options, String> {
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             path => o.captures.push(PathBuf::from(path)),
         }
+    }
+    if o.usage && o.format == Format::Ocsf {
+        return Err(format!(
+            "--usage prints a table or JSON lines, not OCSF\n{USAGE}"
+        ));
     }
     Ok(o)
 }
@@ -265,7 +275,9 @@ fn main() -> ExitCode {
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if options.format != Format::Table {
+    let written = if options.usage {
+        write_usage(&mut out, &engine, options.format)
+    } else if options.format != Format::Table {
         let mut buf = Vec::new();
         for r in &records {
             if options.format == Format::Ocsf {
@@ -530,4 +542,49 @@ fn address_offsets(frame: &capture::Frame) -> Option<(usize, usize)> {
         6 if frame.data.len() >= ip_start + 40 => Some((ip_start + 22, ip_start + 38)),
         _ => None,
     }
+}
+
+/// `--usage`: the engine's usage rows (every window closed by the flush), as JSON lines or a table.
+fn write_usage(out: &mut impl Write, engine: &Engine, format: Format) -> std::io::Result<()> {
+    let rows = engine.drain_usage(usize::MAX);
+    if format != Format::Table {
+        let mut buf = Vec::new();
+        for r in &rows {
+            cloudsight::encode::write_usage_json_line(&engine.config().device, r, &mut buf);
+        }
+        return out.write_all(&buf);
+    }
+    writeln!(
+        out,
+        "{:<20} {:<24} {:<16} {:<12} {:>6} {:>7} {:>12} {:>12}",
+        "WINDOW START (s)",
+        "APP / DOMAIN",
+        "INSTANCE",
+        "USER",
+        "FLOWS",
+        "BLOCKED",
+        "BYTES UP",
+        "BYTES DOWN"
+    )?;
+    for r in &rows {
+        let name = r
+            .app
+            .as_ref()
+            .map(|a| a.name.as_str())
+            .or(r.registrable_domain.as_deref())
+            .unwrap_or("(unnamed)");
+        writeln!(
+            out,
+            "{:<20} {:<24} {:<16} {:<12} {:>6} {:>7} {:>12} {:>12}",
+            r.window_start_ns / 1_000_000_000,
+            name,
+            r.instance.as_deref().unwrap_or("-"),
+            r.user_name.as_deref().unwrap_or("-"),
+            r.flows,
+            r.blocked_flows,
+            r.bytes_up,
+            r.bytes_down
+        )?;
+    }
+    Ok(())
 }
