@@ -173,11 +173,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut ts: u64 = 1_700_000_000_000_000_000;
     let mut records = vec![cloudsight_record::zeroed(); 4];
+    let mut rows = vec![cloudsight_usage_row::default(); 3];
     let mut buf = vec![0u8; 4096];
     let path = cstring(b"C:\\Windows\\explorer.exe");
     let bad = cstring(b"\xc3\x28");
     while !input.is_empty() {
-        match input.u8() % 19 {
+        match input.u8() % 20 {
             0 | 1 => {
                 let link = LINKS[usize::from(input.u8()) % LINKS.len()];
                 let len = usize::from(input.u16() % 2048);
@@ -533,6 +534,29 @@ fuzz_target!(|data: &[u8]| {
                         | cloudsight_result::InvalidArgument
                         | cloudsight_result::StructSize
                 ));
+            }
+            19 => {
+                // Usage rows, into an array of this header's rows or an older, shorter layout
+                // (a stride of any size from 8 up to the row: never past the caller's array).
+                let capacity = usize::from(input.u8() % 4);
+                let full = size_of::<cloudsight_usage_row>();
+                let stride = if input.u8() & 1 == 0 {
+                    full
+                } else {
+                    8 + usize::from(input.u16()) % (full - 7)
+                };
+                let mut written = usize::MAX;
+                let r = ok(unsafe {
+                    cloudsight_engine_drain_usage(
+                        engine,
+                        rows.as_mut_ptr(),
+                        capacity,
+                        stride,
+                        &mut written,
+                    )
+                });
+                assert_eq!(r, cloudsight_result::Ok);
+                assert!(written <= capacity);
             }
             18 => {
                 let t = tuple(&mut input);
