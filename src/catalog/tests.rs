@@ -632,3 +632,40 @@ fn ids_names_and_categories_fit_the_c_record_fields() {
         );
     }
 }
+
+/// Narrow carve-outs: sibling products under a broad suffix get their own app, and hidden or
+/// tunnelled traffic is never named as the trusted provider (real host names).
+#[test]
+fn precision_carve_outs_name_the_right_app() {
+    let catalog = Catalog::embedded();
+    for (host, want) in [
+        ("cloudflare-ech.com", "ech-hidden-destination"),
+        ("www.cloudflare.com", "cloudflare"),
+        ("mask.icloud.com", "icloud-private-relay"),
+        ("mask-h2.icloud.com", "icloud-private-relay"),
+        ("p42-contacts.icloud.com", "icloud"),
+        ("global.rel.tunnels.api.visualstudio.com", "ms-dev-tunnels"),
+        ("usw2.rel.tunnels.api.visualstudio.com", "ms-dev-tunnels"),
+        ("abc123-8080.usw2.devtunnels.ms", "ms-dev-tunnels"),
+        ("contoso.visualstudio.com", "azure-devops"),
+        ("contoso.cognitiveservices.azure.com", "azure-openai"),
+        ("contoso.services.ai.azure.com", "azure-openai"),
+        ("portal.azure.com", "azure"),
+        ("vpn.proton.me", "proton-vpn"),
+        ("pass.proton.me", "proton-pass"),
+        ("mail.proton.me", "proton-mail"),
+        ("config.edge.skype.com", "microsoft-edge-config"),
+        ("web.skype.com", "skype"),
+        ("webdir.online.lync.com", "skype-for-business"),
+        ("firefly.adobe.com", "adobe-firefly"),
+        ("acrobat.adobe.com", "adobe-acrobat"),
+        ("www.adobe.com", "adobe-creative-cloud"),
+    ] {
+        let got = catalog.lookup(host.as_bytes()).map(|a| a.id.as_str());
+        assert_eq!(got, Some(want), "{host}");
+    }
+    // Hidden and tunnelled traffic is not trusted.
+    for id in ["ech-hidden-destination", "icloud-private-relay", "ms-dev-tunnels"] {
+        assert!(catalog.app(id).unwrap().risk <= 3, "{id}");
+    }
+}
