@@ -665,7 +665,11 @@ fn precision_carve_outs_name_the_right_app() {
         assert_eq!(got, Some(want), "{host}");
     }
     // Hidden and tunnelled traffic is not trusted.
-    for id in ["ech-hidden-destination", "icloud-private-relay", "ms-dev-tunnels"] {
+    for id in [
+        "ech-hidden-destination",
+        "icloud-private-relay",
+        "ms-dev-tunnels",
+    ] {
         assert!(catalog.app(id).unwrap().risk <= 3, "{id}");
     }
 }
