@@ -221,6 +221,13 @@ fn main() -> ExitCode {
         engine.drain_with(|r| {
             if options.jsonl {
                 cloudsight::encode::write_json_line(&device, r, &mut buf);
+                // Out in pieces: a final flush drains a whole table at once.
+                if buf.len() >= 1 << 20 {
+                    if written.is_ok() {
+                        written = out.write_all(&buf);
+                    }
+                    buf.clear();
+                }
             } else {
                 table.add(r);
             }
