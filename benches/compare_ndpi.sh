@@ -13,8 +13,9 @@
 # and one generated here (python3):
 #   syn     SYN_COUNT (500000) TCP SYNs from random sources and ports to 16 servers on port 443
 # Then, alternating, RUNS times each, every one a whole process under /usr/bin/time -v:
-#   discover CAPTURE               (default table output, to /dev/null; all cores)
-#   discover --threads 1 CAPTURE   (the same on one worker)
+#   discover CAPTURE               (default table output, to /dev/null; default threads: a reader
+#                                  and nproc - 1 workers, at least one)
+#   discover --threads NPROC CAPTURE  (the same with a worker per core besides the reader)
 #   ndpiReader -q -i CAPTURE
 # and prints a markdown table of medians: seconds, ratios (ndpiReader s / discover s) and peak RSS.
 # Beside them, once per capture, the engine-only figures: `cloudsight-replay` (one thread, engine
@@ -141,7 +142,7 @@ timed() {
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "nproc $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg), RUNS=$RUNS" >&2
-printf '| capture | packets | discover s | ndpiReader s | ratio | discover 1 thread s | ratio 1 thread | discover peak RSS | ndpiReader peak RSS | engine-only: replay pps | nDPI pps | engine ratio |\n'
+printf '| capture | packets | discover s | ndpiReader s | ratio | discover --threads %s s | ratio | discover peak RSS | ndpiReader peak RSS | engine-only: replay pps | nDPI pps | engine ratio |\n' "$(nproc)"
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for input in $INPUTS; do
     f=${FILE[$input]}
@@ -149,7 +150,7 @@ for input in $INPUTS; do
     for _ in $(seq "$RUNS"); do
         timed disc "$(realpath "$EX/discover")" "$f"
         timed nd ndpiReader -q -i "$f"
-        timed disc1 "$(realpath "$EX/discover")" --threads 1 "$f"
+        timed disc1 "$(realpath "$EX/discover")" --threads "$(nproc)" "$f"
     done
     # Engine-only figures, once: each tool's own packets/s.
     "$EX/cloudsight-replay" "$f" >"$TMP/replay"

@@ -22,6 +22,9 @@ use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 pub const BATCH_FRAMES: usize = 1024;
 /// Batches in flight between the reader and the consumer (and back).
 const IN_FLIGHT: usize = 2;
+/// Batches in all: the channel's, one being filled, and two being worked on. Giving one back
+/// (`Stream::recycle`) never blocks.
+pub const POOL: usize = IN_FLIGHT + 3;
 /// pcap-parser's buffer; grown for a record larger than it.
 const BUFFER: usize = 1 << 20;
 
@@ -242,7 +245,7 @@ pub enum Source {
 pub struct Stream {
     /// Full batches, in capture order; the channel closes after the last one.
     pub batches: Receiver<Result<Batch, String>>,
-    /// Give a batch back once done with it.
+    /// Give a batch back once done with it (`try_send`: there is always room).
     pub recycle: SyncSender<Batch>,
     thread: JoinHandle<()>,
 }
@@ -259,11 +262,11 @@ impl Stream {
 /// Start a thread reading `sources` one after the other into batches.
 pub fn spawn(sources: Vec<Source>) -> Stream {
     let (full_tx, full_rx) = sync_channel::<Result<Batch, String>>(IN_FLIGHT);
-    let (empty_tx, empty_rx) = sync_channel::<Batch>(IN_FLIGHT + 2);
+    let (empty_tx, empty_rx) = sync_channel::<Batch>(POOL);
     let thread = std::thread::Builder::new()
         .name("capture-reader".into())
         .spawn(move || {
-            let mut allocated = 0;
+            let mut allocated = 1;
             let mut base = 0u64;
             let mut batch = Batch::default();
             for source in sources {
@@ -293,15 +296,17 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
                     if full_tx.send(Ok(batch)).is_err() {
                         return;
                     }
-                    // A recycled batch, or a new one while fewer than the channels hold exist.
-                    batch = if allocated < IN_FLIGHT + 2 {
-                        allocated += 1;
-                        empty_rx.try_recv().unwrap_or_default()
-                    } else {
-                        match empty_rx.recv() {
+                    // A recycled batch, or a new one while fewer than POOL exist.
+                    batch = match empty_rx.try_recv() {
+                        Ok(b) => b,
+                        Err(_) if allocated < POOL => {
+                            allocated += 1;
+                            Batch::default()
+                        }
+                        Err(_) => match empty_rx.recv() {
                             Ok(b) => b,
                             Err(_) => return,
-                        }
+                        },
                     };
                     batch.clear();
                 }

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
 use cloudsight::Engine;
@@ -103,21 +103,19 @@ fn parallel(
 ) -> Result<(), String> {
     let threads = threads.min(64);
     let barrier = SpinBarrier::new(threads);
-    let (done_tx, done_rx) = channel::<Arc<Job>>();
     let mut last_tick = 0u64;
-    let mut owner_bufs: Vec<(Vec<u8>, Vec<bool>)> = Vec::new();
     std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Arc<Job>>> = Vec::new();
         let mut handles = Vec::new();
         for w in 0..threads {
             let (tx, rx) = channel::<Arc<Job>>();
             senders.push(tx);
-            let done = done_tx.clone();
+            let recycle = stream.recycle.clone();
             let barrier = &barrier;
-            handles.push(scope.spawn(move || worker(engine, w as u8, rx, done, barrier)));
+            handles.push(scope.spawn(move || worker(engine, w as u8, rx, recycle, barrier)));
         }
-        drop(done_tx);
-        let mut in_flight = 0usize;
+        // No bound needed on the jobs in flight: there are at most `reader::POOL` batches, and
+        // the last worker done with one gives it back to the reader.
         let mut result = Ok(());
         for batch in stream.batches.iter() {
             let batch = match batch {
@@ -127,9 +125,8 @@ fn parallel(
                     break;
                 }
             };
-            let (mut owner, mut tick_after) = owner_bufs.pop().unwrap_or_default();
-            owner.clear();
-            tick_after.clear();
+            let mut owner = Vec::with_capacity(batch.frames.len());
+            let mut tick_after = Vec::with_capacity(batch.frames.len());
             for f in &batch.frames {
                 owner.push(classify(f.linktype, batch.bytes(f), threads as u32));
                 let t = tick && f.ts_ns >= last_tick + 1_000_000_000;
@@ -150,27 +147,9 @@ fn parallel(
                 let _ = tx.send(job.clone());
             }
             drop(job);
-            in_flight += threads;
-            // Take back finished batches; keep at most two batches ahead of the workers.
-            while in_flight > 2 * threads {
-                match done_rx.recv() {
-                    Ok(job) => {
-                        in_flight -= 1;
-                        recycle(job, stream, &mut owner_bufs);
-                    }
-                    Err(_) => break,
-                }
-            }
-            while let Ok(job) = done_rx.try_recv() {
-                in_flight -= 1;
-                recycle(job, stream, &mut owner_bufs);
-            }
             between(position);
         }
         drop(senders);
-        for job in done_rx.iter() {
-            recycle(job, stream, &mut owner_bufs);
-        }
         for h in handles {
             match h.join() {
                 Ok(unknown) => out.unknown_link.extend(unknown),
@@ -181,18 +160,11 @@ fn parallel(
     })
 }
 
-fn recycle(job: Arc<Job>, stream: &Stream, bufs: &mut Vec<(Vec<u8>, Vec<bool>)>) {
-    if let Some(job) = Arc::into_inner(job) {
-        bufs.push((job.owner, job.tick_after));
-        let _ = stream.recycle.try_send(job.batch);
-    }
-}
-
 fn worker(
     engine: &Engine,
     me: u8,
     jobs: Receiver<Arc<Job>>,
-    done: Sender<Arc<Job>>,
+    recycle: SyncSender<Batch>,
     barrier: &SpinBarrier,
 ) -> BTreeSet<u32> {
     let mut unknown = BTreeSet::new();
@@ -240,7 +212,10 @@ fn worker(
             }
             i += 1;
         }
-        let _ = done.send(job);
+        // The last worker done with the batch gives it back to the reader.
+        if let Some(job) = Arc::into_inner(job) {
+            let _ = recycle.try_send(job.batch);
+        }
     }
     unknown
 }

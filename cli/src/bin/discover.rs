@@ -9,7 +9,8 @@
 //!   --catalog FILE         extend the embedded app catalog with FILE (TOML or JSON)
 //!   --block APP_ID[,...]   mark apps unsanctioned: their flows get the verdict block
 //!   --list-apps            print the effective catalog as JSON lines and exit
-//!   --threads N            worker threads feeding the engine (default: the machine's cores)
+//!   --threads N            worker threads feeding the engine (default: the cores but one,
+//!                          which the reader thread takes; at least 1)
 //! ```
 //! Captures are streamed (memory does not grow with their size): a reader thread fills batches
 //! of frames, N workers feed the one engine (a flow's packets all on one worker, DNS and IP
@@ -238,8 +239,12 @@ fn main() -> ExitCode {
         }
         buf.clear();
     };
+    // Every core: one for the reader thread, the others for workers (at least one).
     let threads = options.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .saturating_sub(1)
+            .max(1)
     });
     let started = Instant::now();
     let stream = reader::spawn(sources);
