@@ -14,7 +14,13 @@
 //!   --list-apps            print the effective catalog as JSON lines and exit
 //!   --usage                print usage rows (per app, instance, user, process, hour) instead of
 //!                          records: a table, or one JSON row per line with --format jsonl
+//!   --threads N            worker threads feeding the engine (default: the cores but one,
+//!                          which the reader thread takes; at least 1)
 //! ```
+//! Captures are streamed (memory does not grow with their size): a reader thread fills batches
+//! of frames, N workers feed the one engine (a flow's packets all on one worker, DNS and IP
+//! fragments as ordering points: the records are those of one thread), this thread drains
+//! the records after each batch.
 //! With no CAPTURE the bundled sample (`examples/data/sample.pcap`, built into the binary) is used.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,14 +33,17 @@ use std::time::Instant;
 use cloudsight::{ActivityRecord, Config, Device, Engine};
 use cloudsight_cli::capture;
 use cloudsight_cli::memory::peak_rss_kib;
+use cloudsight_cli::reader::{self, Source};
+use cloudsight_cli::workers;
 
 /// The bundled sample capture, read when no CAPTURE is given (built in, so that an installed
 /// `discover` needs no source tree).
 const SAMPLE: &[u8] = include_bytes!("../../../examples/data/sample.pcap");
 
 const USAGE: &str =
-    "usage: discover [--format table|jsonl|ocsf] [--stats] [--tick] [--bench N] [--catalog FILE] \
-     [--block APP,...] [--allow-instances APP=INST,...] [--list-apps] [--usage] [CAPTURE...]";
+    "usage: discover [--format table|jsonl|ocsf] [--stats] [--tick] [--bench N] [--threads N] \
+     [--catalog FILE] [--block APP,...] [--allow-instances APP=INST,...] [--list-apps] [--usage] \
+     [CAPTURE...]";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -46,13 +55,14 @@ enum Format {
 struct Options {
     format: Format,
     allow_instances: Vec<(String, Vec<String>)>,
+    usage: bool,
     stats: bool,
     tick: bool,
     bench: Option<u32>,
     catalog: Option<PathBuf>,
     block: Vec<String>,
     list_apps: bool,
-    usage: bool,
+    threads: Option<usize>,
     captures: Vec<PathBuf>,
 }
 
@@ -60,13 +70,14 @@ fn parse_args() -> Result<Options, String> {
     let mut o = Options {
         format: Format::Table,
         allow_instances: Vec::new(),
+        usage: false,
         stats: false,
         tick: false,
         bench: None,
         catalog: None,
         block: Vec::new(),
         list_apps: false,
-        usage: false,
+        threads: None,
         captures: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -124,6 +135,13 @@ fn parse_args() -> Result<Options, String> {
             }
             "--list-apps" => o.list_apps = true,
             "--usage" => o.usage = true,
+            "--threads" => {
+                let n = args.next().ok_or("--threads takes a number of workers")?;
+                match n.parse::<usize>() {
+                    Ok(n) if n >= 1 => o.threads = Some(n),
+                    _ => return Err(format!("--threads {n}: a number of workers, at least 1")),
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -192,21 +210,6 @@ fn main() -> ExitCode {
         }
         policy.set_app_instances(id, own, cloudsight::Sanction::Unsanctioned);
     }
-    let mut frames = Vec::new();
-    let bundled = (options.captures.is_empty())
-        .then(|| capture::read_from("examples/data/sample.pcap", SAMPLE));
-    let reads = bundled
-        .into_iter()
-        .chain(options.captures.iter().map(|path| capture::read(path)));
-    for read in reads {
-        match read {
-            Ok(mut f) => frames.append(&mut f),
-            Err(e) => {
-                eprintln!("discover: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    }
     let config = Config {
         device: Device {
             id: "discover".into(),
@@ -224,72 +227,123 @@ fn main() -> ExitCode {
     engine.set_catalog(catalog);
     engine.set_policy(policy);
     if let Some(passes) = options.bench {
+        // The bench replays the captures N times: it holds them in memory.
+        let mut frames = Vec::new();
+        let bundled = (options.captures.is_empty())
+            .then(|| capture::read_from("examples/data/sample.pcap", SAMPLE));
+        let reads = bundled
+            .into_iter()
+            .chain(options.captures.iter().map(|path| capture::read(path)));
+        for read in reads {
+            match read {
+                Ok(mut f) => frames.append(&mut f),
+                Err(e) => {
+                    eprintln!("discover: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         bench(&engine, &mut frames, passes);
         return ExitCode::SUCCESS;
     }
 
-    let started = Instant::now();
-    let mut unknown_link = BTreeSet::new();
-    let mut last_tick = 0;
-    let mut last_ts = 0;
-    let mut records = Vec::new();
+    // Streamed: a reader thread fills batches, workers feed the engine, this thread drains the
+    // records after each batch and writes them out (JSON lines) or adds them up (the table).
+    let sources = if options.captures.is_empty() {
+        vec![Source::Bytes("examples/data/sample.pcap", SAMPLE)]
+    } else {
+        options.captures.iter().cloned().map(Source::File).collect()
+    };
+    let total_bytes: u64 = options
+        .captures
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     // A progress bar for large captures, only when a person watches stderr.
-    let progress = (frames.len() >= 200_000 && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(frames.len() as u64);
+    let progress = (total_bytes >= 100 << 20 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total_bytes);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} frames {per_sec} ({eta})",
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
-    for (i, frame) in frames.iter().enumerate() {
-        if let Some(bar) = &progress {
-            if i % 65_536 == 0 {
-                bar.set_position(i as u64);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut table = Tables::default();
+    let mut buf = Vec::new();
+    let mut written: std::io::Result<()> = Ok(());
+    let device = engine.config().device.clone();
+    let mut take_records = |engine: &Engine| {
+        engine.drain_with(|r| {
+            if options.usage {
+                // --usage: the engine aggregates the records itself; they are only drained here.
+            } else if options.format != Format::Table {
+                if options.format == Format::Ocsf {
+                    cloudsight::ocsf::write_ocsf_line(&device, r, &mut buf);
+                } else {
+                    cloudsight::encode::write_json_line(&device, r, &mut buf);
+                }
+                // Out in pieces: a final flush drains a whole table at once.
+                if buf.len() >= 1 << 20 {
+                    if written.is_ok() {
+                        written = out.write_all(&buf);
+                    }
+                    buf.clear();
+                }
+            } else {
+                table.add(r);
             }
+            true
+        });
+        if !buf.is_empty() && written.is_ok() {
+            written = out.write_all(&buf);
         }
-        if engine
-            .process_packet_linktype(frame.linktype, &frame.data, frame.ts_ns, None)
-            .is_err()
-        {
-            unknown_link.insert(frame.linktype);
+        buf.clear();
+    };
+    // Every core: one for the reader thread, the others for workers (at least one).
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .saturating_sub(1)
+            .max(1)
+    });
+    let started = Instant::now();
+    let stream = reader::spawn(sources);
+    let run = workers::run(&engine, stream, threads, options.tick, |position| {
+        if let Some(bar) = &progress {
+            bar.set_position(position);
         }
-        last_ts = last_ts.max(frame.ts_ns);
-        if options.tick && frame.ts_ns >= last_tick + 1_000_000_000 {
-            engine.tick(frame.ts_ns);
-            last_tick = frame.ts_ns;
-            records.extend(engine.drain(usize::MAX));
-        }
-    }
+        take_records(&engine);
+    });
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    engine.flush(last_ts);
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("discover: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    engine.flush(run.last_ts);
     let elapsed = started.elapsed();
-    records.extend(engine.drain(usize::MAX));
-    if !unknown_link.is_empty() {
-        eprintln!("discover: skipped frames of unsupported link types {unknown_link:?}");
+    take_records(&engine);
+    if !run.unknown_link.is_empty() {
+        eprintln!(
+            "discover: skipped frames of unsupported link types {:?}",
+            run.unknown_link
+        );
     }
 
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if options.usage {
-        write_usage(&mut out, &engine, options.format)
-    } else if options.format != Format::Table {
-        let mut buf = Vec::new();
-        for r in &records {
-            if options.format == Format::Ocsf {
-                cloudsight::ocsf::write_ocsf_line(&engine.config().device, r, &mut buf);
-            } else {
-                cloudsight::encode::write_json_line(&engine.config().device, r, &mut buf);
-            }
-        }
-        out.write_all(&buf)
-    } else {
-        print_table(&mut out, &records)
-    };
+    if options.usage && written.is_ok() {
+        written = write_usage(&mut out, &engine, options.format);
+    } else if options.format == Format::Table && written.is_ok() {
+        written = table.print(&mut out);
+    }
     if let Err(e) = written.and_then(|_| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("discover: cannot write output: {e}");
@@ -302,9 +356,9 @@ fn main() -> ExitCode {
         let secs = elapsed.as_secs_f64();
         eprintln!(
             "{} frames in {:.3} s: {:.0} packets/s",
-            frames.len(),
+            run.frames,
             secs,
-            frames.len() as f64 / secs.max(1e-9)
+            run.frames as f64 / secs.max(1e-9)
         );
     }
     ExitCode::SUCCESS
@@ -428,30 +482,37 @@ fn print_rows(
     Ok(())
 }
 
-/// The cloud-discovery dashboard: apps, then names no catalog knows, then unnamed traffic by
-/// server address.
-fn print_table(out: &mut impl Write, records: &[ActivityRecord]) -> std::io::Result<()> {
-    let mut apps = BTreeMap::new();
-    let mut unknown = BTreeMap::new();
-    let mut unnamed = BTreeMap::new();
-    for r in records {
+/// The cloud-discovery dashboard, added up record by record: apps, then names no catalog knows,
+/// then unnamed traffic by server address.
+#[derive(Default)]
+struct Tables {
+    apps: BTreeMap<String, Row>,
+    unknown: BTreeMap<String, Row>,
+    unnamed: BTreeMap<String, Row>,
+}
+
+impl Tables {
+    fn add(&mut self, r: &ActivityRecord) {
         if let Some(app) = &r.app {
-            add(&mut apps, app.name.clone(), r);
+            add(&mut self.apps, app.name.clone(), r);
         } else if let Some(name) = r.registrable_domain.as_ref().or(r.server_name.as_ref()) {
-            add(&mut unknown, name.clone(), r);
+            add(&mut self.unknown, name.clone(), r);
         } else {
             add(
-                &mut unnamed,
+                &mut self.unnamed,
                 format!("{} ({:?})", r.server_ip, r.protocol).to_lowercase(),
                 r,
             );
         }
     }
-    print_rows(out, "app", apps)?;
-    writeln!(out)?;
-    print_rows(out, "unknown domain", unknown)?;
-    writeln!(out)?;
-    print_rows(out, "unnamed server", unnamed)
+
+    fn print(self, out: &mut impl Write) -> std::io::Result<()> {
+        print_rows(out, "app", self.apps)?;
+        writeln!(out)?;
+        print_rows(out, "unknown domain", self.unknown)?;
+        writeln!(out)?;
+        print_rows(out, "unnamed server", self.unnamed)
+    }
 }
 
 /// Replay the frames `passes` times with addresses changed per pass (so every pass makes new
