@@ -256,12 +256,15 @@ mod tests {
         };
         newer.base.struct_size = std::mem::size_of::<Newer>() as u32;
         newer.base.protocol = 6;
+        // A pointer to the whole struct (as C passes it), not to its `base` field alone.
+        let whole = (&newer as *const Newer).cast::<cloudsight_flow_tuple>();
         // SAFETY: `newer` is readable for its struct_size.
-        let read = unsafe { read_input(&newer.base, cloudsight_flow_tuple::zeroed()) }.unwrap();
+        let read = unsafe { read_input(whole, cloudsight_flow_tuple::zeroed()) }.unwrap();
         assert_eq!(read.protocol, 6);
         newer.future = 1;
+        let whole = (&newer as *const Newer).cast::<cloudsight_flow_tuple>();
         // SAFETY: as above.
-        let read = unsafe { read_input(&newer.base, cloudsight_flow_tuple::zeroed()) };
+        let read = unsafe { read_input(whole, cloudsight_flow_tuple::zeroed()) };
         assert_eq!(read.unwrap_err(), cloudsight_result::StructSize);
     }
 
