@@ -8,7 +8,9 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_utils::CachePadded;
 
 use dashmap::DashMap;
 
@@ -300,43 +302,86 @@ impl FlowEntry {
 }
 
 /// The bounded flow table. Every method takes at most one map guard at a time and drops it before
-/// touching anything else that could lock (the eviction order, the map again).
+/// touching anything else that could lock (an eviction-order shard, the map again); an
+/// eviction-order shard may look into the map while it is locked, never the other way round.
+///
+/// No lock is global: the map is DashMap's sharded one, and the eviction order (creation order,
+/// approximately least recently created first) is split into `order.len()` shards. A new flow goes
+/// to the shard of its id (ids count up, so the shards fill in turn and the front of each holds
+/// flows about as old as the front of the others), and eviction takes the shards in turn. No
+/// packet pays for the size of the table: an eviction looks at a bounded number of entries, and
+/// entries of flows that ended otherwise are cleaned a few at a time as new flows arrive.
 pub(crate) struct FlowTable {
     map: DashMap<FlowKey, FlowEntry, SeededState>,
-    live: AtomicUsize,
+    live: CachePadded<AtomicUsize>,
     capacity: usize,
-    next_id: AtomicU64,
-    /// Creation order of flows for eviction; entries whose flow is gone are skipped lazily.
-    order: Mutex<VecDeque<(FlowKey, u64)>>,
+    next_id: CachePadded<AtomicU64>,
+    /// Creation order of flows for eviction, sharded by flow id; entries whose flow is gone are
+    /// skipped lazily.
+    order: Box<[CachePadded<Mutex<OrderShard>>]>,
+    /// An order shard longer than this cleans two entries per new flow.
+    order_clean_above: usize,
+    /// The next order shard eviction takes from.
+    evict_cursor: CachePadded<AtomicUsize>,
 }
+
+/// One shard of the eviction order: (key, flow id), oldest first.
+type OrderShard = VecDeque<(FlowKey, u64)>;
 
 /// How many of the oldest flows eviction looks at for one that is cheap to lose.
 const EVICTION_SCAN: usize = 64;
+/// At most this many queue entries, live or not, are looked at by one eviction in one shard.
+const EVICTION_STEPS: usize = 4 * EVICTION_SCAN;
 /// A flow idle this long is cheap to evict, whatever it is.
 const CHEAP_IDLE_NS: u64 = 10_000_000_000;
 /// An unnamed flow of at most this many packets is cheap to evict (a flood's flows are 1 packet).
 const CHEAP_PACKETS: u32 = 3;
+/// Flows per eviction-order shard at full capacity, at least (fewer shards for small tables).
+const FLOWS_PER_ORDER_SHARD: usize = 1024;
+/// Eviction-order shards at most.
+const MAX_ORDER_SHARDS: usize = 64;
 
 impl FlowTable {
+    /// A table for `capacity` flows, with as many eviction-order shards as suit its size.
     pub fn new(capacity: usize) -> FlowTable {
+        let shards = (capacity / FLOWS_PER_ORDER_SHARD).clamp(1, MAX_ORDER_SHARDS);
+        FlowTable::with_order_shards(capacity, shards)
+    }
+
+    /// A table with `shards` eviction-order shards (rounded down to a power of two; 1 is one
+    /// global eviction order, the layout up to 0.2.0, kept for the benches).
+    pub fn with_order_shards(capacity: usize, shards: usize) -> FlowTable {
         let capacity = capacity.max(1);
+        let shards = 1usize << shards.clamp(1, MAX_ORDER_SHARDS).ilog2();
         FlowTable {
             map: DashMap::with_capacity_and_hasher(capacity.min(1 << 16), SeededState::default()),
-            live: AtomicUsize::new(0),
+            live: CachePadded::new(AtomicUsize::new(0)),
             capacity,
-            next_id: AtomicU64::new(1),
-            order: Mutex::new(VecDeque::new()),
+            next_id: CachePadded::new(AtomicU64::new(1)),
+            order: (0..shards)
+                .map(|_| CachePadded::new(Mutex::new(VecDeque::new())))
+                .collect(),
+            order_clean_above: 2 * capacity.div_ceil(shards) + 16,
+            evict_cursor: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
+    /// The most flows the table holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// Flows held now.
     pub fn len(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
 
+    /// Whether no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A fresh flow id.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -365,7 +410,7 @@ impl FlowTable {
             if let Some((key, entry)) = self.evict_one(now) {
                 evicted(key, entry);
             } else {
-                // The order queue holds every live flow, so this is only reached while another
+                // The order shards hold every live flow, so this is only reached while another
                 // thread is between reserving and inserting; let it finish.
                 std::thread::yield_now();
             }
@@ -406,27 +451,54 @@ impl FlowTable {
         }
     }
 
+    fn order_shard(&self, index: usize) -> MutexGuard<'_, OrderShard> {
+        let shard = &self.order[index & (self.order.len() - 1)];
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_live(&self, key: &FlowKey, id: u64) -> bool {
+        self.map.get(key).is_some_and(|e| e.id == id)
+    }
+
     /// Note a flow (new, or a key reused by a new connection) in the eviction order.
     pub fn remember_order(&self, key: FlowKey, id: u64) {
-        let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order = self.order_shard(id as usize);
         order.push_back((key, id));
-        // Entries of flows that ended otherwise pile up; compact when they outnumber live flows.
-        if order.len() > 2 * self.capacity.max(1024) {
-            order.retain(|(k, id)| self.map.get(k).is_some_and(|e| e.id == *id));
+        // Entries of flows that ended otherwise pile up: past the bound, each new flow looks at
+        // two from the front, dropping the stale and passing the live to the back. Two per one
+        // added keeps the shard within about twice its live flows, at a constant cost per flow.
+        if order.len() > self.order_clean_above {
+            for _ in 0..2 {
+                let Some((key, id)) = order.pop_front() else {
+                    break;
+                };
+                if self.is_live(&key, id) {
+                    order.push_back((key, id));
+                }
+            }
         }
     }
 
-    /// Remove a flow to make room. From the oldest on, the first flow that is cheap to lose goes:
-    /// one that has ended, one idle for `CHEAP_IDLE_NS`, or an unnamed one of a few packets (what a
-    /// flood of new 5-tuples is made of). Flows worth keeping (named, blocked, busy) are moved to
-    /// the back as they are passed. When none of the `EVICTION_SCAN` oldest is cheap, the least
-    /// recently seen of them goes: oldest idle first.
+    /// Remove a flow to make room, from the order shards in turn (the first that has one).
     fn evict_one(&self, now: u64) -> Option<(FlowKey, FlowEntry)> {
-        let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        (0..self.order.len()).find_map(|i| self.evict_from(start.wrapping_add(i), now))
+    }
+
+    /// Remove a flow of one order shard. From the oldest on, the first flow that is cheap to lose
+    /// goes: one that has ended, one idle for `CHEAP_IDLE_NS`, or an unnamed one of a few packets
+    /// (what a flood of new 5-tuples is made of). Flows worth keeping (named, blocked, busy) are
+    /// moved to the back as they are passed. When none of the `EVICTION_SCAN` oldest is cheap,
+    /// the least recently seen of them goes: oldest idle first.
+    fn evict_from(&self, shard: usize, now: u64) -> Option<(FlowKey, FlowEntry)> {
+        let mut order = self.order_shard(shard);
         let mut fallback: Option<(u64, FlowKey, u64)> = None;
         let mut victim = None;
         let mut scanned = 0;
-        while scanned < EVICTION_SCAN {
+        for _ in 0..EVICTION_STEPS {
+            if scanned == EVICTION_SCAN {
+                break;
+            }
             let Some((key, id)) = order.pop_front() else {
                 break;
             };
@@ -486,6 +558,42 @@ impl FlowTable {
             let (key, entry) = item.pair_mut();
             f(key, entry);
         }
+    }
+}
+
+/// The new-flow path of the table alone, for the benches (`internal::flow`): no stability promise.
+#[doc(hidden)]
+pub struct TableBench(FlowTable);
+
+impl TableBench {
+    /// A table for `capacity` flows with `shards` eviction-order shards (0: the default for the
+    /// capacity; 1: one global eviction order, as up to 0.2.0).
+    pub fn new(capacity: usize, shards: usize) -> TableBench {
+        TableBench(match shards {
+            0 => FlowTable::new(capacity),
+            n => FlowTable::with_order_shards(capacity, n),
+        })
+    }
+
+    /// Create the flow `key` as the engine does (reserve a slot, evicting while full, insert, note
+    /// it in the eviction order); returns how many flows were evicted for it.
+    pub fn new_flow(&self, key: FlowKey, ts: u64) -> usize {
+        let mut evicted = 0;
+        self.0.reserve(ts, &mut |_, _| evicted += 1);
+        let entry = FlowEntry::new(self.0.next_id(), ts);
+        // A key created twice is a packet of a known flow: nothing to do for it here.
+        let _ = self.0.insert_reserved(key, entry, |_, _| ());
+        evicted
+    }
+
+    /// Flows held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -562,5 +670,108 @@ mod tests {
         }
         assert_eq!(evicted, 1000 - 16);
         assert_eq!(table.map.len(), 16);
+    }
+
+    fn udp_key(i: u32) -> FlowKey {
+        FlowKey::new(
+            Transport::Udp,
+            IpAddr::from(i.to_be_bytes()),
+            1,
+            ip("1.1.1.1"),
+            2,
+        )
+        .0
+    }
+
+    fn add(table: &FlowTable, i: u32, ts: u64) -> usize {
+        let mut evicted = 0;
+        table.reserve(ts, &mut |_, _| evicted += 1);
+        let entry = FlowEntry::new(table.next_id(), ts);
+        assert!(table.insert_reserved(udp_key(i), entry, |_, _| ()).is_ok());
+        evicted
+    }
+
+    #[test]
+    fn a_sharded_table_evicts_the_oldest_flows_first() {
+        let table = FlowTable::new(8192);
+        assert_eq!(table.order.len(), 8);
+        let mut evicted = 0;
+        for i in 0..20_000u32 {
+            evicted += add(&table, i, 1_000 + u64::from(i));
+            assert!(table.len() <= 8192);
+        }
+        assert_eq!(evicted, 20_000 - 8192);
+        assert_eq!(table.map.len(), 8192);
+        // Ids go round robin over the shards and eviction takes them in turn: the flows kept are
+        // exactly the newest.
+        for i in 20_000 - 8192..20_000u32 {
+            assert!(table.map.contains_key(&udp_key(i)), "flow {i} was evicted");
+        }
+    }
+
+    #[test]
+    fn entries_of_ended_flows_do_not_pile_up_in_the_eviction_order() {
+        let table = FlowTable::new(4096);
+        let shards = table.order.len();
+        // 500 long-lived flows, then a million short ones that each end (removed) right away.
+        for i in 0..500u32 {
+            add(&table, i, 1);
+        }
+        for i in 500..1_000_000u32 {
+            assert_eq!(add(&table, i, 2), 0);
+            assert!(table.remove(&udp_key(i)).is_some());
+        }
+        assert_eq!(table.len(), 500);
+        let queued: usize = (0..shards).map(|s| table.order_shard(s).len()).sum();
+        assert!(
+            queued <= shards * (table.order_clean_above + 1),
+            "{queued} entries queued for 500 flows"
+        );
+        // The long-lived flows are all still in the order, so eviction can find them.
+        let mut live = 0;
+        for s in 0..shards {
+            live += table
+                .order_shard(s)
+                .iter()
+                .filter(|(k, id)| table.is_live(k, *id))
+                .count();
+        }
+        assert_eq!(live, 500);
+    }
+
+    #[test]
+    fn one_eviction_looks_at_a_bounded_number_of_entries() {
+        // One shard whose front is all stale entries: one eviction stops after EVICTION_STEPS
+        // of them and the next shard (none here) or a later eviction goes on.
+        let table = FlowTable::with_order_shards(100_000, 1);
+        for i in 0..10_000u32 {
+            add(&table, i, 1);
+            table.remove(&udp_key(i));
+        }
+        add(&table, 10_000_000, 1);
+        let before = table.order_shard(0).len();
+        assert!(table.evict_one(2).is_none());
+        assert_eq!(before - table.order_shard(0).len(), EVICTION_STEPS);
+    }
+
+    #[test]
+    fn threads_creating_flows_at_once_keep_the_bound_and_the_count() {
+        let table = FlowTable::new(4096);
+        let evicted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let (table, evicted) = (&table, &evicted);
+                s.spawn(move || {
+                    for i in 0..25_000u32 {
+                        let n = add(table, t << 24 | i, 1 + u64::from(i));
+                        evicted.fetch_add(n, Ordering::Relaxed);
+                        assert!(table.len() <= 4096);
+                    }
+                });
+            }
+        });
+        assert_eq!(table.len(), 4096);
+        assert_eq!(table.map.len(), 4096);
+        assert_eq!(evicted.into_inner(), 100_000 - 4096);
     }
 }

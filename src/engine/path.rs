@@ -59,17 +59,19 @@ impl Engine {
         ts_ns: u64,
         context: Option<ContextRef<'_>>,
     ) -> Verdict {
-        bump(&self.counters.packets);
+        bump(self.counters.per_packet.frame());
         match packet::parse(link, frame) {
             Ok(Parsed::Packet(view)) => {
                 self.counters
-                    .ip_bytes
+                    .per_packet
+                    .ip_bytes()
                     .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
                 self.on_packet(&view, ts_ns, context, Input::Packet)
             }
             Ok(Parsed::Fragment(fragment)) => {
                 self.counters
-                    .ip_bytes
+                    .per_packet
+                    .ip_bytes()
                     .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
                 bump(&self.counters.fragments);
                 self.on_fragment(&fragment, ts_ns, context)
