@@ -252,6 +252,19 @@ const SECURITY_VENDORS: &[Row] = &[
     ("www.virustotal.com", "virustotal", None),
 ];
 
+/// Tenant-bearing hosts of mainstream SaaS added with the risky categories.
+const SAAS_TENANTS: &[Row] = &[
+    ("contoso.csod.com", "cornerstone", Some("contoso")),
+    ("contoso.docebosaas.com", "docebo", Some("contoso")),
+    ("contoso.chargebee.com", "chargebee", Some("contoso")),
+    ("contoso-test.chargebee.com", "chargebee", Some("contoso")),
+    ("contoso.zulipchat.com", "zulip", Some("contoso")),
+    ("contoso.app.link", "branch", Some("contoso")),
+    ("contoso.alationcloud.com", "alation", Some("contoso")),
+    ("relay.firefox.com", "firefox-relay", None),
+    ("www.yopmail.com", "yopmail", None),
+];
+
 /// Shared CDN, cloud and platform hosts: no new entry may claim them. `None` = no app at all;
 /// `Some(id)` = the app that owned the name before the issue-16 growth.
 const NOT_CLAIMED: &[(&str, Option<&str>)] = &[
@@ -277,6 +290,7 @@ const NOT_CLAIMED: &[(&str, Option<&str>)] = &[
     ("cdn.jsdelivr.net", Some("jsdelivr")),
     ("www.cloudflare.com", Some("cloudflare")),
     ("www.mozilla.org", Some("mozilla")),
+    ("www.firefox.com", Some("mozilla")),
     ("www.ubuntu.com", Some("ubuntu")),
     ("www.datto.com", Some("datto")),
     ("crm.zoho.com", Some("zoho-crm")),
@@ -317,6 +331,7 @@ fn real_hosts_of_risky_categories_name_their_apps() {
         ("file transfer", FILE_TRANSFER),
         ("contact centre", CONTACT_CENTRE),
         ("security vendors", SECURITY_VENDORS),
+        ("SaaS tenants", SAAS_TENANTS),
     ] {
         wrong.extend(check(&catalog, table, rows));
     }
@@ -356,6 +371,8 @@ fn anonymizers_tunnels_and_paste_sites_score_low() {
         "vpn-gate",
         "croxyproxy",
         "hola",
+        "yopmail",
+        "maildrop",
     ] {
         at_most(id, 1);
     }
