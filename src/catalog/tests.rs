@@ -15,7 +15,9 @@ fn id_of<'a>(c: &'a Catalog, host: &str) -> Option<&'a str> {
 #[test]
 fn embedded_catalog_passes_its_lint_and_is_large() {
     let c = Catalog::embedded();
-    assert!(c.len() >= 300, "only {} apps", c.len());
+    // 808 apps before issue 16 (item 5) grew it; `cargo run -p cloudsight-cli --bin discover --
+    // --list-apps | wc -l` counts them.
+    assert!(c.len() >= 1200, "only {} apps", c.len());
     let categories: std::collections::HashSet<Category> =
         c.apps().iter().map(|a| a.category).collect();
     assert!(
