@@ -1134,9 +1134,19 @@ typedef struct cloudsight_usage_row {
      */
     char process_path[1024];
     /**
+     * 1 when the policy has a rule for the row's app, instance or domain (`sanction` is set).
+     */
+    uint8_t has_sanction;
+    /**
+     * The admin's sanction (AppTags: Sanctioned, Unsanctioned, Monitored), a
+     * `cloudsight_sanction` value, when `has_sanction`; under the policy in force when the row's
+     * latest record was folded in.
+     */
+    uint8_t sanction;
+    /**
      * Reserved (zero).
      */
-    uint8_t reserved[5];
+    uint8_t reserved[3];
 } cloudsight_usage_row;
 
 #ifdef __cplusplus

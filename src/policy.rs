@@ -209,13 +209,7 @@ impl Policy {
     /// else the default, else allow. `registrable_domain` is matched ignoring ASCII case and one
     /// trailing dot. Does not allocate.
     pub fn verdict(&self, app_id: Option<&str>, registrable_domain: Option<&str>) -> Verdict {
-        if let Some(s) = app_id.and_then(|id| self.apps.get(id)) {
-            return s.verdict();
-        }
-        if let Some(s) = registrable_domain.and_then(|d| self.domain_sanction(d)) {
-            return s.verdict();
-        }
-        self.default.map_or(Verdict::Allow, Sanction::verdict)
+        self.verdict_for_instance(app_id, registrable_domain, None)
     }
 
     /// The verdict for a flow whose name carries `instance` (lower case, as the catalog gives
@@ -227,15 +221,36 @@ impl Policy {
         registrable_domain: Option<&str>,
         instance: Option<&str>,
     ) -> Verdict {
+        self.sanction(app_id, registrable_domain, instance)
+            .map_or(Verdict::Allow, Sanction::verdict)
+    }
+
+    /// The sanction that decides a flow's verdict, `None` when no rule applies (the flow is
+    /// allowed, unreviewed): the app's instance rule for an instance (one of the organisation's
+    /// own instances is sanctioned unless the app's rule says otherwise; any other gets the
+    /// rule's `others`), else the app's rule, else the registrable domain's, else the default.
+    /// Does not allocate.
+    pub fn sanction(
+        &self,
+        app_id: Option<&str>,
+        registrable_domain: Option<&str>,
+        instance: Option<&str>,
+    ) -> Option<Sanction> {
         if let (Some(id), Some(instance)) = (app_id, instance) {
             if let Some(rule) = self.instances.get(id) {
                 if !rule.own.iter().any(|o| o == instance) {
-                    return rule.others.verdict();
+                    return Some(rule.others);
                 }
-                return self.apps.get(id).map_or(Verdict::Allow, |s| s.verdict());
+                return Some(self.apps.get(id).copied().unwrap_or(Sanction::Sanctioned));
             }
         }
-        self.verdict(app_id, registrable_domain)
+        if let Some(s) = app_id.and_then(|id| self.apps.get(id)) {
+            return Some(*s);
+        }
+        if let Some(s) = registrable_domain.and_then(|d| self.domain_sanction(d)) {
+            return Some(s);
+        }
+        self.default
     }
 
     fn domain_sanction(&self, domain: &str) -> Option<Sanction> {
@@ -306,6 +321,46 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deciding_sanction_is_none_without_a_rule_and_follows_instances() {
+        let mut p = Policy::new();
+        assert_eq!(
+            p.sanction(Some("slack"), Some("slack.com"), Some("acme")),
+            None
+        );
+        p.set_app_instances("slack", &["acme"], Sanction::Unsanctioned);
+        // One of our own instances, no app rule: sanctioned; another tenant: the rule's others.
+        assert_eq!(
+            p.sanction(Some("slack"), Some("slack.com"), Some("acme")),
+            Some(Sanction::Sanctioned)
+        );
+        assert_eq!(
+            p.sanction(Some("slack"), Some("slack.com"), Some("evil")),
+            Some(Sanction::Unsanctioned)
+        );
+        // No instance in the name: the app's rule (none), then the domain's, then the default.
+        assert_eq!(p.sanction(Some("slack"), Some("slack.com"), None), None);
+        p.set_domain("Slack.com.", Sanction::Monitored);
+        assert_eq!(
+            p.sanction(Some("slack"), Some("slack.com"), None),
+            Some(Sanction::Monitored)
+        );
+        p.set_app("slack", Sanction::Monitored);
+        assert_eq!(
+            p.sanction(Some("slack"), Some("slack.com"), Some("acme")),
+            Some(Sanction::Monitored)
+        );
+        p.set_default(Some(Sanction::Unsanctioned));
+        assert_eq!(
+            p.sanction(None, Some("other.example"), None),
+            Some(Sanction::Unsanctioned)
+        );
+        assert_eq!(
+            p.verdict_for_instance(Some("slack"), None, Some("evil")),
+            Verdict::Block
+        );
+    }
 
     #[test]
     fn no_rule_allows() {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Device;
+use crate::policy::Sanction;
 use crate::record::{ActivityRecord, AppInfo, Event, Verdict};
 
 /// The registrable domain of the overflow row of a window (its app is `None`).
@@ -70,7 +71,10 @@ pub struct UsageRow {
     pub packets_up: u64,
     /// IP packets server to client.
     pub packets_down: u64,
-    /// App tags (Defender's `AppTags`; empty for now).
+    /// App tags (Defender's `AppTags`): the admin's sanction of the row's app, instance or domain
+    /// (`"sanctioned"`, `"unsanctioned"` or `"monitored"`, [`Sanction::as_str`]) under the policy
+    /// in force when the row's latest record was folded in; empty when no rule applies
+    /// (unreviewed) and in the overflow row.
     pub app_tags: Vec<String>,
 }
 
@@ -163,8 +167,9 @@ impl UsageTable {
             .saturating_add(MAX_OPEN_WINDOWS)
     }
 
-    /// Fold one record in.
-    pub fn add(&mut self, r: &ActivityRecord) {
+    /// Fold one record in; `sanction` is the policy's sanction of its app, instance or domain
+    /// ([`Policy::sanction`](crate::Policy::sanction)), the row's tag.
+    pub fn add(&mut self, r: &ActivityRecord, sanction: Option<Sanction>) {
         if !self.enabled() {
             return;
         }
@@ -259,7 +264,12 @@ impl UsageTable {
                 w.live.remove(&r.flow_id);
             }
         }
+        let overflow = w.overflow == Some(idx);
         let row = &mut w.rows[idx as usize];
+        let tag = sanction.filter(|_| !overflow).map(Sanction::as_str);
+        if row.app_tags.first().map(String::as_str) != tag {
+            row.app_tags = tag.map(str::to_owned).into_iter().collect();
+        }
         if !seen {
             row.flows += 1;
             if r.verdict == Verdict::Block {
@@ -368,10 +378,10 @@ mod tests {
     #[test]
     fn records_fall_into_the_window_of_their_last_seen_and_close_after_the_grace() {
         let mut t = UsageTable::new(W, 16, 100);
-        t.add(&rec(1, Some("a"), 500, 10, Event::Close));
+        t.add(&rec(1, Some("a"), 500, 10, Event::Close), None);
         let mut long = rec(2, Some("a"), 1_500, 20, Event::Close);
         long.first_seen_ns = 100;
-        t.add(&long);
+        t.add(&long, None);
         t.tick(1_099);
         assert!(drain(&mut t).is_empty(), "not before end + grace");
         t.tick(1_100);
@@ -391,37 +401,71 @@ mod tests {
     fn keys_split_by_app_domain_instance_user_and_process() {
         let mut t = UsageTable::new(W, 16, 0);
         let base = rec(1, Some("a"), 5, 1, Event::Close);
-        t.add(&base);
+        t.add(&base, None);
         let mut other_user = rec(2, Some("a"), 5, 1, Event::Close);
         other_user.user = Some(User {
             name: Some("bob".into()),
             id: None,
         });
-        t.add(&other_user);
+        t.add(&other_user, None);
         let mut other_proc = rec(3, Some("a"), 5, 1, Event::Close);
         other_proc.process = Some(Process {
             pid: 1,
             start_time_ns: 0,
             path: Some("/bin/x".into()),
         });
-        t.add(&other_proc);
+        t.add(&other_proc, None);
         let mut other_instance = rec(4, Some("a"), 5, 1, Event::Close);
         other_instance.instance = Some("other".into());
-        t.add(&other_instance);
+        t.add(&other_instance, None);
         // Same app, another domain of it: same row.
         let mut same = rec(5, Some("a"), 5, 1, Event::Close);
         same.registrable_domain = Some("a-cdn.example".into());
-        t.add(&same);
+        t.add(&same, None);
         // No app: the domain is the key.
-        t.add(&rec(6, None, 5, 1, Event::Close));
+        t.add(&rec(6, None, 5, 1, Event::Close), None);
         let mut other_domain = rec(7, None, 5, 1, Event::Close);
         other_domain.registrable_domain = Some("y.example".into());
-        t.add(&other_domain);
+        t.add(&other_domain, None);
         t.flush();
         let rows = drain(&mut t);
         assert_eq!(rows.len(), 6);
         assert_eq!(rows[0].flows, 2);
         assert!(rows.iter().all(|r| r.app_tags.is_empty()));
+    }
+
+    #[test]
+    fn rows_are_tagged_with_the_latest_sanction_and_the_overflow_row_never() {
+        let mut t = UsageTable::new(W, 1, 0);
+        t.add(
+            &rec(1, Some("a"), 5, 1, Event::Close),
+            Some(Sanction::Monitored),
+        );
+        t.add(
+            &rec(2, Some("a"), 6, 1, Event::Close),
+            Some(Sanction::Unsanctioned),
+        );
+        // Past the one-row cap: the overflow row, untagged whatever the sanction.
+        t.add(
+            &rec(3, Some("b"), 7, 1, Event::Close),
+            Some(Sanction::Sanctioned),
+        );
+        t.add(&rec(4, Some("c"), 8, 1, Event::Close), None);
+        t.flush();
+        let rows = drain(&mut t);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].app_tags, ["unsanctioned"]);
+        assert!(rows[1].is_overflow());
+        assert!(rows[1].app_tags.is_empty());
+        // A rule removed since: the row says so.
+        let mut t = UsageTable::new(W, 4, 0);
+        t.add(
+            &rec(1, Some("a"), 5, 1, Event::Close),
+            Some(Sanction::Sanctioned),
+        );
+        t.add(&rec(2, Some("a"), 6, 1, Event::Close), None);
+        t.flush();
+        assert!(drain(&mut t)[0].app_tags.is_empty());
     }
 
     #[test]
@@ -434,16 +478,16 @@ mod tests {
         let mut c = u1.clone();
         c.last_seen_ns = 300;
         c.event = Event::Close;
-        t.add(&u1);
-        t.add(&u2);
-        t.add(&c);
-        t.add(&rec(2, Some("a"), 400, 1, Event::Close));
+        t.add(&u1, None);
+        t.add(&u2, None);
+        t.add(&c, None);
+        t.add(&rec(2, Some("a"), 400, 1, Event::Close), None);
         // The same flow in the next window counts there once more.
         let mut next = rec(3, Some("a"), 900, 1, Event::Update);
-        t.add(&next);
+        t.add(&next, None);
         next.last_seen_ns = 1_100;
         next.event = Event::Close;
-        t.add(&next);
+        t.add(&next, None);
         t.flush();
         let rows = drain(&mut t);
         assert_eq!(rows.len(), 2);
@@ -461,11 +505,11 @@ mod tests {
         let mut sum = 0;
         for i in 0..10u64 {
             let app = format!("app{i}");
-            t.add(&rec(i, Some(&app), 5, i + 1, Event::Close));
+            t.add(&rec(i, Some(&app), 5, i + 1, Event::Close), None);
             sum += i + 1;
         }
         // A key that has a row keeps it past the cap.
-        t.add(&rec(100, Some("app0"), 6, 1, Event::Close));
+        t.add(&rec(100, Some("app0"), 6, 1, Event::Close), None);
         sum += 1;
         t.flush();
         let rows = drain(&mut t);
@@ -482,7 +526,7 @@ mod tests {
     #[test]
     fn off_when_the_window_is_zero() {
         let mut t = UsageTable::new(0, 16, 0);
-        t.add(&rec(1, Some("a"), 5, 1, Event::Close));
+        t.add(&rec(1, Some("a"), 5, 1, Event::Close), None);
         t.flush();
         assert_eq!(t.ready_len(), 0);
     }
@@ -490,7 +534,7 @@ mod tests {
     #[test]
     fn json_line_is_the_row_plus_the_device_and_round_trips() {
         let mut t = UsageTable::new(W, 16, 0);
-        t.add(&rec(1, Some("a"), 5, 1, Event::Close));
+        t.add(&rec(1, Some("a"), 5, 1, Event::Close), None);
         t.flush();
         let row = t.pop().unwrap();
         let device = Device {

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use cloudsight::capi::*;
 use cloudsight::{
-    decode_usage_batch, encode_usage_batch, ActivityRecord, Config, Engine, JsonUsageRow, UsageRow,
-    Verdict,
+    decode_usage_batch, encode_usage_batch, ActivityRecord, Config, Engine, JsonUsageRow, Sanction,
+    UsageRow, Verdict,
 };
 use cloudsight_testkit::{capture, corpus, repo_root};
 
@@ -180,6 +180,62 @@ fn a_tiny_row_cap_folds_into_one_overflow_row_per_window_and_keeps_the_sums() {
     );
 }
 
+/// The admin's review of the sample's apps: one blocked, one watched, one approved, one unknown
+/// domain blocked; the rest unreviewed.
+const REVIEW: [(&str, Sanction); 3] = [
+    ("slack", Sanction::Unsanctioned),
+    ("dropbox", Sanction::Monitored),
+    ("notion", Sanction::Sanctioned),
+];
+const BLOCKED_DOMAIN: &str = "evilslack.com";
+
+fn reviewed_engine() -> Engine {
+    let engine = Engine::new(Config::default()).unwrap();
+    for (app, sanction) in REVIEW {
+        engine.set_app_sanction(app, sanction).unwrap();
+    }
+    engine.set_domain_sanction(BLOCKED_DOMAIN, Sanction::Unsanctioned);
+    engine
+}
+
+/// The tag a row of the reviewed sample must carry.
+fn expected_tag(r: &UsageRow) -> Option<&'static str> {
+    let id = r.app.as_ref().map(|a| a.id.as_str());
+    if let Some((_, s)) = REVIEW.iter().find(|(app, _)| Some(*app) == id) {
+        return Some(s.as_str());
+    }
+    (id.is_none() && r.registrable_domain.as_deref() == Some(BLOCKED_DOMAIN))
+        .then_some("unsanctioned")
+}
+
+#[test]
+fn rows_carry_the_admins_sanction_as_app_tags() {
+    let (_, rows) = replay(&reviewed_engine(), &sample());
+    let mut seen = BTreeSet::new();
+    for r in &rows {
+        let want = expected_tag(r);
+        assert_eq!(
+            r.app_tags.iter().map(String::as_str).collect::<Vec<_>>(),
+            want.into_iter().collect::<Vec<_>>(),
+            "{:?} {:?}",
+            r.app.as_ref().map(|a| &a.id),
+            r.registrable_domain
+        );
+        if want == Some("unsanctioned") {
+            assert_eq!(
+                r.blocked_flows, r.flows,
+                "an unsanctioned row's flows are all blocked"
+            );
+        }
+        seen.extend(want);
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["monitored", "sanctioned", "unsanctioned"]),
+        "every reviewed kind occurs in the sample"
+    );
+}
+
 #[test]
 fn sample_rows_round_trip_through_json_and_bincode() {
     let engine = Engine::new(Config::default()).unwrap();
@@ -212,12 +268,24 @@ fn text(field: &[std::ffi::c_char]) -> String {
 
 #[test]
 fn the_c_drain_gives_the_same_rows() {
-    let rust = Engine::new(Config::default()).unwrap();
+    let rust = reviewed_engine();
     let (_, rows) = replay(&rust, &sample());
 
     let mut engine = std::ptr::null_mut();
     // SAFETY: NULL config (defaults), `engine` writable.
     let r = unsafe { cloudsight_engine_new(std::ptr::null(), &mut engine) };
+    assert_eq!(r, cloudsight_result::Ok);
+    for (app, sanction) in REVIEW {
+        let app = std::ffi::CString::new(app).unwrap();
+        // SAFETY: a live engine, a NUL-terminated id.
+        let r = unsafe { cloudsight_engine_set_policy(engine, app.as_ptr(), sanction as u32) };
+        assert_eq!(r, cloudsight_result::Ok);
+    }
+    let domain = std::ffi::CString::new(BLOCKED_DOMAIN).unwrap();
+    // SAFETY: a live engine, a NUL-terminated domain.
+    let r = unsafe {
+        cloudsight_engine_set_domain_policy(engine, domain.as_ptr(), Sanction::Unsanctioned as u32)
+    };
     assert_eq!(r, cloudsight_result::Ok);
     let frames = capture::read(&sample()).unwrap();
     let (mut next_tick, mut last) = (0, 0);
@@ -328,6 +396,8 @@ fn the_c_drain_gives_the_same_rows() {
             );
         }
         assert_eq!(text(&c.instance), r.instance.clone().unwrap_or_default());
+        let sanction = expected_tag(r).map(|t| t.parse::<Sanction>().unwrap() as u8);
+        assert_eq!((c.has_sanction == 1).then_some(c.sanction), sanction);
         // The client address is the first record's: the same family in a one-host capture.
         assert!(c.client_ip.family == 4 || c.client_ip.family == 6);
     }

@@ -12,7 +12,7 @@ use super::record::{
 };
 use super::types::cloudsight_ip;
 use super::{cloudsight_engine, cloudsight_result, non_null, try_c};
-use crate::UsageRow;
+use crate::{Sanction, UsageRow};
 
 /// One usage row (README "Usage reports"): what one (app, or registrable domain when no app;
 /// instance; user; process) did on this engine's device in one reporting window. Text fields are
@@ -69,8 +69,14 @@ pub struct cloudsight_usage_row {
     pub user_name: [c_char; 256],
     /// Process image path.
     pub process_path: [c_char; 1024],
+    /// 1 when the policy has a rule for the row's app, instance or domain (`sanction` is set).
+    pub has_sanction: u8,
+    /// The admin's sanction (AppTags: Sanctioned, Unsanctioned, Monitored), a
+    /// `cloudsight_sanction` value, when `has_sanction`; under the policy in force when the row's
+    /// latest record was folded in.
+    pub sanction: u8,
     /// Reserved (zero).
-    pub reserved: [u8; 5],
+    pub reserved: [u8; 3],
 }
 
 versioned!(
@@ -99,6 +105,8 @@ versioned!(
         instance,
         user_name,
         process_path,
+        has_sanction,
+        sanction,
         reserved,
     ]
 );
@@ -138,7 +146,9 @@ impl cloudsight_usage_row {
             instance: [0; 64],
             user_name: [0; 256],
             process_path: [0; 1024],
-            reserved: [0; 5],
+            has_sanction: 0,
+            sanction: 0,
+            reserved: [0; 3],
         }
     }
 
@@ -162,8 +172,7 @@ impl cloudsight_usage_row {
             bytes_down,
             packets_up,
             packets_down,
-            // Tags have no C field yet (always empty).
-            app_tags: _,
+            app_tags,
         } = r;
         let mut truncated = 0;
         let mut flag = |cut: bool, bit: u32| {
@@ -184,6 +193,9 @@ impl cloudsight_usage_row {
         if let Some(ip) = client_ip {
             self.client_ip = cloudsight_ip::from_ip(*ip);
         }
+        let sanction = app_tags.first().and_then(|t| t.parse::<Sanction>().ok());
+        self.has_sanction = u8::from(sanction.is_some());
+        self.sanction = sanction.map_or(0, |s| s as u8);
         self.has_app = u8::from(app.is_some());
         let app = app.as_ref();
         self.app_risk = app.map_or(0, |a| a.risk);

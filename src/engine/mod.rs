@@ -264,10 +264,19 @@ impl Engine {
     ) -> ActivityRecord {
         let record = self.make_record(key, e, event, reason);
         if self.config.usage_window_ns != 0 {
+            let sanction = self
+                .policy
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .sanction(
+                    record.app.as_ref().map(|a| a.id.as_str()),
+                    record.registrable_domain.as_deref(),
+                    record.instance.as_deref(),
+                );
             self.usage
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .add(&record);
+                .add(&record, sanction);
         }
         record
     }
