@@ -93,6 +93,12 @@ pub struct Stats {
     pub usage_rows_folded: u64,
     /// Usage rows dropped undrained (more than four windows' worth waiting).
     pub usage_rows_dropped: u64,
+    /// Frames whose tunnel or encapsulation header (PPPoE, PPP, NFLOG, GRE, MPLS, GTP-U, the
+    /// Ethernet frame inside VXLAN or GRE) was malformed, unsupported or cut short.
+    pub drop_encap_malformed: u64,
+    /// Frames with more than [`MAX_ENCAP_DEPTH`](crate::MAX_ENCAP_DEPTH) encapsulation
+    /// layers.
+    pub drop_encap_too_deep: u64,
 }
 
 #[derive(Default)]
@@ -121,6 +127,8 @@ pub(super) struct Counters {
     pub defrag_overlap_dropped: AtomicU64,
     pub defrag_over_budget: AtomicU64,
     pub alpn_cut: AtomicU64,
+    pub drop_encap_malformed: AtomicU64,
+    pub drop_encap_too_deep: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -174,6 +182,8 @@ impl Engine {
             usage_rows: usage.emitted,
             usage_rows_folded: usage.folded,
             usage_rows_dropped: usage.dropped,
+            drop_encap_malformed: get(&c.drop_encap_malformed),
+            drop_encap_too_deep: get(&c.drop_encap_too_deep),
         }
     }
 }

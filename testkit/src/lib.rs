@@ -2,7 +2,9 @@
 //! (a dev-dependency only; never published):
 //!
 //! - [`packet`]: IPv4 TCP/UDP frames, hand-written or through etherparse;
+//! - [`raw`]: the hand-written raw IP packets and fragments (std only);
 //! - [`dns`]: DNS query and answer messages;
+//! - [`encap`]: tunnels and encapsulations around them (PPPoE, NFLOG, GRE, VXLAN, MPLS, GTP-U);
 //! - [`tls`]: TLS ClientHello records;
 //! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
 //! - `capture`: reading pcap and pcapng files (the CLI's reader);
@@ -14,7 +16,9 @@
 #[cfg(feature = "capture")]
 pub mod corpus;
 pub mod dns;
+pub mod encap;
 pub mod packet;
+pub mod raw;
 pub mod sample;
 pub mod tls;
 
