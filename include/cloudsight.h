@@ -885,7 +885,7 @@ typedef struct cloudsight_stats {
      */
     uint64_t packets;
     /**
-     * IP bytes of frames that parsed as IP.
+     * IP bytes of frames that parsed as IP (of the inner packet for a tunnelled frame).
      */
     uint64_t ip_bytes;
     /**

@@ -196,7 +196,9 @@ pub enum Parsed<'a> {
 pub enum DropReason {
     /// The link-layer header is cut short.
     LinkTruncated,
-    /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...).
+    /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...), or a tunnel message that carries
+    /// no IP packet (PPPoE discovery, PPP control protocols such as LCP, a PPTP acknowledgment, a
+    /// tunnel carrying another EtherType).
     NotIp,
     /// The IP header is malformed or cut short.
     IpMalformed,

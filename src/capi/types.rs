@@ -536,7 +536,7 @@ pub struct cloudsight_stats {
     pub poisoned: u32,
     /// Frames given to the engine.
     pub packets: u64,
-    /// IP bytes of frames that parsed as IP.
+    /// IP bytes of frames that parsed as IP (of the inner packet for a tunnelled frame).
     pub ip_bytes: u64,
     /// Frames whose link-layer header was cut short.
     pub drop_link_truncated: u64,

@@ -9,11 +9,11 @@ use super::Engine;
 pub struct Stats {
     /// Frames given to the engine.
     pub packets: u64,
-    /// IP bytes of the frames that parsed as IP.
+    /// IP bytes of the frames that parsed as IP (of the inner packet for a tunnelled frame).
     pub ip_bytes: u64,
     /// Frames whose link-layer header was cut short.
     pub drop_link_truncated: u64,
-    /// Frames that were not IP (ARP, LLDP ...).
+    /// Frames that were not IP (ARP, LLDP, PPPoE discovery, PPP control protocols ...).
     pub drop_not_ip: u64,
     /// Frames with a malformed or truncated IP header.
     pub drop_ip_malformed: u64,
