@@ -13,7 +13,9 @@ use cloudsight::{
 };
 use cloudsight_testkit::encap::{self as e, ether_type_of, ethernet};
 use cloudsight_testkit::packet::{fragment, ip, ip_packet, ACK, PSH_ACK, SYN, SYN_ACK};
+use cloudsight_testkit::sample::Pcap;
 use cloudsight_testkit::tls::client_hello;
+use cloudsight_testkit::{reader, workers};
 
 const SNI: &str = "www.dropbox.com";
 /// Client and server of the inner flow, IPv4 and IPv6.
@@ -339,6 +341,60 @@ fn client_hello_in_inner_fragments_inside_gre() {
     assert_eq!(r.packets_up, 3 + n);
     let stats = engine.stats();
     assert_eq!((stats.fragments, stats.defrag_reassembled), (n, 1));
+}
+
+/// Captures as `discover` reads them (its streaming reader and 2 worker threads): an NFLOG pcap
+/// (LINKTYPE 239) and an Ethernet pcap of VXLAN whose two ends use different UDP source ports:
+/// each connection one inner flow, client and server the right way round, counts exact. (That the
+/// workers send both directions of a tunnel to one worker, in order, is the unit test
+/// `both_directions_of_a_vxlan_or_gtp_tunnel_go_to_one_worker` in `cli/src/workers.rs`.)
+#[test]
+fn pcap_files_through_discover_workers() {
+    let vxlan: &Wrap = &|up, p| {
+        let ports = if up { (51000, 4789) } else { (62000, 4789) };
+        let o = outer_udp(up, ports, &e::vxlan(9, &ethernet(&[], 0x0800, p)));
+        ethernet(&[], 0x0800, &o)
+    };
+    let cases: [(u32, &Wrap); 2] = [(239, &|_, p| e::nflog(2, p)), (1, vxlan)];
+    for (linktype, wrap) in cases {
+        // Many connections (client ports), so that a split between workers would show.
+        let mut pcap = Pcap::with_linktype(linktype);
+        let mut ts = 1_700_000_000_000_000_000;
+        let mut total = (0, 0, 0, 0);
+        for conn in 0..20u16 {
+            let packets = inner_packets(false);
+            let c = counts(&packets);
+            total = (total.0 + c.0, total.1 + c.1, total.2 + c.2, total.3 + c.3);
+            for (up, p) in &packets {
+                let mut p = p.clone();
+                // Client port 40000 + conn (offset 20 up, 22 down: after the 20-byte IPv4 header).
+                let at = if *up { 20 } else { 22 };
+                p[at..at + 2].copy_from_slice(&(40000 + conn).to_be_bytes());
+                ts += 1_000_000;
+                pcap.frame(ts, &wrap(*up, &p));
+            }
+        }
+        let bytes: &'static [u8] = Box::leak(pcap.into_bytes().into_boxed_slice());
+        let engine = engine();
+        let stream = reader::spawn(vec![reader::Source::Bytes("tunnel.pcap", bytes)]);
+        let out = workers::run(&engine, stream, 2, false, |_| {}).unwrap();
+        assert_eq!((out.frames, out.unknown_link.len()), (20 * 7, 0));
+        engine.flush(ts + 1);
+        let records = engine.drain(usize::MAX);
+        assert_eq!(records.len(), 20, "one flow per connection, none split");
+        let mut sum = (0, 0, 0, 0);
+        for r in &records {
+            assert_eq!(r.server_name.as_deref(), Some(SNI));
+            assert_eq!((r.client_ip, r.server_port), (addr(INNER4.0), 443));
+            sum = (
+                sum.0 + r.bytes_up,
+                sum.1 + r.packets_up,
+                sum.2 + r.bytes_down,
+                sum.3 + r.packets_down,
+            );
+        }
+        assert_eq!(sum, total);
+    }
 }
 
 // The C ABI: NFLOG (239) and VXLAN in Ethernet (1) through `cloudsight_engine_process_packet`.

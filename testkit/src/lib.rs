@@ -9,6 +9,7 @@
 //! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
 //! - `capture`: reading pcap and pcapng files (the CLI's reader);
 //! - `memory`: RSS and peak RSS of this process (the CLI's reader);
+//! - `reader`, `workers`: the streaming reader and the worker threads of `discover`;
 //! - `corpus`: `../shared/corpus` and its Wireshark truth.
 //!
 //! The last three come with the default feature `capture` (the fuzz crate goes without).
@@ -23,7 +24,7 @@ pub mod sample;
 pub mod tls;
 
 #[cfg(feature = "capture")]
-pub use cloudsight_cli::{capture, memory};
+pub use cloudsight_cli::{capture, memory, reader, workers};
 
 use std::path::{Path, PathBuf};
 
