@@ -20,7 +20,7 @@
 //!   MPLS, any other EtherType via etherparse;
 //! - VXLAN (UDP destination port 4789, RFC 7348) when the header is valid (I flag set and a whole
 //!   inner Ethernet header follows), else the datagram stays a plain UDP flow;
-//! - IP in IP: IPv4 protocol 4 and 41 (IPv4 or IPv6 inside) in IPv4 or IPv6 (4in4, 6in4, 4in6,
+//! - IP in IP: IP protocols 4 and 41 (IPv4 or IPv6 inside) in IPv4 or IPv6 (4in4, 6in4, 4in6,
 //!   6in6);
 //! - MPLS label stacks (EtherTypes 0x8847/0x8848, RFC 3032) popped to the bottom of the stack,
 //!   then IPv4/IPv6 by the first nibble, or an Ethernet pseudowire after a control word (first
@@ -1076,6 +1076,15 @@ mod tests {
             session.extend_from_slice(&packet);
             let frame = ethernet(&[], e::ETHERTYPE_PPPOE_SESSION, &session);
             assert_inner(LinkType::Ethernet, &frame, false);
+            // Under Linux cooked captures: SLL (protocol at 14) and SLL2 (protocol at 0).
+            let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 2, 2, 2, 2, 2, 0, 0, 0x88, 0x64];
+            sll.extend_from_slice(&session);
+            assert_inner(LinkType::LinuxSll, &sll, false);
+            let mut sll2 = vec![
+                0x88, 0x64, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 2, 2, 2, 2, 2, 0, 0,
+            ];
+            sll2.extend_from_slice(&session);
+            assert_inner(LinkType::LinuxSll2, &sll2, false);
         }
 
         #[test]
