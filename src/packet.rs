@@ -1475,6 +1475,64 @@ mod tests {
             assert_inner(LinkType::Ethernet, &frame, false);
         }
 
+        /// Every byte of each tunnel frame set to each of a few values, and every cut of it:
+        /// parsed or dropped, never a panic.
+        #[test]
+        fn mutated_tunnel_frames_never_panic() {
+            let packet = inner(true);
+            let ether = ethernet(&[], ether_type_of(&packet), &packet);
+            let exts: [(u8, &[u8]); 1] = [(0x85, &[0, 9])];
+            let frames: [(LinkType, Vec<u8>); 8] = [
+                (
+                    LinkType::Ethernet,
+                    ethernet(
+                        &[(e::ETHERTYPE_QINQ, 1)],
+                        e::ETHERTYPE_PPPOE_SESSION,
+                        &e::pppoe_session(e::PPP_IPV6, &packet),
+                    ),
+                ),
+                (LinkType::Nflog, e::nflog(10, &packet)),
+                (
+                    LinkType::Raw,
+                    outer(false, 47, &e::gre(true, Some(1), Some(2), 0x86dd, &packet)),
+                ),
+                (
+                    LinkType::Raw,
+                    outer(
+                        true,
+                        47,
+                        &e::pptp_gre(1, Some(1), Some(1), &e::ppp(e::PPP_IPV6, &packet)),
+                    ),
+                ),
+                (LinkType::Raw, outer_udp(1, 4789, &e::vxlan(1, &ether))),
+                (LinkType::Raw, outer(true, 41, &packet)),
+                (
+                    LinkType::Ethernet,
+                    ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[1, 2], &packet)),
+                ),
+                (
+                    LinkType::Raw,
+                    outer_udp(2152, 2152, &e::gtp_u(1, Some(1), &exts, &packet)),
+                ),
+            ];
+            for (link, frame) in frames {
+                assert!(
+                    matches!(parse(link, &frame), Ok(Parsed::Packet(_))),
+                    "{link:?}"
+                );
+                for at in 0..frame.len().min(120) {
+                    for value in [
+                        0x00, 0x01, 0x04, 0x08, 0x11, 0x30, 0x45, 0x60, 0x7f, 0x80, 0xff,
+                    ] {
+                        let mut m = frame.clone();
+                        m[at] = value;
+                        let _ = parse(link, &m);
+                        let _ = parse(link, &m[..at + 1]);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn inner_fragments_are_fragments_of_the_inner_datagram() {
             let packet = inner(false);
