@@ -17,7 +17,8 @@ use std::time::Duration;
 use cloudsight::internal::inspect::tls;
 use cloudsight::internal::inspect::{quic::QuicInitial, Progress as QuicProgress};
 use cloudsight::{Catalog, Config, Engine, LinkType};
-use cloudsight_testkit::packet::Tcp;
+use cloudsight_testkit::encap;
+use cloudsight_testkit::packet::{ip, Tcp};
 use cloudsight_testkit::sample;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use etherparse::PacketBuilder;
@@ -57,6 +58,33 @@ fn parse(c: &mut Criterion) {
         .unwrap();
     g.bench_function("ethernet_ipv6_udp", |b| {
         b.iter(|| cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&v6)).is_ok())
+    });
+    // Tunnels: the same IPv4 TCP packet in PPPoE over QinQ, and in VXLAN in Ethernet.
+    let inner = Tcp::new(([10, 0, 0, 1], 40000), ([34, 120, 1, 10], 443)).frame(16, &[0x17; 1400]);
+    let tags = [(encap::ETHERTYPE_QINQ, 100), (encap::ETHERTYPE_VLAN, 200)];
+    let pppoe = encap::ethernet(
+        &tags,
+        encap::ETHERTYPE_PPPOE_SESSION,
+        &encap::pppoe_session(encap::PPP_IPV4, &inner),
+    );
+    g.bench_function("ethernet_qinq_pppoe_ipv4_tcp", |b| {
+        b.iter(|| {
+            cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&pppoe)).is_ok()
+        })
+    });
+    let udp = ip(
+        false,
+        ("192.0.2.1".parse().unwrap(), 50000),
+        ("192.0.2.2".parse().unwrap(), 4789),
+        0,
+        0,
+        &encap::vxlan(42, &encap::ethernet(&[], encap::ETHERTYPE_IPV4, &inner)),
+    );
+    let vxlan = encap::ethernet(&[], encap::ETHERTYPE_IPV4, &udp);
+    g.bench_function("ethernet_vxlan_ipv4_tcp", |b| {
+        b.iter(|| {
+            cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&vxlan)).is_ok()
+        })
     });
     g.finish();
 }

@@ -104,6 +104,66 @@ def frames_seed(link_index, step, frames):
     return out
 
 
+# ---- Tunnels (the formats of src/packet.rs; the Rust builders are testkit/src/encap.rs) ----
+
+ETH_HEADER = b"\x04" * 6 + b"\x02" * 6
+
+
+def ether_type(ip):
+    return 0x86DD if ip[0] >> 4 == 6 else 0x0800
+
+
+def outer_ipv4(protocol, payload):
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, protocol, 0,
+                       bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + payload
+
+
+def outer_udp(sport, dport, payload):
+    return outer_ipv4(17, struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload)
+
+
+def ppp_protocol(ip):
+    return 0x0057 if ip[0] >> 4 == 6 else 0x0021
+
+
+def nflog(ip):
+    tlv = lambda t, v: struct.pack("<HH", 4 + len(v), t) + v + b"\x00" * (-len(v) % 4)
+    return bytes([10 if ip[0] >> 4 == 6 else 2, 0, 0, 0]) + tlv(10, b"drop\x00") + tlv(9, ip)
+
+
+def pppoe_qinq(ip):
+    session = struct.pack(">BBHHH", 0x11, 0, 0x1234, 2 + len(ip), ppp_protocol(ip)) + ip
+    return ETH_HEADER + struct.pack(">HHHHH", 0x88A8, 100, 0x8100, 200, 0x8864) + session
+
+
+def mpls_ethernet(ip):
+    return ETH_HEADER + struct.pack(">HII", 0x8847, (16 << 12) | 64, (17 << 12) | 0x100 | 64) + ip
+
+
+def gre(ip):
+    return outer_ipv4(47, struct.pack(">BBHII", 0x30, 0, ether_type(ip), 7, 1) + ip)
+
+
+def gre_ppp(ip):
+    ppp = struct.pack(">BBH", 0xFF, 0x03, ppp_protocol(ip)) + ip
+    return outer_ipv4(47, struct.pack(">BBHHHII", 0x30, 0x81, 0x880B, len(ppp), 5, 1, 1) + ppp)
+
+
+def vxlan(ip):
+    return outer_udp(50000, 4789, struct.pack(">II", 0x08000000, 42 << 8) + ETH_HEADER
+                     + struct.pack(">H", ether_type(ip)) + ip)
+
+
+def ip_in_ip(ip):
+    return outer_ipv4(41 if ip[0] >> 4 == 6 else 4, ip)
+
+
+def gtp_u(ip):
+    # Sequence number and one PDU session container extension header.
+    body = struct.pack(">HBB", 1, 0, 0x85) + bytes([1, 0, 9, 0]) + ip
+    return outer_udp(2152, 2152, struct.pack(">BBHI", 0x36, 255, len(body), 0x1234) + body)
+
+
 # ---- QUIC: decrypt real client Initials, re-protect around the plaintext (cfg(fuzzing) form) ---
 
 QUIC_SALTS = {
@@ -229,6 +289,16 @@ def main():
         ips = [ip_of_ethernet(f) for _, f, _ in flows[key]]
         write("packet", frames_seed(2, 2, ips))
         write("packet", frames_seed(7, 3, [struct.pack(">HHI", 0x0800 if i[0] >> 4 == 4 else 0x86DD, 0, 1) + b"\x00\x01\x04\x06" + b"\x00" * 8 + i for i in ips]))
+
+    # Tunnels around the raw IP packets of a few flows: NFLOG (index 8), PPPoE over QinQ and an
+    # MPLS stack in Ethernet (1), GRE, GRE/PPP, VXLAN, IP in IP and GTP-U in raw IP (2).
+    for key in order[:3]:
+        ips = [ip_of_ethernet(f) for _, f, _ in flows[key]]
+        write("packet", frames_seed(8, 1, [nflog(i) for i in ips]))
+        for wrap in (pppoe_qinq, mpls_ethernet):
+            write("packet", frames_seed(1, 1, [wrap(i) for i in ips]))
+        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u):
+            write("packet", frames_seed(2, 1, [wrap(i) for i in ips]))
 
     # tls_reassembly: [isn u32, flag] + (seq u32, len u16, bytes)*
     def segs(isn, parts, with_isn=True):

@@ -885,7 +885,7 @@ typedef struct cloudsight_stats {
      */
     uint64_t packets;
     /**
-     * IP bytes of frames that parsed as IP.
+     * IP bytes of frames that parsed as IP (of the inner packet for a tunnelled frame).
      */
     uint64_t ip_bytes;
     /**
@@ -1032,6 +1032,15 @@ typedef struct cloudsight_stats {
      * Usage rows dropped undrained.
      */
     uint64_t usage_rows_dropped;
+    /**
+     * Frames whose tunnel or encapsulation header (PPPoE, PPP, NFLOG, GRE, MPLS, GTP-U, the
+     * Ethernet frame inside VXLAN or GRE) was malformed, unsupported or cut short.
+     */
+    uint64_t drop_encap_malformed;
+    /**
+     * Frames with more than 8 encapsulation layers.
+     */
+    uint64_t drop_encap_too_deep;
 } cloudsight_stats;
 
 /**
@@ -1317,7 +1326,7 @@ CLOUDSIGHT_API void cloudsight_engine_free(struct cloudsight_engine *engine);
 
 /**
  * Feed one captured frame. `link_type` is a pcap LINKTYPE number (0, 1, 101, 108, 113, 228, 229,
- * 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
+ * 239, 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
  * packet, or NULL. `*verdict` (if `verdict` is not NULL) gets the verdict for the packet's flow:
  * on success the policy's answer, on any error `CLOUDSIGHT_VERDICT_ALLOW` (fail open; initialise
  * it anyway). Frames that are not TCP/UDP over IP, or malformed, are counted in the stats and
@@ -1552,7 +1561,7 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 168, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 312, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 328, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

@@ -95,7 +95,7 @@ pub use encode::{
 };
 pub use engine::{Config, Engine, Error, Stats, StreamDirection};
 pub use error::LoadError;
-pub use packet::{LinkType, Transport};
+pub use packet::{LinkType, Transport, MAX_ENCAP_DEPTH};
 pub use policy::{Policy, Sanction};
 pub use record::{ActivityRecord, AppInfo, Event, JsonRecord, NameSource, Reason, Verdict};
 pub use usage::{JsonUsageRow, UsageRow};

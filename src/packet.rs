@@ -4,6 +4,46 @@
 //! as a [`DropReason`] the engine counts. Link types are pcap LINKTYPE numbers (tcpdump.org
 //! link-layer header types); IP and transport slicing is etherparse's lax mode, so a frame truncated
 //! by the capture's snaplen still counts with the length its IP header states.
+//!
+//! # Encapsulations
+//! Tunnels an endpoint meets are decoded down to the innermost TCP or UDP header, which is the
+//! flow, as Wireshark counts it (its `tcp.stream`/`udp.stream` is the innermost transport header);
+//! the tunnel itself is not a flow. etherparse 0.21 slices Ethernet with 802.1Q/QinQ tags (and
+//! MACsec), IPv4/IPv6 and TCP/UDP; it has none of the following, so they are decoded here, each
+//! layer handing the next one back to etherparse:
+//! - PPPoE session frames (EtherType 0x8864, RFC 2516 §4) carrying PPP IPv4 (0x0021) or IPv6
+//!   (0x0057), also under VLAN/QinQ tags; PPPoE discovery (0x8863) and PPP control protocols (LCP,
+//!   IPCP ...) are [`DropReason::NotIp`];
+//! - Linux NFLOG ([`LinkType::Nflog`]): the IP packet of the NFULA_PAYLOAD TLV;
+//! - GRE (IP protocol 47; RFC 2784 with RFC 2890 key and sequence number; PPTP's enhanced GRE,
+//!   version 1, RFC 2637 §4.1): IPv4/IPv6, transparent Ethernet bridging (0x6558), PPP (0x880B),
+//!   MPLS, any other EtherType via etherparse;
+//! - VXLAN (UDP destination port 4789, RFC 7348) when the header is valid (I flag set and a whole
+//!   inner Ethernet header follows), else the datagram stays a plain UDP flow;
+//! - IP in IP: IP protocols 4 and 41 (IPv4 or IPv6 inside) in IPv4 or IPv6 (4in4, 6in4, 4in6,
+//!   6in6);
+//! - MPLS label stacks (EtherTypes 0x8847/0x8848, RFC 3032) popped to the bottom of the stack,
+//!   then IPv4/IPv6 by the first nibble, or an Ethernet pseudowire after a control word (first
+//!   nibble 0, RFC 4385/4448);
+//! - GTP-U (UDP port 2152, GTPv1 G-PDU, 3GPP TS 29.281 §5) with its sequence number, N-PDU number
+//!   and extension headers. Other GTP-U messages (echo, error indication, end marker) and
+//!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
+//!   counts them (no inner transport header).
+//!
+//! At most [`MAX_ENCAP_DEPTH`] encapsulation layers (each MPLS label counts as one) are decoded,
+//! deeper is [`DropReason::EncapTooDeep`]; a tunnel header cut short or malformed is
+//! [`DropReason::EncapMalformed`]. Nothing is allocated per layer: every layer borrows the frame.
+//!
+//! **Counted bytes.** A tunnelled packet counts the *inner* IP packet's length (the IP header
+//! directly enclosing the flow's transport header: IPv4 Total Length, IPv6 40 + Payload Length),
+//! in its flow and in [`Stats::ip_bytes`](crate::Stats::ip_bytes): what Wireshark's conversation
+//! statistics show for the inner conversation. Tunnel headers and outer IP headers are not counted.
+//!
+//! **Fragments.** Inner IP fragments are [`Parsed::Fragment`]s of the inner addresses and go
+//! through the same reassembly as any other fragment. Fragmented *outer* packets are not
+//! decapsulated (out of scope): an outer fragment of GRE or IP in IP is
+//! [`DropReason::OtherProtocol`], and a fragmented VXLAN or GTP-U datagram is reassembled and
+//! counted as the plain UDP flow of the tunnel endpoints.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -30,6 +70,11 @@ pub enum LinkType {
     Ipv4 = 228,
     /// LINKTYPE_IPV6 (229): raw IPv6.
     Ipv6 = 229,
+    /// LINKTYPE_NFLOG (239): Linux netfilter NFLOG (`iptables -j NFLOG`): a 4-byte header
+    /// (address family, version 0, resource id) then TLVs (length and type in the capturing
+    /// host's byte order, little-endian unless only big-endian makes sense; padded to 4 bytes);
+    /// the IP packet is the NFULA_PAYLOAD TLV (type 9). Families AF_INET (2) and AF_INET6 (10).
+    Nflog = 239,
     /// LINKTYPE_LINUX_SLL2 (276): Linux cooked capture v2, 20-byte header.
     LinuxSll2 = 276,
 }
@@ -45,6 +90,7 @@ impl LinkType {
             113 => LinkType::LinuxSll,
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
+            239 => LinkType::Nflog,
             276 => LinkType::LinuxSll2,
             _ => return None,
         })
@@ -150,7 +196,9 @@ pub enum Parsed<'a> {
 pub enum DropReason {
     /// The link-layer header is cut short.
     LinkTruncated,
-    /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...).
+    /// Not IPv4 or IPv6 (ARP, LLDP, unknown address family ...), or a tunnel message that carries
+    /// no IP packet (PPPoE discovery, PPP control protocols such as LCP, a PPTP acknowledgment, a
+    /// tunnel carrying another EtherType).
     NotIp,
     /// The IP header is malformed or cut short.
     IpMalformed,
@@ -158,7 +206,17 @@ pub enum DropReason {
     OtherProtocol,
     /// The TCP or UDP header is malformed or cut short.
     TransportMalformed,
+    /// A tunnel or encapsulation header (PPPoE, PPP, NFLOG TLVs, GRE, MPLS, GTP-U extension
+    /// headers, the Ethernet frame inside VXLAN or GRE) is malformed, unsupported (GRE source
+    /// routing, GRE versions above 1) or cut short.
+    EncapMalformed,
+    /// More than [`MAX_ENCAP_DEPTH`] encapsulation layers.
+    EncapTooDeep,
 }
+
+/// Most encapsulation layers (PPPoE, GRE, VXLAN, IP in IP, GTP-U, each MPLS label) decoded above
+/// the flow's own IP header; a frame with more is [`DropReason::EncapTooDeep`].
+pub const MAX_ENCAP_DEPTH: u32 = 8;
 
 // Linux cooked capture v1 (LINKTYPE_LINUX_SLL): packet type(2) ARPHRD(2) addr len(2) addr(8)
 // protocol(2); the protocol field is an EtherType for the frames we care about.
@@ -219,8 +277,17 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
             Some(_) => return Err(DropReason::IpMalformed),
             None => return Err(DropReason::LinkTruncated),
         },
+        LinkType::Nflog => {
+            let (version, packet) = nflog(frame)?;
+            inner_ip(Some(version), packet)?
+        }
     };
-    from_sliced(&sliced)
+    // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
+    let mut depth = 0;
+    match encapsulated(&sliced, &mut depth)? {
+        None => from_sliced(&sliced),
+        Some(inner) => decapsulate(inner, depth),
+    }
 }
 
 fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
@@ -228,6 +295,368 @@ fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
         return Err(DropReason::LinkTruncated);
     }
     LaxSlicedPacket::from_ip(frame).map_err(|_| DropReason::IpMalformed)
+}
+
+// EtherTypes and numbers of the encapsulations decoded here (IEEE registry, RFC 2516, RFC 3032,
+// RFC 1701 §3.3, RFC 2637 §4.1, RFC 1661 §2 / IANA PPP DLL protocol numbers).
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const ETHERTYPE_TRANSPARENT_BRIDGING: u16 = 0x6558;
+const ETHERTYPE_PPP: u16 = 0x880b;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// VXLAN's IANA UDP port (RFC 7348 §5).
+const VXLAN_PORT: u16 = 4789;
+/// GTP-U's UDP port (3GPP TS 29.281 §4.4.2).
+const GTPU_PORT: u16 = 2152;
+/// GTP message type G-PDU: a user packet (3GPP TS 29.281 §6.1).
+const GTP_G_PDU: u8 = 255;
+/// NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h): the logged packet.
+const NFULA_PAYLOAD: u16 = 9;
+
+/// What an encapsulation layer carries: the next layer, still to be sliced.
+#[derive(Debug, Clone, Copy)]
+enum Inner<'a> {
+    /// An Ethernet frame (VXLAN, GRE transparent bridging, an MPLS Ethernet pseudowire).
+    Ethernet(&'a [u8]),
+    /// A payload of this EtherType (GRE).
+    EtherType(u16, &'a [u8]),
+    /// An IP packet of this version (4 or 6), or of the version its first nibble says.
+    Ip(Option<u8>, &'a [u8]),
+}
+
+/// The innermost TCP/UDP packet of what a tunnel carries, `depth` layers in: while that is a
+/// tunnel again (PPPoE, MPLS, GRE, IP in IP, VXLAN, GTP-U), slice what it carries instead. Out of
+/// line, so that frames that are no tunnel pay nothing for it.
+#[cold]
+#[inline(never)]
+fn decapsulate(mut inner: Inner<'_>, mut depth: u32) -> Result<Parsed<'_>, DropReason> {
+    loop {
+        let sliced = slice_inner(inner)?;
+        match encapsulated(&sliced, &mut depth)? {
+            None => return from_sliced(&sliced),
+            Some(next) => inner = next,
+        }
+    }
+}
+
+/// One more encapsulation layer, within [`MAX_ENCAP_DEPTH`].
+fn enter(depth: &mut u32) -> Result<(), DropReason> {
+    *depth += 1;
+    if *depth > MAX_ENCAP_DEPTH {
+        Err(DropReason::EncapTooDeep)
+    } else {
+        Ok(())
+    }
+}
+
+/// What the sliced frame tunnels, or `None` when it is not a tunnel (the flow is its own).
+#[inline]
+fn encapsulated<'a>(
+    sliced: &LaxSlicedPacket<'a>,
+    depth: &mut u32,
+) -> Result<Option<Inner<'a>>, DropReason> {
+    match &sliced.net {
+        Some(LaxNetSlice::Ipv4(_)) | Some(LaxNetSlice::Ipv6(_)) => {
+            let Some(payload) = sliced.ip_payload() else {
+                return Ok(None);
+            };
+            // Fragmented outer packets are not decapsulated (see the module doc).
+            if payload.fragmented {
+                return Ok(None);
+            }
+            match payload.ip_number {
+                IpNumber::TCP => Ok(None),
+                IpNumber::UDP => match &sliced.transport {
+                    Some(TransportSlice::Udp(udp)) => udp_tunnel(udp, depth),
+                    _ => Ok(None),
+                },
+                IpNumber::GRE => {
+                    enter(depth)?;
+                    gre(payload.payload).map(Some)
+                }
+                // IP in IP (RFC 2003; RFC 4213 §3.5 for IPv6 in IPv4, RFC 2473 in IPv6).
+                IpNumber::IPV4 => {
+                    enter(depth)?;
+                    Ok(Some(Inner::Ip(Some(4), payload.payload)))
+                }
+                IpNumber::IPV6 => {
+                    enter(depth)?;
+                    Ok(Some(Inner::Ip(Some(6), payload.payload)))
+                }
+                _ => Ok(None),
+            }
+        }
+        Some(LaxNetSlice::Arp(_)) => Ok(None),
+        None => {
+            if sliced.stop_err.is_some() {
+                return Ok(None);
+            }
+            let Some(ether) = sliced.ether_payload() else {
+                return Ok(None);
+            };
+            match ether.ether_type.0 {
+                ETHERTYPE_PPPOE_SESSION => {
+                    enter(depth)?;
+                    pppoe(ether.payload).map(Some)
+                }
+                ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls(ether.payload, depth).map(Some),
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
+/// Slice the layer a tunnel carries.
+fn slice_inner(inner: Inner<'_>) -> Result<LaxSlicedPacket<'_>, DropReason> {
+    match inner {
+        Inner::Ethernet(frame) => {
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| DropReason::EncapMalformed)
+        }
+        Inner::EtherType(ether_type, payload) => Ok(LaxSlicedPacket::from_ether_type(
+            EtherType(ether_type),
+            payload,
+        )),
+        Inner::Ip(version, packet) => inner_ip(version, packet),
+    }
+}
+
+/// An IP packet inside a tunnel or NFLOG, of `version` when given.
+fn inner_ip(version: Option<u8>, packet: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
+    match (packet.first(), version) {
+        (None, _) => Err(DropReason::IpMalformed),
+        (Some(b), Some(v)) if b >> 4 != v => Err(DropReason::IpMalformed),
+        _ => LaxSlicedPacket::from_ip(packet).map_err(|_| DropReason::IpMalformed),
+    }
+}
+
+/// VXLAN or GTP-U in a UDP datagram, or `None` for a plain UDP flow.
+#[inline]
+fn udp_tunnel<'a>(udp: &UdpSlice<'a>, depth: &mut u32) -> Result<Option<Inner<'a>>, DropReason> {
+    let (src, dst) = (udp.source_port(), udp.destination_port());
+    if dst == VXLAN_PORT {
+        if let Some(frame) = vxlan(udp.payload()) {
+            enter(depth)?;
+            return Ok(Some(Inner::Ethernet(frame)));
+        }
+    }
+    if src == GTPU_PORT || dst == GTPU_PORT {
+        return gtp_u(udp.payload(), depth);
+    }
+    Ok(None)
+}
+
+/// The Ethernet frame of a valid VXLAN header (RFC 7348 §5: flags with I (0x08) set, 24 reserved
+/// bits, 24-bit VNI, 8 reserved bits) followed by at least a whole Ethernet header.
+fn vxlan(payload: &[u8]) -> Option<&[u8]> {
+    match payload {
+        [flags, _, _, _, _, _, _, _, frame @ ..] if flags & 0x08 != 0 && frame.len() >= 14 => {
+            Some(frame)
+        }
+        _ => None,
+    }
+}
+
+/// The IP packet of a GTP-U G-PDU (3GPP TS 29.281 §5.1, §5.2): flags (version 1, PT 1, E, S, PN),
+/// message type, length (of what follows the first 8 bytes), TEID; when E, S or PN is set, the
+/// sequence number, N-PDU number and next extension header type; with E, the extension headers
+/// (length in 4-byte units, contents, next type) until type 0. `None` when the datagram is not
+/// a GTPv1 G-PDU: it stays a plain UDP flow, as Wireshark counts it.
+fn gtp_u<'a>(payload: &'a [u8], depth: &mut u32) -> Result<Option<Inner<'a>>, DropReason> {
+    let [flags, kind, l0, l1, _, _, _, _, rest @ ..] = payload else {
+        return Ok(None);
+    };
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *kind != GTP_G_PDU {
+        return Ok(None);
+    }
+    enter(depth)?;
+    let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+    // A length past the captured bytes: the snaplen cut the packet; read what is there.
+    let mut body = rest.get(..len).unwrap_or(rest);
+    if flags & 0x07 != 0 {
+        let [_, _, _, next, tail @ ..] = body else {
+            return Err(DropReason::EncapMalformed);
+        };
+        body = tail;
+        // The next-type field is only meaningful with E set (§5.1).
+        let mut next = if flags & 0x04 != 0 { *next } else { 0 };
+        while next != 0 {
+            let units = usize::from(*body.first().ok_or(DropReason::EncapMalformed)?);
+            if units == 0 {
+                return Err(DropReason::EncapMalformed);
+            }
+            let header = body.get(..units * 4).ok_or(DropReason::EncapMalformed)?;
+            next = header[units * 4 - 1];
+            body = &body[units * 4..];
+        }
+    }
+    match body.first().map(|b| b >> 4) {
+        Some(4 | 6) => Ok(Some(Inner::Ip(None, body))),
+        Some(_) => Err(DropReason::NotIp),
+        None => Err(DropReason::EncapMalformed),
+    }
+}
+
+/// What a GRE packet carries (RFC 2784 §2, RFC 2890 §2; enhanced GRE of PPTP, RFC 2637 §4.1).
+/// Version 0: C (checksum and reserved, 4 bytes), K (key, 4), S (sequence number, 4); R (RFC 1701
+/// source routing) is not decoded. Version 1: K set (payload length and call id), S and A
+/// (acknowledgment number) optional, protocol PPP, the payload length bounding the PPP frame; one
+/// without payload (an acknowledgment) is not IP.
+fn gre(packet: &[u8]) -> Result<Inner<'_>, DropReason> {
+    let [f0, f1, p0, p1, rest @ ..] = packet else {
+        return Err(DropReason::EncapMalformed);
+    };
+    let protocol = u16::from_be_bytes([*p0, *p1]);
+    let mut at = 0usize;
+    let mut ppp_len = None;
+    match f1 & 0x07 {
+        0 => {
+            if f0 & 0x40 != 0 {
+                return Err(DropReason::EncapMalformed);
+            }
+            for bit in [0x80, 0x20, 0x10] {
+                if f0 & bit != 0 {
+                    at += 4;
+                }
+            }
+        }
+        1 => {
+            if f0 & 0xc0 != 0 || f0 & 0x20 == 0 || protocol != ETHERTYPE_PPP {
+                return Err(DropReason::EncapMalformed);
+            }
+            let key = rest.get(..4).ok_or(DropReason::EncapMalformed)?;
+            ppp_len = Some(usize::from(u16::from_be_bytes([key[0], key[1]])));
+            at = 4;
+            if f0 & 0x10 != 0 {
+                at += 4;
+            }
+            if f1 & 0x80 != 0 {
+                at += 4;
+            }
+        }
+        _ => return Err(DropReason::EncapMalformed),
+    }
+    let payload = rest.get(at..).ok_or(DropReason::EncapMalformed)?;
+    match protocol {
+        ETHERTYPE_TRANSPARENT_BRIDGING => Ok(Inner::Ethernet(payload)),
+        ETHERTYPE_PPP => {
+            let payload = match ppp_len {
+                Some(0) => return Err(DropReason::NotIp),
+                Some(len) => payload.get(..len).unwrap_or(payload),
+                None => payload,
+            };
+            ppp(payload)
+        }
+        other => Ok(Inner::EtherType(other, payload)),
+    }
+}
+
+/// The IP packet of a PPP frame (RFC 1661 §2): an HDLC address and control field (0xff 0x03,
+/// RFC 1662 §3.1) skipped when present, a protocol field of one byte when compressed (RFC 1661
+/// §6.5: an odd first byte). Protocols other than IPv4 and IPv6 (LCP, IPCP, CCP ...) are not IP.
+fn ppp(frame: &[u8]) -> Result<Inner<'_>, DropReason> {
+    let frame = match frame {
+        [0xff, 0x03, rest @ ..] => rest,
+        _ => frame,
+    };
+    let (protocol, packet) = match frame {
+        [p, rest @ ..] if p & 1 == 1 => (u16::from(*p), rest),
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+        _ => return Err(DropReason::EncapMalformed),
+    };
+    match protocol {
+        PPP_IPV4 => Ok(Inner::Ip(Some(4), packet)),
+        PPP_IPV6 => Ok(Inner::Ip(Some(6), packet)),
+        _ => Err(DropReason::NotIp),
+    }
+}
+
+/// The PPP frame of a PPPoE session frame (RFC 2516 §4: version and type 0x11, code 0, session
+/// id, length of the payload), bounded by its length (Ethernet padding cut off; a length past the
+/// captured bytes, cut by the snaplen, reads what is there).
+fn pppoe(frame: &[u8]) -> Result<Inner<'_>, DropReason> {
+    let [0x11, 0, _, _, l0, l1, rest @ ..] = frame else {
+        return Err(DropReason::EncapMalformed);
+    };
+    let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+    ppp(rest.get(..len).unwrap_or(rest))
+}
+
+/// What an MPLS label stack carries (RFC 3032 §2.1: label 20 bits, traffic class 3, bottom of
+/// stack 1, TTL 8; each label one encapsulation layer): after the bottom of the stack, IPv4 or
+/// IPv6 by the first nibble, or a pseudowire control word (first nibble 0, RFC 4385 §3) followed
+/// by an Ethernet frame (RFC 4448); anything else is not IP.
+fn mpls<'a>(mut stack: &'a [u8], depth: &mut u32) -> Result<Inner<'a>, DropReason> {
+    loop {
+        enter(depth)?;
+        let [_, _, bottom, _, rest @ ..] = stack else {
+            return Err(DropReason::EncapMalformed);
+        };
+        stack = rest;
+        if bottom & 1 != 0 {
+            break;
+        }
+    }
+    match stack.first().map(|b| b >> 4) {
+        Some(4) => Ok(Inner::Ip(Some(4), stack)),
+        Some(6) => Ok(Inner::Ip(Some(6), stack)),
+        Some(0) => Ok(Inner::Ethernet(
+            stack.get(4..).ok_or(DropReason::EncapMalformed)?,
+        )),
+        Some(_) => Err(DropReason::NotIp),
+        None => Err(DropReason::EncapMalformed),
+    }
+}
+
+/// The IP version (4 or 6) and IP packet of an NFLOG frame ([`LinkType::Nflog`]; libpcap's
+/// LINKTYPE_NFLOG description, linux/netfilter/nfnetlink_log.h). TLV lengths count their 4-byte
+/// header, not the padding to 4 bytes; types carry two flag bits (nested, network byte order).
+fn nflog(frame: &[u8]) -> Result<(u8, &[u8]), DropReason> {
+    let [family, version, _, _, tlvs @ ..] = frame else {
+        return Err(DropReason::LinkTruncated);
+    };
+    if *version != 0 {
+        return Err(DropReason::EncapMalformed);
+    }
+    let ip_version = match family {
+        2 => 4,
+        10 => 6,
+        _ => return Err(DropReason::NotIp),
+    };
+    // Host byte order: little-endian on the hosts that capture, unless the first TLV's length
+    // only makes sense read big-endian (a big-endian capturing host).
+    let fits = |len: u16| (4..=tlvs.len()).contains(&usize::from(len));
+    let little = match tlvs {
+        [a, b, ..] => fits(u16::from_le_bytes([*a, *b])) || !fits(u16::from_be_bytes([*a, *b])),
+        _ => true,
+    };
+    let read = |a: u8, b: u8| {
+        if little {
+            u16::from_le_bytes([a, b])
+        } else {
+            u16::from_be_bytes([a, b])
+        }
+    };
+    let mut rest = tlvs;
+    loop {
+        let [l0, l1, t0, t1, ..] = rest else {
+            // No payload TLV (or the frame ends inside a TLV header).
+            return Err(DropReason::EncapMalformed);
+        };
+        let len = usize::from(read(*l0, *l1));
+        if len < 4 {
+            return Err(DropReason::EncapMalformed);
+        }
+        if read(*t0, *t1) & 0x3fff == NFULA_PAYLOAD {
+            // A payload past the captured bytes: the snaplen cut it; read what is there.
+            let value = rest.get(4..len).unwrap_or(&rest[4..]);
+            return Ok((ip_version, value));
+        }
+        rest = rest
+            .get((len + 3) & !3..)
+            .ok_or(DropReason::EncapMalformed)?;
+    }
 }
 
 fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReason> {
@@ -448,6 +877,17 @@ fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
     }
 }
 
+// The testkit's hand-written packet and encapsulation builders (std only), included here: linking
+// the testkit into the library's own unit tests would link the library (its C symbols) twice.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../testkit/src/encap.rs"]
+mod test_encap;
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../testkit/src/raw.rs"]
+mod test_raw;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,5 +967,594 @@ mod tests {
             ipv6_fragment(Some(IpNumber(44)), &[17, 0, 0, 0, 0, 0, 0, 1]),
             None
         );
+    }
+
+    // Encapsulations: each built by the testkit around a raw IP packet of the inner flow.
+    mod encap {
+        use super::super::test_encap::{self as e, ether_type_of, ethernet};
+        use super::super::test_raw::{fragment, ip, ip_packet};
+        use super::super::*;
+
+        const PSH_ACK: u8 = 0x18;
+
+        const V4: (&str, &str) = ("10.0.0.5", "198.51.100.7");
+        const V6: (&str, &str) = ("2001:db8::5", "2001:db8::7");
+        const OUTER4: (&str, &str) = ("192.0.2.1", "192.0.2.2");
+        const OUTER6: (&str, &str) = ("2001:db8:ffff::1", "2001:db8:ffff::2");
+
+        fn addr(a: &str) -> IpAddr {
+            a.parse().unwrap()
+        }
+
+        /// The inner packet: TCP 40000 -> 443 with 100 bytes of payload.
+        fn inner(v6: bool) -> Vec<u8> {
+            let (c, s) = if v6 { V6 } else { V4 };
+            ip(
+                true,
+                (addr(c), 40000),
+                (addr(s), 443),
+                PSH_ACK,
+                7,
+                &[0x16; 100],
+            )
+        }
+
+        /// An outer IP packet between the tunnel endpoints carrying `payload` as `protocol`.
+        fn outer(v6: bool, protocol: u8, payload: &[u8]) -> Vec<u8> {
+            let (a, b) = if v6 { OUTER6 } else { OUTER4 };
+            ip_packet(addr(a), addr(b), protocol, payload)
+        }
+
+        /// An outer UDP datagram between the tunnel endpoints.
+        fn outer_udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+            let (a, b) = OUTER4;
+            ip(false, (addr(a), sport), (addr(b), dport), 0, 0, payload)
+        }
+
+        /// `frame` parses as the inner packet: its addresses, ports and inner IP length.
+        fn assert_inner(link: LinkType, frame: &[u8], v6: bool) {
+            let packet = inner(v6);
+            let (c, s) = if v6 { V6 } else { V4 };
+            match parse(link, frame) {
+                Ok(Parsed::Packet(view)) => {
+                    assert_eq!((view.src, view.dst), (addr(c), addr(s)));
+                    assert_eq!((view.src_port, view.dst_port), (40000, 443));
+                    assert_eq!(view.transport, Transport::Tcp);
+                    assert_eq!(view.ip_len, packet.len() as u32);
+                    assert_eq!(view.payload, &[0x16; 100][..]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// Every cut of `frame` parses or drops without a panic; and the cuts inside the
+        /// encapsulation headers (before `inner_at`) are `drop`.
+        fn assert_cuts(
+            link: LinkType,
+            frame: &[u8],
+            from: usize,
+            inner_at: usize,
+            drop: DropReason,
+        ) {
+            for len in 0..=frame.len() {
+                let got = parse(link, &frame[..len]);
+                if (from..inner_at).contains(&len) {
+                    assert_eq!(got, Err(drop), "cut at {len}");
+                }
+            }
+        }
+
+        #[test]
+        fn pppoe_session_over_qinq_and_plain() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let protocol = if v6 { e::PPP_IPV6 } else { e::PPP_IPV4 };
+                let session = e::pppoe_session(protocol, &packet);
+                let tags = [(e::ETHERTYPE_QINQ, 100), (e::ETHERTYPE_VLAN, 200)];
+                let frame = ethernet(&tags, e::ETHERTYPE_PPPOE_SESSION, &session);
+                assert_inner(LinkType::Ethernet, &frame, v6);
+                let plain = ethernet(&[], e::ETHERTYPE_PPPOE_SESSION, &session);
+                assert_inner(LinkType::Ethernet, &plain, v6);
+                // Ethernet padding after the PPPoE payload is cut off by its length.
+                let mut padded = plain.clone();
+                padded.extend_from_slice(&[0; 20]);
+                assert_inner(LinkType::Ethernet, &padded, v6);
+                // Cut inside the PPPoE header or the PPP protocol: malformed.
+                assert_cuts(
+                    LinkType::Ethernet,
+                    &frame,
+                    22,
+                    22 + 8,
+                    DropReason::EncapMalformed,
+                );
+            }
+            // Address/control and a compressed protocol field (RFC 1661 §6.5).
+            let packet = inner(false);
+            let mut session = vec![0x11, 0, 0, 1];
+            session.extend_from_slice(&((3 + packet.len()) as u16).to_be_bytes());
+            session.extend_from_slice(&[0xff, 0x03, 0x21]);
+            session.extend_from_slice(&packet);
+            let frame = ethernet(&[], e::ETHERTYPE_PPPOE_SESSION, &session);
+            assert_inner(LinkType::Ethernet, &frame, false);
+            // Under Linux cooked captures: SLL (protocol at 14) and SLL2 (protocol at 0).
+            let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 2, 2, 2, 2, 2, 0, 0, 0x88, 0x64];
+            sll.extend_from_slice(&session);
+            assert_inner(LinkType::LinuxSll, &sll, false);
+            let mut sll2 = vec![
+                0x88, 0x64, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 2, 2, 2, 2, 2, 0, 0,
+            ];
+            sll2.extend_from_slice(&session);
+            assert_inner(LinkType::LinuxSll2, &sll2, false);
+        }
+
+        #[test]
+        fn pppoe_discovery_and_ppp_control_are_not_ip_and_bad_headers_are_malformed() {
+            // PADI: version/type, code 0x09, session 0, length 4, a Service-Name tag.
+            let padi = ethernet(
+                &[],
+                e::ETHERTYPE_PPPOE_DISCOVERY,
+                &[0x11, 0x09, 0, 0, 0, 4, 1, 1, 0, 0],
+            );
+            assert_eq!(parse(LinkType::Ethernet, &padi), Err(DropReason::NotIp));
+            let lcp = ethernet(
+                &[],
+                e::ETHERTYPE_PPPOE_SESSION,
+                &e::pppoe_session(e::PPP_LCP, &[1, 1, 0, 4]),
+            );
+            assert_eq!(parse(LinkType::Ethernet, &lcp), Err(DropReason::NotIp));
+            let mut session = e::pppoe_session(e::PPP_IPV4, &inner(false));
+            session[0] = 0x21; // version 2
+            let frame = ethernet(&[], e::ETHERTYPE_PPPOE_SESSION, &session);
+            assert_eq!(
+                parse(LinkType::Ethernet, &frame),
+                Err(DropReason::EncapMalformed)
+            );
+            session[0] = 0x11;
+            session[1] = 0x07; // a discovery code in a session frame
+            let frame = ethernet(&[], e::ETHERTYPE_PPPOE_SESSION, &session);
+            assert_eq!(
+                parse(LinkType::Ethernet, &frame),
+                Err(DropReason::EncapMalformed)
+            );
+            // PPP IPv4 carrying an IPv6 packet.
+            let frame = ethernet(
+                &[],
+                e::ETHERTYPE_PPPOE_SESSION,
+                &e::pppoe_session(e::PPP_IPV4, &inner(true)),
+            );
+            assert_eq!(
+                parse(LinkType::Ethernet, &frame),
+                Err(DropReason::IpMalformed)
+            );
+        }
+
+        #[test]
+        fn nflog_payload_tlv_little_and_big_endian() {
+            for v6 in [false, true] {
+                let family = if v6 { 10 } else { 2 };
+                let frame = e::nflog(family, &inner(v6));
+                assert_inner(LinkType::Nflog, &frame, v6);
+                let tlvs: [(u16, &[u8]); 2] = [(10, b"x"), (9, &inner(v6))];
+                let big = e::nflog_tlvs(family, &tlvs, true);
+                assert_inner(LinkType::Nflog, &big, v6);
+                // The payload TLV with the network-byte-order flag bit (0x4000) in its type.
+                let flagged = e::nflog_tlvs(family, &[(0x4009, &inner(v6))], false);
+                assert_inner(LinkType::Nflog, &flagged, v6);
+            }
+            // Cut by the snaplen inside the payload: the inner IP header's length counts.
+            let frame = e::nflog(2, &inner(false));
+            match parse(LinkType::Nflog, &frame[..frame.len() - 60]) {
+                Ok(Parsed::Packet(view)) => assert_eq!(view.ip_len, inner(false).len() as u32),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn nflog_bad_headers_and_tlvs_are_counted_drops() {
+            let packet = inner(false);
+            let frame = e::nflog(2, &packet);
+            // Header cut short: the link layer; then TLVs before the payload cut: malformed
+            // (header 4, packet-hdr TLV 8, prefix TLV 12, payload TLV header 4).
+            assert_cuts(LinkType::Nflog, &frame, 0, 4, DropReason::LinkTruncated);
+            assert_cuts(
+                LinkType::Nflog,
+                &frame,
+                4,
+                4 + 8 + 12 + 4,
+                DropReason::EncapMalformed,
+            );
+            let mut bad = frame.clone();
+            bad[1] = 1; // version 1
+            assert_eq!(
+                parse(LinkType::Nflog, &bad),
+                Err(DropReason::EncapMalformed)
+            );
+            let mut bad = frame.clone();
+            bad[0] = 7; // AF_BRIDGE
+            assert_eq!(parse(LinkType::Nflog, &bad), Err(DropReason::NotIp));
+            // A TLV length below its own header.
+            let mut bad = frame.clone();
+            bad[4..6].copy_from_slice(&3u16.to_le_bytes());
+            assert_eq!(
+                parse(LinkType::Nflog, &bad),
+                Err(DropReason::EncapMalformed)
+            );
+            // A TLV length past the frame.
+            let mut bad = frame.clone();
+            bad[4..6].copy_from_slice(&4000u16.to_le_bytes());
+            assert_eq!(
+                parse(LinkType::Nflog, &bad),
+                Err(DropReason::EncapMalformed)
+            );
+            // No payload TLV.
+            let none = e::nflog_tlvs(2, &[(1, &[8, 0, 3, 0]), (10, b"x")], false);
+            assert_eq!(
+                parse(LinkType::Nflog, &none),
+                Err(DropReason::EncapMalformed)
+            );
+            // AF_INET with an IPv6 payload.
+            let mixed = e::nflog(2, &inner(true));
+            assert_eq!(parse(LinkType::Nflog, &mixed), Err(DropReason::IpMalformed));
+            assert_eq!(LinkType::from_linktype(239), Some(LinkType::Nflog));
+        }
+
+        #[test]
+        fn gre_with_optional_fields_ethernet_and_pptp_ppp() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let et = ether_type_of(&packet);
+                for (c, k, s) in [
+                    (false, None, None),
+                    (true, Some(7), Some(9)),
+                    (false, Some(7), None),
+                ] {
+                    let frame = outer(v6, 47, &e::gre(c, k, s, et, &packet));
+                    assert_inner(LinkType::Raw, &frame, v6);
+                }
+                let bridged = e::gre(
+                    false,
+                    Some(1),
+                    None,
+                    e::ETHERTYPE_TEB,
+                    &ethernet(&[(e::ETHERTYPE_VLAN, 5)], et, &packet),
+                );
+                assert_inner(LinkType::Raw, &outer(false, 47, &bridged), v6);
+                let protocol = if v6 { e::PPP_IPV6 } else { e::PPP_IPV4 };
+                for (seq, ack) in [(Some(3), Some(2)), (Some(3), None), (None, Some(2))] {
+                    let pptp = e::pptp_gre(0x55, seq, ack, &e::ppp(protocol, &packet));
+                    assert_inner(LinkType::Raw, &outer(false, 47, &pptp), v6);
+                }
+            }
+        }
+
+        #[test]
+        fn gre_bad_headers_are_counted_drops() {
+            let packet = inner(false);
+            let gre = e::gre(true, Some(7), Some(9), 0x0800, &packet);
+            let frame = outer(false, 47, &gre);
+            assert_cuts(
+                LinkType::Raw,
+                &frame,
+                20,
+                20 + 16,
+                DropReason::EncapMalformed,
+            );
+            let mut routed = gre.clone();
+            routed[0] |= 0x40; // RFC 1701 routing present
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &routed)),
+                Err(DropReason::EncapMalformed)
+            );
+            let mut v2 = gre.clone();
+            v2[1] = 2;
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &v2)),
+                Err(DropReason::EncapMalformed)
+            );
+            // Version 1 without its key, or not carrying PPP.
+            let mut v1 = e::pptp_gre(1, Some(1), None, &e::ppp(e::PPP_IPV4, &packet));
+            v1[0] &= !0x20;
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &v1)),
+                Err(DropReason::EncapMalformed)
+            );
+            let mut v1 = e::pptp_gre(1, Some(1), None, &e::ppp(e::PPP_IPV4, &packet));
+            v1[2..4].copy_from_slice(&0x0800u16.to_be_bytes());
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &v1)),
+                Err(DropReason::EncapMalformed)
+            );
+            // A PPTP acknowledgment carries nothing; PPP LCP is not IP; nor is an unknown EtherType.
+            let ack = e::pptp_gre(1, None, Some(5), &[]);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &ack)),
+                Err(DropReason::NotIp)
+            );
+            let lcp = e::pptp_gre(1, Some(1), None, &e::ppp(e::PPP_LCP, &[1, 1, 0, 4]));
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &lcp)),
+                Err(DropReason::NotIp)
+            );
+            let erspan = e::gre(false, None, Some(1), 0x88be, &[0; 40]);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &erspan)),
+                Err(DropReason::NotIp)
+            );
+            // GRE carrying Ethernet cut inside the Ethernet header.
+            let teb = e::gre(false, None, None, e::ETHERTYPE_TEB, &[4; 10]);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &teb)),
+                Err(DropReason::EncapMalformed)
+            );
+        }
+
+        #[test]
+        fn vxlan_only_with_a_valid_header() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[], ether_type_of(&packet), &packet);
+                let udp = outer_udp(51000, 4789, &e::vxlan(42, &frame));
+                assert_inner(LinkType::Raw, &udp, v6);
+            }
+            let packet = inner(false);
+            let frame = ethernet(&[], ether_type_of(&packet), &packet);
+            // I flag clear, or no whole inner Ethernet header: a plain UDP flow to port 4789.
+            let mut bad = e::vxlan(42, &frame);
+            bad[0] = 0;
+            let short = e::vxlan(42, &frame[..13]);
+            for payload in [bad, short, vec![0x08, 0, 0]] {
+                let udp = outer_udp(51000, 4789, &payload);
+                match parse(LinkType::Raw, &udp) {
+                    Ok(Parsed::Packet(view)) => {
+                        assert_eq!((view.src_port, view.dst_port), (51000, 4789));
+                        assert_eq!(view.ip_len, udp.len() as u32);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            // From port 4789 (not to it): plain UDP.
+            let udp = outer_udp(4789, 51000, &e::vxlan(42, &frame));
+            assert!(
+                matches!(parse(LinkType::Raw, &udp), Ok(Parsed::Packet(v)) if v.src_port == 4789)
+            );
+        }
+
+        #[test]
+        fn ip_in_ip_all_four_ways() {
+            for (outer_v6, inner_v6) in [(false, false), (false, true), (true, false), (true, true)]
+            {
+                let packet = inner(inner_v6);
+                let protocol = if inner_v6 { 41 } else { 4 };
+                let frame = outer(outer_v6, protocol, &packet);
+                assert_inner(LinkType::Raw, &frame, inner_v6);
+                let eth = ethernet(&[], ether_type_of(&frame), &frame);
+                assert_inner(LinkType::Ethernet, &eth, inner_v6);
+                // The inner version must match the protocol.
+                let wrong = outer(outer_v6, if inner_v6 { 4 } else { 41 }, &packet);
+                assert_eq!(parse(LinkType::Raw, &wrong), Err(DropReason::IpMalformed));
+            }
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 4, &[])),
+                Err(DropReason::IpMalformed)
+            );
+        }
+
+        #[test]
+        fn mpls_stacks_to_ip_and_ethernet_pseudowire() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[16, 17], &packet));
+                assert_inner(LinkType::Ethernet, &frame, v6);
+                let one = ethernet(&[(e::ETHERTYPE_VLAN, 3)], 0x8848, &e::mpls(&[3], &packet));
+                assert_inner(LinkType::Ethernet, &one, v6);
+                // Control word then an Ethernet frame (RFC 4448).
+                let mut pw = vec![0, 0, 0, 1];
+                pw.extend_from_slice(&ethernet(&[], ether_type_of(&packet), &packet));
+                let frame = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[100, 200], &pw));
+                assert_inner(LinkType::Ethernet, &frame, v6);
+            }
+            let packet = inner(false);
+            let frame = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[16, 17], &packet));
+            assert_cuts(
+                LinkType::Ethernet,
+                &frame,
+                14,
+                14 + 8 + 1,
+                DropReason::EncapMalformed,
+            );
+            // A payload that is neither IP nor a control word.
+            let other = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[16], &[0x55; 30]));
+            assert_eq!(parse(LinkType::Ethernet, &other), Err(DropReason::NotIp));
+        }
+
+        #[test]
+        fn gtp_u_with_sequence_and_extension_headers() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let plain = e::gtp_u(0x1234, None, &[], &packet);
+                assert_inner(LinkType::Raw, &outer_udp(2152, 2152, &plain), v6);
+                let seq = e::gtp_u(0x1234, Some(9), &[], &packet);
+                assert_inner(LinkType::Raw, &outer_udp(40000, 2152, &seq), v6);
+                // PDU session container (0x85) then a 6-byte one.
+                let exts: [(u8, &[u8]); 2] = [(0x85, &[0x00, 0x09]), (0x40, &[1, 2, 3, 4, 5, 6])];
+                let ext = e::gtp_u(0x1234, Some(9), &exts, &packet);
+                assert_inner(LinkType::Raw, &outer_udp(2152, 40000, &ext), v6);
+            }
+            let packet = inner(false);
+            let exts: [(u8, &[u8]); 1] = [(0x85, &[0x00, 0x09])];
+            let ext = e::gtp_u(1, None, &exts, &packet);
+            // GTP header 8 + optional 4 + extension 4.
+            let frame = outer_udp(2152, 2152, &ext);
+            assert_cuts(
+                LinkType::Raw,
+                &frame,
+                28 + 8,
+                28 + 16 + 1,
+                DropReason::EncapMalformed,
+            );
+            let mut zero = ext.clone();
+            zero[12] = 0; // an extension header of length 0
+            assert_eq!(
+                parse(LinkType::Raw, &outer_udp(2152, 2152, &zero)),
+                Err(DropReason::EncapMalformed)
+            );
+            let mut long = ext.clone();
+            long[12] = 200; // past the end
+            assert_eq!(
+                parse(LinkType::Raw, &outer_udp(2152, 2152, &long)),
+                Err(DropReason::EncapMalformed)
+            );
+            // A G-PDU that is not IP.
+            let ether = e::gtp_u(1, None, &[], &[0x02; 40]);
+            assert_eq!(
+                parse(LinkType::Raw, &outer_udp(2152, 2152, &ether)),
+                Err(DropReason::NotIp)
+            );
+            // An echo request, GTPv2-C, GTP' (PT 0): plain UDP flows of the tunnel endpoints.
+            let mut echo = e::gtp_u(0, Some(1), &[], &[]);
+            echo[1] = 1;
+            let mut v2 = plain_gtp(&packet);
+            v2[0] = 0x48;
+            let mut prime = plain_gtp(&packet);
+            prime[0] = 0x20;
+            for payload in [echo, v2, prime, vec![0x30, 255, 0]] {
+                let udp = outer_udp(2152, 2152, &payload);
+                match parse(LinkType::Raw, &udp) {
+                    Ok(Parsed::Packet(view)) => assert_eq!(view.ip_len, udp.len() as u32),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+
+        fn plain_gtp(packet: &[u8]) -> Vec<u8> {
+            e::gtp_u(1, None, &[], packet)
+        }
+
+        #[test]
+        fn nesting_is_bounded() {
+            let packet = inner(false);
+            let mut frame = packet.clone();
+            for layer in 1..=MAX_ENCAP_DEPTH + 1 {
+                frame = outer(false, 4, &frame);
+                let got = parse(LinkType::Raw, &frame);
+                if layer <= MAX_ENCAP_DEPTH {
+                    assert!(
+                        matches!(got, Ok(Parsed::Packet(v)) if v.ip_len == packet.len() as u32),
+                        "{layer}: {got:?}"
+                    );
+                } else {
+                    assert_eq!(got, Err(DropReason::EncapTooDeep));
+                }
+            }
+            // Each MPLS label is a layer.
+            let labels: Vec<u32> = (0..MAX_ENCAP_DEPTH).collect();
+            let ok = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&labels, &packet));
+            assert_inner(LinkType::Ethernet, &ok, false);
+            let labels: Vec<u32> = (0..=MAX_ENCAP_DEPTH).collect();
+            let deep = ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&labels, &packet));
+            assert_eq!(
+                parse(LinkType::Ethernet, &deep),
+                Err(DropReason::EncapTooDeep)
+            );
+            // Mixed: GTP-U in VXLAN in GRE in PPPoE: 4 layers.
+            let gtp = ip(
+                false,
+                (addr("10.9.0.1"), 2152),
+                (addr("10.9.0.2"), 2152),
+                0,
+                0,
+                &e::gtp_u(1, None, &[], &packet),
+            );
+            let vx = outer_udp(1, 4789, &e::vxlan(1, &ethernet(&[], 0x0800, &gtp)));
+            let gre = outer(false, 47, &e::gre(false, None, None, 0x0800, &vx));
+            let frame = ethernet(
+                &[],
+                e::ETHERTYPE_PPPOE_SESSION,
+                &e::pppoe_session(e::PPP_IPV4, &gre),
+            );
+            assert_inner(LinkType::Ethernet, &frame, false);
+        }
+
+        /// Every byte of each tunnel frame set to each of a few values, and every cut of it:
+        /// parsed or dropped, never a panic.
+        #[test]
+        fn mutated_tunnel_frames_never_panic() {
+            let packet = inner(true);
+            let ether = ethernet(&[], ether_type_of(&packet), &packet);
+            let exts: [(u8, &[u8]); 1] = [(0x85, &[0, 9])];
+            let frames: [(LinkType, Vec<u8>); 8] = [
+                (
+                    LinkType::Ethernet,
+                    ethernet(
+                        &[(e::ETHERTYPE_QINQ, 1)],
+                        e::ETHERTYPE_PPPOE_SESSION,
+                        &e::pppoe_session(e::PPP_IPV6, &packet),
+                    ),
+                ),
+                (LinkType::Nflog, e::nflog(10, &packet)),
+                (
+                    LinkType::Raw,
+                    outer(false, 47, &e::gre(true, Some(1), Some(2), 0x86dd, &packet)),
+                ),
+                (
+                    LinkType::Raw,
+                    outer(
+                        true,
+                        47,
+                        &e::pptp_gre(1, Some(1), Some(1), &e::ppp(e::PPP_IPV6, &packet)),
+                    ),
+                ),
+                (LinkType::Raw, outer_udp(1, 4789, &e::vxlan(1, &ether))),
+                (LinkType::Raw, outer(true, 41, &packet)),
+                (
+                    LinkType::Ethernet,
+                    ethernet(&[], e::ETHERTYPE_MPLS, &e::mpls(&[1, 2], &packet)),
+                ),
+                (
+                    LinkType::Raw,
+                    outer_udp(2152, 2152, &e::gtp_u(1, Some(1), &exts, &packet)),
+                ),
+            ];
+            for (link, frame) in frames {
+                assert!(
+                    matches!(parse(link, &frame), Ok(Parsed::Packet(_))),
+                    "{link:?}"
+                );
+                for at in 0..frame.len().min(120) {
+                    for value in [
+                        0x00, 0x01, 0x04, 0x08, 0x11, 0x30, 0x45, 0x60, 0x7f, 0x80, 0xff,
+                    ] {
+                        let mut m = frame.clone();
+                        m[at] = value;
+                        let _ = parse(link, &m);
+                        let _ = parse(link, &m[..at + 1]);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn inner_fragments_are_fragments_of_the_inner_datagram() {
+            let packet = inner(false);
+            let pieces = fragment(&packet, 64, 0x77);
+            let frame = outer(false, 47, &e::gre(false, None, None, 0x0800, &pieces[1]));
+            match parse(LinkType::Raw, &frame) {
+                Ok(Parsed::Fragment(f)) => {
+                    assert_eq!(
+                        (f.id.src, f.id.dst, f.id.id),
+                        (addr(V4.0), addr(V4.1), 0x77)
+                    );
+                    assert_eq!((f.offset, f.ip_len), (64, pieces[1].len() as u32));
+                }
+                other => panic!("{other:?}"),
+            }
+            // A fragmented outer packet is not decapsulated.
+            let gre = outer(false, 47, &e::gre(false, None, None, 0x0800, &packet));
+            let outer_piece = &fragment(&gre, 64, 9)[0];
+            assert_eq!(
+                parse(LinkType::Raw, outer_piece),
+                Err(DropReason::OtherProtocol)
+            );
+        }
     }
 }

@@ -337,13 +337,19 @@ pub fn classify(linktype: u32, d: &[u8], threads: u32) -> u8 {
     let (ha, hb) = (fold(a), fold(b));
     let pair = ha.min(hb) ^ ha.max(hb).rotate_left(17);
     let mut h = pair;
-    // TCP and UDP by 5-tuple; other IP by address pair.
+    // TCP and UDP by 5-tuple; other IP by address pair. Tunnels (GRE and IP in IP are other IP;
+    // VXLAN and GTP-U by their UDP ports) by address pair too: the engine counts the flows inside,
+    // and VXLAN's source port differs per direction (each end hashes the inner flow its own way),
+    // so both directions of an inner flow reach one worker only by the tunnel's addresses.
     if matches!(proto, 6 | 17) {
         if let Some(ports) = ip.get(l4..l4 + 4) {
             let sp = u16::from_be_bytes([ports[0], ports[1]]);
             let dp = u16::from_be_bytes([ports[2], ports[3]]);
             if sp == 53 || dp == 53 {
                 return SYNC;
+            }
+            if proto == 17 && (dp == 4789 || sp == 2152 || dp == 2152) {
+                return (mix(pair) % u64::from(threads.max(1))) as u8;
             }
             let (lo, hi) = (sp.min(dp), sp.max(dp));
             h ^= (u64::from(lo) << 24) | (u64::from(hi) << 8) | u64::from(proto);
@@ -381,6 +387,25 @@ mod tests {
                 seen.insert(a);
             }
             assert_eq!(seen.len() as u32, n, "flows spread over every worker");
+        }
+    }
+
+    #[test]
+    fn both_directions_of_a_vxlan_or_gtp_tunnel_go_to_one_worker() {
+        for n in [2u32, 3, 4, 8] {
+            let mut seen = BTreeSet::new();
+            for host in 1..=40u8 {
+                let (vtep_a, vtep_b) = ([10, 0, 1, host], [10, 0, 2, 1]);
+                // Each VTEP picks its own source port; GTP-U uses 2152 (or any) as source.
+                let up = classify(1, &v4(vtep_a, 50000 + u16::from(host), vtep_b, 4789, 17), n);
+                let down = classify(1, &v4(vtep_b, 61000, vtep_a, 4789, 17), n);
+                assert_eq!(up, down);
+                let gtp_up = classify(1, &v4(vtep_a, 2152, vtep_b, 2152, 17), n);
+                let gtp_down = classify(1, &v4(vtep_b, 40000, vtep_a, 2152, 17), n);
+                assert_eq!(gtp_up, gtp_down);
+                seen.insert(up);
+            }
+            assert_eq!(seen.len() as u32, n, "tunnels spread over every worker");
         }
     }
 

@@ -41,7 +41,7 @@ impl<'a> Input<'a> {
     }
 }
 
-const LINKS: [u32; 11] = [0, 1, 101, 108, 113, 228, 229, 276, 2, 999, u32::MAX];
+const LINKS: [u32; 12] = [0, 1, 101, 108, 113, 228, 229, 276, 239, 2, 999, u32::MAX];
 const APP_IDS: [&str; 6] = ["slack", "dropbox", "github", "chatgpt", "no-such-app", ""];
 const NAMES: [&[u8]; 6] = [
     b"app.slack.com",
@@ -571,7 +571,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 // Empty and one-byte frames on every link type.
-                let link = LINKS[usize::from(input.u8()) % 8];
+                let link = LINKS[usize::from(input.u8()) % 9];
                 let b = [input.u8()];
                 ok(unsafe {
                     cloudsight_engine_process_packet(

@@ -536,7 +536,7 @@ pub struct cloudsight_stats {
     pub poisoned: u32,
     /// Frames given to the engine.
     pub packets: u64,
-    /// IP bytes of frames that parsed as IP.
+    /// IP bytes of frames that parsed as IP (of the inner packet for a tunnelled frame).
     pub ip_bytes: u64,
     /// Frames whose link-layer header was cut short.
     pub drop_link_truncated: u64,
@@ -610,6 +610,11 @@ pub struct cloudsight_stats {
     pub usage_rows_folded: u64,
     /// Usage rows dropped undrained.
     pub usage_rows_dropped: u64,
+    /// Frames whose tunnel or encapsulation header (PPPoE, PPP, NFLOG, GRE, MPLS, GTP-U, the
+    /// Ethernet frame inside VXLAN or GRE) was malformed, unsupported or cut short.
+    pub drop_encap_malformed: u64,
+    /// Frames with more than 8 encapsulation layers.
+    pub drop_encap_too_deep: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -662,6 +667,8 @@ versioned!(
         usage_rows,
         usage_rows_folded,
         usage_rows_dropped,
+        drop_encap_malformed,
+        drop_encap_too_deep,
     ]
 );
 
@@ -707,6 +714,8 @@ impl cloudsight_stats {
             usage_rows,
             usage_rows_folded,
             usage_rows_dropped,
+            drop_encap_malformed,
+            drop_encap_too_deep,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -749,6 +758,8 @@ impl cloudsight_stats {
             usage_rows,
             usage_rows_folded,
             usage_rows_dropped,
+            drop_encap_malformed,
+            drop_encap_too_deep,
         }
     }
 }

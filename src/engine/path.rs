@@ -83,6 +83,8 @@ impl Engine {
                     DropReason::IpMalformed => &self.counters.drop_ip_malformed,
                     DropReason::OtherProtocol => &self.counters.drop_other_protocol,
                     DropReason::TransportMalformed => &self.counters.drop_transport_malformed,
+                    DropReason::EncapMalformed => &self.counters.drop_encap_malformed,
+                    DropReason::EncapTooDeep => &self.counters.drop_encap_too_deep,
                 });
                 Verdict::Allow
             }

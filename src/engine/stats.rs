@@ -11,11 +11,11 @@ use super::Engine;
 pub struct Stats {
     /// Frames given to the engine.
     pub packets: u64,
-    /// IP bytes of the frames that parsed as IP.
+    /// IP bytes of the frames that parsed as IP (of the inner packet for a tunnelled frame).
     pub ip_bytes: u64,
     /// Frames whose link-layer header was cut short.
     pub drop_link_truncated: u64,
-    /// Frames that were not IP (ARP, LLDP ...).
+    /// Frames that were not IP (ARP, LLDP, PPPoE discovery, PPP control protocols ...).
     pub drop_not_ip: u64,
     /// Frames with a malformed or truncated IP header.
     pub drop_ip_malformed: u64,
@@ -95,6 +95,12 @@ pub struct Stats {
     pub usage_rows_folded: u64,
     /// Usage rows dropped undrained (more than four windows' worth waiting).
     pub usage_rows_dropped: u64,
+    /// Frames whose tunnel or encapsulation header (PPPoE, PPP, NFLOG, GRE, MPLS, GTP-U, the
+    /// Ethernet frame inside VXLAN or GRE) was malformed, unsupported or cut short.
+    pub drop_encap_malformed: u64,
+    /// Frames with more than [`MAX_ENCAP_DEPTH`](crate::MAX_ENCAP_DEPTH) encapsulation
+    /// layers.
+    pub drop_encap_too_deep: u64,
 }
 
 /// Stripes of the per-packet counters: a thread bumps its own stripe, on its own cache line.
@@ -170,6 +176,8 @@ pub(super) struct Counters {
     pub defrag_overlap_dropped: AtomicU64,
     pub defrag_over_budget: AtomicU64,
     pub alpn_cut: AtomicU64,
+    pub drop_encap_malformed: AtomicU64,
+    pub drop_encap_too_deep: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -224,6 +232,8 @@ impl Engine {
             usage_rows: usage.emitted,
             usage_rows_folded: usage.folded,
             usage_rows_dropped: usage.dropped,
+            drop_encap_malformed: get(&c.drop_encap_malformed),
+            drop_encap_too_deep: get(&c.drop_encap_too_deep),
         }
     }
 }

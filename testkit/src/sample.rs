@@ -11,7 +11,7 @@ const MAC_LAPTOP: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 const MAC_GATEWAY: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const START_NS: u64 = 1_764_140_400_000_000_000; // 2025-11-26 07:00:00 UTC
 
-/// A pcap writer (LINKTYPE_ETHERNET, nanosecond timestamps).
+/// A pcap writer (LINKTYPE_ETHERNET unless told, nanosecond timestamps).
 pub struct Pcap {
     bytes: Vec<u8>,
 }
@@ -19,6 +19,11 @@ pub struct Pcap {
 impl Pcap {
     /// An empty capture: the file header only.
     pub fn new() -> Pcap {
+        Pcap::with_linktype(1)
+    }
+
+    /// An empty capture of frames of the pcap LINKTYPE `linktype`.
+    pub fn with_linktype(linktype: u32) -> Pcap {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes()); // nanosecond magic
         bytes.extend_from_slice(&2u16.to_le_bytes());
@@ -26,7 +31,7 @@ impl Pcap {
         bytes.extend_from_slice(&0i32.to_le_bytes());
         bytes.extend_from_slice(&0u32.to_le_bytes());
         bytes.extend_from_slice(&65535u32.to_le_bytes());
-        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&linktype.to_le_bytes());
         Pcap { bytes }
     }
 

@@ -1,0 +1,202 @@
+//! Encapsulations an endpoint meets, written around a raw IP packet or an Ethernet frame (the
+//! inner packets come from [`crate::packet`]): Ethernet with 802.1Q/802.1ad tags, PPPoE and PPP,
+//! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U and IP in IP
+//! (with `ip_packet` of [`crate::raw`]). Each function returns the bytes of its layer and what it
+//! wraps; checksums are zero (the engine does not verify them).
+
+/// EtherType IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// EtherType 802.1Q customer tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType 802.1ad service tag (QinQ outer tag).
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// EtherType PPPoE discovery stage.
+pub const ETHERTYPE_PPPOE_DISCOVERY: u16 = 0x8863;
+/// EtherType PPPoE session stage.
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// EtherType MPLS unicast.
+pub const ETHERTYPE_MPLS: u16 = 0x8847;
+/// EtherType of transparent Ethernet bridging (GRE carrying Ethernet).
+pub const ETHERTYPE_TEB: u16 = 0x6558;
+/// EtherType of PPP (GRE carrying PPP, as PPTP does).
+pub const ETHERTYPE_PPP: u16 = 0x880b;
+/// PPP protocol IPv4.
+pub const PPP_IPV4: u16 = 0x0021;
+/// PPP protocol IPv6.
+pub const PPP_IPV6: u16 = 0x0057;
+/// PPP Link Control Protocol.
+pub const PPP_LCP: u16 = 0xc021;
+
+/// The EtherType of a raw IP packet (by its version nibble).
+pub fn ether_type_of(packet: &[u8]) -> u16 {
+    if packet[0] >> 4 == 6 {
+        ETHERTYPE_IPV6
+    } else {
+        ETHERTYPE_IPV4
+    }
+}
+
+/// An Ethernet II frame from 02:02:02:02:02:02 to 04:04:04:04:04:04 with the VLAN `tags`
+/// (TPID, VLAN id), outermost first, then `ether_type` and `payload`.
+pub fn ethernet(tags: &[(u16, u16)], ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + 4 * tags.len() + payload.len());
+    f.extend_from_slice(&[4; 6]);
+    f.extend_from_slice(&[2; 6]);
+    for (tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    }
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A PPPoE session-stage payload (RFC 2516 §4: version/type 0x11, code 0, session id 0x1234,
+/// length) carrying a PPP frame of `protocol` (two bytes, no address/control) and `payload`.
+pub fn pppoe_session(protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x11, 0x00, 0x12, 0x34];
+    f.extend_from_slice(&((2 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&protocol.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A PPP frame in HDLC-like framing (RFC 1662: address 0xff, control 0x03) of `protocol`.
+pub fn ppp(protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xff, 0x03];
+    f.extend_from_slice(&protocol.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A LINKTYPE_NFLOG frame as a little-endian Linux host writes it: header (`family`, version
+/// 0, resource id 0 big-endian), an NFULA_PACKET_HDR TLV (type 1: hardware protocol, hook), an
+/// NFULA_PREFIX TLV (type 10) of 5 bytes padded to 8, then NFULA_PAYLOAD (type 9) with `packet`
+/// (padded to 4 bytes).
+pub fn nflog(family: u8, packet: &[u8]) -> Vec<u8> {
+    nflog_tlvs(
+        family,
+        &[(1, &[0x08, 0x00, 3, 0]), (10, b"drop\0"), (9, packet)],
+        false,
+    )
+}
+
+/// A LINKTYPE_NFLOG frame with these (type, value) TLVs, lengths and types little-endian unless
+/// `big_endian`, each value padded to 4 bytes.
+pub fn nflog_tlvs(family: u8, tlvs: &[(u16, &[u8])], big_endian: bool) -> Vec<u8> {
+    let mut f = vec![family, 0, 0, 0];
+    for (kind, value) in tlvs {
+        let len = (4 + value.len()) as u16;
+        if big_endian {
+            f.extend_from_slice(&len.to_be_bytes());
+            f.extend_from_slice(&kind.to_be_bytes());
+        } else {
+            f.extend_from_slice(&len.to_le_bytes());
+            f.extend_from_slice(&kind.to_le_bytes());
+        }
+        f.extend_from_slice(value);
+        f.resize(f.len().next_multiple_of(4), 0);
+    }
+    f
+}
+
+/// A GRE packet (RFC 2784, RFC 2890; version 0) with the checksum field when `checksum`, the
+/// key and sequence number when given, carrying `payload` of EtherType `protocol`.
+pub fn gre(
+    checksum: bool,
+    key: Option<u32>,
+    seq: Option<u32>,
+    protocol: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut flags = 0u8;
+    if checksum {
+        flags |= 0x80;
+    }
+    if key.is_some() {
+        flags |= 0x20;
+    }
+    if seq.is_some() {
+        flags |= 0x10;
+    }
+    let mut g = vec![flags, 0];
+    g.extend_from_slice(&protocol.to_be_bytes());
+    if checksum {
+        g.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    for field in [key, seq].into_iter().flatten() {
+        g.extend_from_slice(&field.to_be_bytes());
+    }
+    g.extend_from_slice(payload);
+    g
+}
+
+/// An enhanced GRE packet of PPTP (RFC 2637 §4.1: version 1, key present, protocol PPP) for
+/// `call_id`, with the sequence and acknowledgment numbers when given, carrying the PPP frame
+/// `ppp` (empty: an acknowledgment only).
+pub fn pptp_gre(call_id: u16, seq: Option<u32>, ack: Option<u32>, ppp: &[u8]) -> Vec<u8> {
+    let mut g = vec![
+        0x20 | if seq.is_some() { 0x10 } else { 0 },
+        0x01 | if ack.is_some() { 0x80 } else { 0 },
+    ];
+    g.extend_from_slice(&ETHERTYPE_PPP.to_be_bytes());
+    g.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    g.extend_from_slice(&call_id.to_be_bytes());
+    for field in [seq, ack].into_iter().flatten() {
+        g.extend_from_slice(&field.to_be_bytes());
+    }
+    g.extend_from_slice(ppp);
+    g
+}
+
+/// A VXLAN header (RFC 7348 §5: flags 0x08, VNI `vni`) and the Ethernet `frame` it carries (the
+/// payload of a UDP datagram to port 4789).
+pub fn vxlan(vni: u32, frame: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x08, 0, 0, 0];
+    v.extend_from_slice(&(vni << 8).to_be_bytes());
+    v.extend_from_slice(frame);
+    v
+}
+
+/// An MPLS label stack (RFC 3032: TC 0, TTL 64, bottom of stack on the last label) over
+/// `payload`.
+pub fn mpls(labels: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(4 * labels.len() + payload.len());
+    for (i, label) in labels.iter().enumerate() {
+        let bottom = u32::from(i + 1 == labels.len());
+        m.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
+    }
+    m.extend_from_slice(payload);
+    m
+}
+
+/// A GTP-U G-PDU (3GPP TS 29.281 §5.1: version 1, PT 1, message type 255, TEID `teid`) carrying
+/// `packet`; with a sequence number when given, and the extension headers `extensions` (each its
+/// type and its contents, padded so that length byte + contents + next-type byte are a multiple
+/// of 4 bytes).
+pub fn gtp_u(teid: u32, seq: Option<u16>, extensions: &[(u8, &[u8])], packet: &[u8]) -> Vec<u8> {
+    let mut optional = Vec::new();
+    let mut flags = 0x30u8;
+    if seq.is_some() || !extensions.is_empty() {
+        flags |= if seq.is_some() { 0x02 } else { 0 };
+        flags |= if extensions.is_empty() { 0 } else { 0x04 };
+        optional.extend_from_slice(&seq.unwrap_or(0).to_be_bytes());
+        optional.push(0);
+        optional.push(extensions.first().map_or(0, |e| e.0));
+        for (i, (_, contents)) in extensions.iter().enumerate() {
+            let units = (contents.len() + 2).div_ceil(4);
+            optional.push(units as u8);
+            optional.extend_from_slice(contents);
+            optional.resize(optional.len() + units * 4 - 2 - contents.len(), 0);
+            optional.push(extensions.get(i + 1).map_or(0, |e| e.0));
+        }
+    }
+    let mut g = vec![flags, 255];
+    g.extend_from_slice(&((optional.len() + packet.len()) as u16).to_be_bytes());
+    g.extend_from_slice(&teid.to_be_bytes());
+    g.extend_from_slice(&optional);
+    g.extend_from_slice(packet);
+    g
+}
