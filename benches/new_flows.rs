@@ -5,8 +5,9 @@
 //!   full, insert, note in the eviction order), in a full table of 131,072 flows, so that every new
 //!   flow evicts one. `one_order` is one global eviction-order lock, the layout up to 0.2.0;
 //!   `sharded` is today's (eviction order in 64 shards). Both in the same run.
-//! - `engine/<threads>`: a TCP SYN of a new flow through `Engine::process_packet` (parse, table,
-//!   eviction record), default configuration, table full: what the sensor's packet threads pay.
+//! - `engine_default/<threads>`: a TCP SYN of a new flow through `Engine::process_packet` (parse,
+//!   table, eviction record, its usage aggregation), default configuration, table full: what the
+//!   sensor's packet threads pay. `engine_no_usage`: the same with usage reports off.
 //!
 //! Each thread creates flows of its own. Criterion reports new flows per second for the whole
 //! batch; 2 threads above 1 means new flows do not serialize. Meaningful only with 2 idle cores.
@@ -101,7 +102,22 @@ fn set_client(frame: &mut [u8], n: u32) {
 }
 
 fn engine(c: &mut Criterion) {
-    let engine = Engine::new(Config::default()).unwrap();
+    // Default configuration, then usage reports off: the record of each evicted flow is folded
+    // into the usage table under its one lock, the cost the second variant leaves out.
+    for (variant, usage_window_ns) in [
+        ("default", Config::default().usage_window_ns),
+        ("no_usage", 0),
+    ] {
+        engine_variant(c, variant, usage_window_ns);
+    }
+}
+
+fn engine_variant(c: &mut Criterion, variant: &str, usage_window_ns: u64) {
+    let engine = Engine::new(Config {
+        usage_window_ns,
+        ..Config::default()
+    })
+    .unwrap();
     let capacity = engine.stats().flow_capacity as u32;
     let template = Tcp::new(([10, 0, 0, 0], 40_000), ([34, 120, 1, 10], 443))
         .ethernet()
@@ -114,7 +130,7 @@ fn engine(c: &mut Criterion) {
     }
     assert_eq!(engine.stats().flows_active, u64::from(capacity));
     next.store(capacity, Ordering::Relaxed);
-    let mut g = c.benchmark_group("engine");
+    let mut g = c.benchmark_group(format!("engine_{variant}"));
     for threads in [1usize, 2] {
         g.throughput(Throughput::Elements(
             u64::from(FLOWS_PER_THREAD) * threads as u64,
