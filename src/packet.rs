@@ -33,6 +33,10 @@
 //!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
 //!   counts them (no inner transport header).
 //!
+//! A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP header
+//! (ICMP, IGMP, ARP ...) counts in the UDP flow of the tunnel endpoints: the outer UDP header
+//! is then the innermost transport header, as Wireshark counts it.
+//!
 //! At most [`MAX_ENCAP_DEPTH`] encapsulation layers (each MPLS label counts as one) are decoded,
 //! deeper is [`DropReason::EncapTooDeep`]; a tunnel header cut short or malformed is
 //! [`DropReason::EncapMalformed`]. Nothing is allocated per layer: every layer borrows the frame.
@@ -289,7 +293,18 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
     let mut depth = 0;
     match encapsulated(&sliced, &mut depth)? {
         None => from_sliced(&sliced),
-        Some(inner) => decapsulate(inner, depth),
+        Some(inner) => match decapsulate(inner, depth) {
+            // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP
+            // header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost transport
+            // header, so the datagram counts in the tunnel endpoints' UDP flow, as Wireshark
+            // counts it.
+            Err(DropReason::NotIp | DropReason::OtherProtocol)
+                if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
+            {
+                from_sliced(&sliced)
+            }
+            other => other,
+        },
     }
 }
 
@@ -1403,6 +1418,39 @@ mod tests {
                     other => panic!("{other:?}"),
                 }
             }
+        }
+
+        #[test]
+        fn udp_tunnels_without_an_inner_transport_count_in_the_outer_udp_flow() {
+            // ICMP (protocol 1) and ARP inside VXLAN, Geneve and GTP-U: no inner TCP/UDP header,
+            // so the outer UDP datagram is the flow, with its own IP length.
+            let icmp = ip_packet(addr(V4.0), addr(V4.1), 1, &[8, 0, 0, 0, 0, 1, 0, 1]);
+            let arp = ethernet(&[], 0x0806, &[0; 28]);
+            let icmp_frame = ethernet(&[], ether_type_of(&icmp), &icmp);
+            let mut gtp = vec![0x30, 0xff];
+            gtp.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+            gtp.extend_from_slice(&[0, 0, 0, 1]);
+            gtp.extend_from_slice(&icmp);
+            for (port, payload) in [
+                (4789, e::vxlan(7, &icmp_frame)),
+                (4789, e::vxlan(7, &arp)),
+                (6081, geneve_header(0, 0x6558, &icmp_frame)),
+                (6081, geneve_header(1, ether_type_of(&icmp), &icmp)),
+                (2152, gtp),
+            ] {
+                let udp = outer_udp(51000, port, &payload);
+                match parse(LinkType::Raw, &udp) {
+                    Ok(Parsed::Packet(view)) => {
+                        assert_eq!((view.src_port, view.dst_port), (51000, port));
+                        assert_eq!(view.transport, Transport::Udp);
+                        assert_eq!(view.ip_len, udp.len() as u32);
+                    }
+                    other => panic!("{port}: {other:?}"),
+                }
+            }
+            // Not over UDP: ICMP inside GRE has no transport header at all and stays dropped.
+            let gre = e::gre(false, None, None, ether_type_of(&icmp), &icmp);
+            assert!(parse(LinkType::Raw, &outer(false, 47, &gre)).is_err());
         }
 
         #[test]
