@@ -20,6 +20,9 @@
 //!   MPLS, any other EtherType via etherparse;
 //! - VXLAN (UDP destination port 4789, RFC 7348) when the header is valid (I flag set and a whole
 //!   inner Ethernet header follows), else the datagram stays a plain UDP flow;
+//! - Geneve (UDP destination port 6081, RFC 8926) with its options, carrying Ethernet or any
+//!   EtherType, and GRE in UDP (UDP destination port 4754, RFC 8086), when the header is valid,
+//!   else the datagram stays a plain UDP flow;
 //! - IP in IP: IP protocols 4 and 41 (IPv4 or IPv6 inside) in IPv4 or IPv6 (4in4, 6in4, 4in6,
 //!   6in6);
 //! - MPLS label stacks (EtherTypes 0x8847/0x8848, RFC 3032) popped to the bottom of the stack,
@@ -29,6 +32,10 @@
 //!   and extension headers. Other GTP-U messages (echo, error indication, end marker) and
 //!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
 //!   counts them (no inner transport header).
+//!
+//! A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP header
+//! (ICMP, IGMP, ARP ...) counts in the UDP flow of the tunnel endpoints: the outer UDP header
+//! is then the innermost transport header, as Wireshark counts it.
 //!
 //! At most [`MAX_ENCAP_DEPTH`] encapsulation layers (each MPLS label counts as one) are decoded,
 //! deeper is [`DropReason::EncapTooDeep`]; a tunnel header cut short or malformed is
@@ -286,7 +293,18 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
     let mut depth = 0;
     match encapsulated(&sliced, &mut depth)? {
         None => from_sliced(&sliced),
-        Some(inner) => decapsulate(inner, depth),
+        Some(inner) => match decapsulate(inner, depth) {
+            // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP
+            // header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost transport
+            // header, so the datagram counts in the tunnel endpoints' UDP flow, as Wireshark
+            // counts it.
+            Err(DropReason::NotIp | DropReason::OtherProtocol)
+                if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
+            {
+                from_sliced(&sliced)
+            }
+            other => other,
+        },
     }
 }
 
@@ -308,6 +326,10 @@ const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 /// VXLAN's IANA UDP port (RFC 7348 §5).
 const VXLAN_PORT: u16 = 4789;
+/// Geneve's IANA UDP port (RFC 8926 §3.3).
+const GENEVE_PORT: u16 = 6081;
+/// GRE-in-UDP's IANA UDP port (RFC 8086 §3.1).
+const GRE_UDP_PORT: u16 = 4754;
 /// GTP-U's UDP port (3GPP TS 29.281 §4.4.2).
 const GTPU_PORT: u16 = 2152;
 /// GTP message type G-PDU: a user packet (3GPP TS 29.281 §6.1).
@@ -441,10 +463,42 @@ fn udp_tunnel<'a>(udp: &UdpSlice<'a>, depth: &mut u32) -> Result<Option<Inner<'a
             return Ok(Some(Inner::Ethernet(frame)));
         }
     }
+    if dst == GENEVE_PORT {
+        if let Some(inner) = geneve(udp.payload()) {
+            enter(depth)?;
+            return Ok(Some(inner));
+        }
+    }
+    if dst == GRE_UDP_PORT {
+        // RFC 8086: a GRE header right after the UDP header; not GRE, a plain UDP flow.
+        if let Ok(inner) = gre(udp.payload()) {
+            enter(depth)?;
+            return Ok(Some(inner));
+        }
+    }
     if src == GTPU_PORT || dst == GTPU_PORT {
         return gtp_u(udp.payload(), depth);
     }
     Ok(None)
+}
+
+/// What a valid Geneve header carries (RFC 8926 §3.4: version 0 (2 bits), options length in
+/// 4-byte words (6), O and C flags and 6 reserved bits, Protocol Type (16), VNI (24), 8 reserved
+/// bits, then the options): an Ethernet frame (Protocol Type 0x6558, at least a whole Ethernet
+/// header) or a payload of that EtherType; `None` (a plain UDP flow) otherwise.
+fn geneve(payload: &[u8]) -> Option<Inner<'_>> {
+    let [first, _, p0, p1, _, _, _, _, rest @ ..] = payload else {
+        return None;
+    };
+    if first >> 6 != 0 {
+        return None;
+    }
+    let inner = rest.get(usize::from(first & 0x3f) * 4..)?;
+    match u16::from_be_bytes([*p0, *p1]) {
+        ETHERTYPE_TRANSPARENT_BRIDGING if inner.len() >= 14 => Some(Inner::Ethernet(inner)),
+        ETHERTYPE_TRANSPARENT_BRIDGING => None,
+        ether_type => Some(Inner::EtherType(ether_type, inner)),
+    }
 }
 
 /// The Ethernet frame of a valid VXLAN header (RFC 7348 §5: flags with I (0x08) set, 24 reserved
@@ -1317,6 +1371,86 @@ mod tests {
             assert!(
                 matches!(parse(LinkType::Raw, &udp), Ok(Parsed::Packet(v)) if v.src_port == 4789)
             );
+        }
+
+        /// A Geneve header (RFC 8926 §3.4) with `options` 4-byte words of options.
+        fn geneve_header(options: u8, protocol: u16, payload: &[u8]) -> Vec<u8> {
+            let mut h = vec![options & 0x3f, 0];
+            h.extend_from_slice(&protocol.to_be_bytes());
+            h.extend_from_slice(&[0, 0, 42, 0]);
+            h.extend(std::iter::repeat_n(0xab, usize::from(options) * 4));
+            h.extend_from_slice(payload);
+            h
+        }
+
+        #[test]
+        fn geneve_with_options_ethernet_or_ip_and_gre_in_udp() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[], ether_type_of(&packet), &packet);
+                for options in [0, 2] {
+                    let g = geneve_header(options, 0x6558, &frame);
+                    assert_inner(LinkType::Raw, &outer_udp(51000, 6081, &g), v6);
+                    let g = geneve_header(options, ether_type_of(&packet), &packet);
+                    assert_inner(LinkType::Raw, &outer_udp(51000, 6081, &g), v6);
+                }
+                let gre = e::gre(false, None, None, ether_type_of(&packet), &packet);
+                assert_inner(LinkType::Raw, &outer_udp(51000, 4754, &gre), v6);
+            }
+            // Version 1, options longer than the datagram, a cut Ethernet header: plain UDP.
+            let packet = inner(false);
+            let frame = ethernet(&[], ether_type_of(&packet), &packet);
+            let mut version1 = geneve_header(0, 0x6558, &frame);
+            version1[0] |= 0x40;
+            let long_options = {
+                let mut g = geneve_header(0, 0x6558, &[]);
+                g[0] = 0x3f;
+                g
+            };
+            let short = geneve_header(0, 0x6558, &frame[..13]);
+            for payload in [version1, long_options, short, vec![0; 7]] {
+                let udp = outer_udp(51000, 6081, &payload);
+                match parse(LinkType::Raw, &udp) {
+                    Ok(Parsed::Packet(view)) => {
+                        assert_eq!((view.src_port, view.dst_port), (51000, 6081));
+                        assert_eq!(view.ip_len, udp.len() as u32);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn udp_tunnels_without_an_inner_transport_count_in_the_outer_udp_flow() {
+            // ICMP (protocol 1) and ARP inside VXLAN, Geneve and GTP-U: no inner TCP/UDP header,
+            // so the outer UDP datagram is the flow, with its own IP length.
+            let icmp = ip_packet(addr(V4.0), addr(V4.1), 1, &[8, 0, 0, 0, 0, 1, 0, 1]);
+            let arp = ethernet(&[], 0x0806, &[0; 28]);
+            let icmp_frame = ethernet(&[], ether_type_of(&icmp), &icmp);
+            let mut gtp = vec![0x30, 0xff];
+            gtp.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+            gtp.extend_from_slice(&[0, 0, 0, 1]);
+            gtp.extend_from_slice(&icmp);
+            for (port, payload) in [
+                (4789, e::vxlan(7, &icmp_frame)),
+                (4789, e::vxlan(7, &arp)),
+                (6081, geneve_header(0, 0x6558, &icmp_frame)),
+                (6081, geneve_header(1, ether_type_of(&icmp), &icmp)),
+                (2152, gtp),
+            ] {
+                let udp = outer_udp(51000, port, &payload);
+                match parse(LinkType::Raw, &udp) {
+                    Ok(Parsed::Packet(view)) => {
+                        assert_eq!((view.src_port, view.dst_port), (51000, port));
+                        assert_eq!(view.transport, Transport::Udp);
+                        assert_eq!(view.ip_len, udp.len() as u32);
+                    }
+                    other => panic!("{port}: {other:?}"),
+                }
+            }
+            // Not over UDP: ICMP inside GRE has no transport header at all and stays dropped.
+            let gre = e::gre(false, None, None, ether_type_of(&icmp), &icmp);
+            assert!(parse(LinkType::Raw, &outer(false, 47, &gre)).is_err());
         }
 
         #[test]

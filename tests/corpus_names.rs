@@ -2,11 +2,15 @@
 //! a TLS SNI, a QUIC SNI, an HTTP Host or a DNS name, the record carries exactly that name with the
 //! right `name_source` (the evaluation rule: SNI first, then HTTP Host, then DNS). Skips with a
 //! message when the corpus is absent, unless `CI` is set.
+//!
+//! With `CLOUDSIGHT_CORPUS_DIR` set (see `tests/corpus_flows.rs`) it reports the same figures,
+//! per category of `categories.tsv` too, and asserts only on the default corpus.
 
 use std::collections::BTreeMap;
 
 use cloudsight_testkit::corpus::{
-    capture_names, corpus_dir, run_capture, truth_flows, FlowSummary,
+    capture_names, categories_of, corpus_dir, flow_categories, has_truth, is_default_corpus,
+    truth_flows, try_run_capture, FlowSummary,
 };
 use serde_json::Value;
 
@@ -48,9 +52,14 @@ fn names_match_wireshark_truth() {
     let mut per_source: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
     let names = capture_names(&dir);
+    let cats = flow_categories(&dir);
+    let mut per_category: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for name in &names {
+        if !has_truth(&dir, name) {
+            continue;
+        }
         let truth = truth_flows(&dir, name);
-        let ours = run_capture(&dir.join("pcap").join(name));
+        let ours = try_run_capture(&dir.join("pcap").join(name)).unwrap_or_default();
         let mut by_key: BTreeMap<String, Vec<&FlowSummary>> = BTreeMap::new();
         for o in ours.values() {
             by_key.entry(o.endpoints_key()).or_default().push(o);
@@ -80,7 +89,14 @@ fn names_match_wireshark_truth() {
                     .unwrap()
                     .to_owned()
             });
-            if got_name.as_deref() == Some(want.as_str()) && got_source.as_deref() == Some(source) {
+            let good =
+                got_name.as_deref() == Some(want.as_str()) && got_source.as_deref() == Some(source);
+            for c in categories_of(&cats, name, t) {
+                let e = per_category.entry(c.clone()).or_default();
+                e.0 += usize::from(good);
+                e.1 += 1;
+            }
+            if good {
                 entry.0 += 1;
             } else {
                 misses.push(format!(
@@ -102,8 +118,35 @@ fn names_match_wireshark_truth() {
         "named: {hit}/{all} ({:.2}%)",
         hit as f64 * 100.0 / all.max(1) as f64
     );
+    for (category, (h, n)) in &per_category {
+        eprintln!(
+            "named {category:>10}: {h}/{n} ({:.1}%)",
+            *h as f64 * 100.0 / (*n).max(1) as f64
+        );
+    }
     for m in &misses {
         eprintln!("miss: {m}");
+    }
+    eprintln!(
+        "summary: named {:.2}% ({hit}/{all}){}{}",
+        hit as f64 * 100.0 / all.max(1) as f64,
+        per_source
+            .iter()
+            .map(|(s, (h, n))| format!(
+                ", {s} {:.2}% ({h}/{n})",
+                *h as f64 * 100.0 / (*n).max(1) as f64
+            ))
+            .collect::<String>(),
+        per_category
+            .iter()
+            .map(|(c, (h, n))| format!(
+                ", {c} {:.2}% ({h}/{n})",
+                *h as f64 * 100.0 / (*n).max(1) as f64
+            ))
+            .collect::<String>()
+    );
+    if !is_default_corpus() {
+        return;
     }
     assert!(
         all > 300,

@@ -1,4 +1,10 @@
 //! Reading `../shared/corpus` (next to the repository) (captures + Wireshark truth) and running captures through an engine.
+//!
+//! `CLOUDSIGHT_CORPUS_DIR` points the corpus tests at another directory laid out the same way
+//! (`pcap/`, `truth/` made by the corpus's `groundtruth.py`, optionally `categories.tsv` made by
+//! `benches/holdout.py categories`), e.g. the holdout of `benches/holdout.sh`. The tests then
+//! report their figures and assert only what holds for any set of captures (no panic); the exact
+//! expectations of the default corpus apply to the default corpus only ([`is_default_corpus`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +18,16 @@ use crate::repo_root;
 
 /// The corpus directory, or `None` (with a message) when it is absent outside CI.
 pub fn corpus_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CORPUS_DIR_VAR) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("pcap").is_dir() && dir.join("truth").is_dir(),
+            "{CORPUS_DIR_VAR}={} has no pcap/ and truth/ directories",
+            dir.display()
+        );
+        eprintln!("corpus: {} (from {CORPUS_DIR_VAR})", dir.display());
+        return Some(dir);
+    }
     let dir = repo_root().join("../shared/corpus");
     if dir.join("pcap").is_dir() {
         return Some(dir);
@@ -21,6 +37,50 @@ pub fn corpus_dir() -> Option<PathBuf> {
     }
     eprintln!("skipped: corpus not found at {}", dir.display());
     None
+}
+
+/// The environment variable naming another corpus directory than `../shared/corpus`.
+pub const CORPUS_DIR_VAR: &str = "CLOUDSIGHT_CORPUS_DIR";
+
+/// True unless `CLOUDSIGHT_CORPUS_DIR` points the tests at another directory: the exact
+/// expectations of the corpus tests (counts, no miss) hold for the default corpus only.
+pub fn is_default_corpus() -> bool {
+    std::env::var_os(CORPUS_DIR_VAR).is_none()
+}
+
+/// Whether the truth of a capture exists (`groundtruth.py` may have skipped one).
+pub fn has_truth(dir: &Path, name: &str) -> bool {
+    dir.join("truth")
+        .join(format!("{name}.flows.jsonl"))
+        .is_file()
+}
+
+/// Per-flow categories of `categories.tsv` (`tunnel`, `fragments`, `tso`; tshark's view), keyed
+/// by (capture, proto, tshark stream); empty when the file is absent.
+pub fn flow_categories(dir: &Path) -> BTreeMap<(String, String, u64), Vec<String>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("categories.tsv")) else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let stream = c.get(2)?.parse().ok()?;
+            let cats = c.get(3)?.split(',').map(str::to_owned).collect();
+            Some(((c[0].to_owned(), c[1].to_owned(), stream), cats))
+        })
+        .collect()
+}
+
+/// The categories of a truth flow (see [`flow_categories`]).
+pub fn categories_of<'a>(
+    cats: &'a BTreeMap<(String, String, u64), Vec<String>>,
+    name: &str,
+    t: &FlowSummary,
+) -> &'a [String] {
+    let stream = t.truth["stream"].as_u64().unwrap_or(u64::MAX);
+    cats.get(&(name.to_owned(), t.proto.clone(), stream))
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The capture file names of the corpus, sorted.
@@ -136,7 +196,12 @@ pub fn engine() -> Engine {
 
 /// Run one capture through a fresh engine as `discover` does; flows by flow id.
 pub fn run_capture(path: &Path) -> BTreeMap<u64, FlowSummary> {
-    let frames = capture::read(path).unwrap();
+    try_run_capture(path).unwrap()
+}
+
+/// [`run_capture`], with the reader's error instead of a panic for captures it cannot read.
+pub fn try_run_capture(path: &Path) -> Result<BTreeMap<u64, FlowSummary>, String> {
+    let frames = capture::read(path)?;
     let engine = engine();
     let mut last = 0;
     for f in &frames {
@@ -158,5 +223,5 @@ pub fn run_capture(path: &Path) -> BTreeMap<u64, FlowSummary> {
         s.order = r.first_seen_ns;
         s.records.push(r);
     }
-    flows
+    Ok(flows)
 }

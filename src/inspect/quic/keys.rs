@@ -75,11 +75,14 @@ pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
         // Drafts 29-34 share the draft-29 salt; drafts 23-28 the draft-23 one.
         0xff00_001d..=0xff00_0022 => Some(&PARAMS_DRAFT_29),
         0xff00_0017..=0xff00_001c => Some(&PARAMS_DRAFT_23),
-        // mvfst's draft-27 version (Facebook's QUIC, as Wireshark decodes it).
-        0xface_b002 => Some(&PARAMS_DRAFT_23),
+        // mvfst's draft-27 versions (Facebook's QUIC, and its experimental 0xfaceb00e), as
+        // Wireshark decodes them: draft 27, so the draft-23 salt.
+        0xface_b002 | 0xface_b00e => Some(&PARAMS_DRAFT_23),
         // Reserved versions 0x?a?a?a?a (RFC 9000 §15), which clients send to exercise version
-        // negotiation: Wireshark reads their Initials with the v1 keys, and so do we.
-        v if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(&PARAMS_V1),
+        // negotiation: their Initial keys are whatever the client chose; Wireshark reads them as
+        // draft 29 (its draft-29 salt), which decrypts the Initials of the QUIC interop runner's
+        // draft-29/30 clients, and so do we.
+        v if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(&PARAMS_DRAFT_29),
         _ => None,
     }
 }
@@ -252,6 +255,20 @@ mod tests {
         );
         assert_ne!(PARAMS_DRAFT_23.salt, PARAMS_DRAFT_29.salt);
         assert!(version_params(0xff00_0023).is_none());
+    }
+
+    #[test]
+    fn reserved_versions_take_the_draft29_keys_and_mvfst_the_draft23_salt() {
+        // A reserved (version-negotiation forcing) version's Initial is read with draft-29 keys,
+        // as Wireshark reads it: the draft-29 Appendix A.1 vector, not RFC 9001's.
+        for version in [0x0a0a_0a0a, 0x1a2a_3a4a, 0xfafa_fafa] {
+            let k = derive_client_keys(version_params(version).unwrap(), &hex(RFC_DCID)).unwrap();
+            assert_eq!(k.key.to_vec(), hex("175257a31eb09dea9366d8bb79ad80ba"));
+            assert_eq!(k.hp.to_vec(), hex("9ddd12c994c0698b89374a9c077a3077"));
+        }
+        for version in [0xface_b002, 0xface_b00e] {
+            assert_eq!(version_params(version).unwrap().salt, PARAMS_DRAFT_23.salt);
+        }
     }
 
     #[test]

@@ -737,7 +737,7 @@ mod tests {
     }
 
     #[test]
-    fn reserved_versions_use_the_v1_keys_and_old_drafts_their_salts() {
+    fn reserved_versions_and_old_drafts_decode_with_their_salts() {
         // 0x?a?a?a?a reserved (greased) versions as Wireshark reads them; drafts 23-26 and 29-34.
         for version in [
             0x1a2a_3a4a,
