@@ -81,10 +81,23 @@ pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
         // Reserved versions 0x?a?a?a?a (RFC 9000 §15), which clients send to exercise version
         // negotiation: their Initial keys are whatever the client chose; Wireshark reads them as
         // draft 29 (its draft-29 salt), which decrypts the Initials of the QUIC interop runner's
-        // draft-29/30 clients, and so do we.
-        v if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some(&PARAMS_DRAFT_29),
+        // draft-29/30 clients, and so do we; a v1-era client's, which the draft-29 keys do not
+        // open, get the v1 keys next (`fallback_params`).
+        v if is_reserved(v) => Some(&PARAMS_DRAFT_29),
         _ => None,
     }
+}
+
+/// A reserved (greased) version, 0x?a?a?a?a (RFC 9000 §15).
+fn is_reserved(version: u32) -> bool {
+    version & 0x0f0f_0f0f == 0x0a0a_0a0a
+}
+
+/// The keys to try when `version_params(version)` does not open a packet: the v1 keys for a
+/// reserved version (a client sending one picks its own keys: draft 29 first, as Wireshark reads
+/// them, then v1, what current clients use).
+pub(super) fn fallback_params(version: u32) -> Option<&'static VersionParams> {
+    is_reserved(version).then_some(&PARAMS_V1)
 }
 
 /// Raw client Initial key material, kept separate so tests can compare it with the RFC vectors.

@@ -15,7 +15,7 @@ mod crypto;
 mod keys;
 
 use crypto::{walk_frames, CryptoStream, HelloState};
-use keys::{version_params, ConnKeys, VersionParams};
+use keys::{fallback_params, version_params, ConnKeys, VersionParams};
 
 use super::{GiveUp, Progress};
 
@@ -484,7 +484,7 @@ impl QuicInitial {
                 }
             }
         }
-        let fresh = if cached {
+        let mut fresh = if cached {
             None
         } else {
             Some(Box::new(
@@ -492,17 +492,30 @@ impl QuicInitial {
                     .ok_or(QuicError::ConnectionIdTooLong)?,
             ))
         };
-        let keys = match (&fresh, &self.keys) {
-            (Some(k), _) | (None, Some(k)) => k,
-            (None, None) => return Err(QuicError::DecryptFailed),
-        };
         let largest = if fresh.is_some() {
             None
         } else {
             self.largest_pn
         };
-        let (range, packet_number) =
-            open_packet(keys, &mut self.scratch, packet, pn_offset, sample, largest)?;
+        let opened = match fresh.as_deref().or(self.keys.as_deref()) {
+            Some(keys) => open_packet(keys, &mut self.scratch, packet, pn_offset, sample, largest),
+            None => Err(QuicError::DecryptFailed),
+        };
+        let (range, packet_number) = match (opened, fallback_params(header.version)) {
+            // Keys of the version's second choice, for a fresh connection only: keys that
+            // already opened this connection's packets are the client's.
+            (Err(QuicError::DecryptFailed), Some(params)) if fresh.is_some() => {
+                let keys = Box::new(
+                    ConnKeys::new(header.version, params, header.dcid)
+                        .ok_or(QuicError::ConnectionIdTooLong)?,
+                );
+                let opened =
+                    open_packet(&keys, &mut self.scratch, packet, pn_offset, sample, None)?;
+                fresh = Some(keys);
+                opened
+            }
+            (opened, _) => opened?,
+        };
 
         if let Some(k) = fresh {
             if self.keys.is_some() {
@@ -667,7 +680,38 @@ mod tests {
         pn_len: usize,
         frames: &[u8],
     ) -> Vec<u8> {
-        let params = version_params(version).unwrap();
+        protect_full(
+            version,
+            version_params(version).unwrap(),
+            key_dcid,
+            dcid,
+            pn,
+            pn_len,
+            frames,
+        )
+    }
+
+    /// As `protect`, with the keys of `params` whatever the version.
+    fn protect_with(
+        version: u32,
+        params: &VersionParams,
+        dcid: &[u8],
+        pn: u64,
+        pn_len: usize,
+        frames: &[u8],
+    ) -> Vec<u8> {
+        protect_full(version, params, dcid, dcid, pn, pn_len, frames)
+    }
+
+    fn protect_full(
+        version: u32,
+        params: &VersionParams,
+        key_dcid: &[u8],
+        dcid: &[u8],
+        pn: u64,
+        pn_len: usize,
+        frames: &[u8],
+    ) -> Vec<u8> {
         let keys = ConnKeys::new(version, params, key_dcid).unwrap();
         let mut payload = frames.to_vec();
         // Room for the header protection sample (RFC 9001 §5.4.2).
@@ -754,6 +798,13 @@ mod tests {
             assert_eq!(q.hello().unwrap(), &rfc_hello()[..]);
             assert_eq!(q.version(), version);
         }
+        // A reserved version's Initial under the v1 keys (what a v1-era client greasing the
+        // version sends): the draft-29 keys fail, the v1 keys open it.
+        let mut frames = hex(RFC_CRYPTO_FRAME);
+        frames.resize(1162, 0);
+        let packet = protect_with(0x5a6a_7a8a, &keys::PARAMS_V1, &hex(RFC_DCID), 2, 4, &frames);
+        let q = complete(&[&packet]);
+        assert_eq!(q.hello().unwrap(), &rfc_hello()[..]);
         // Not every unknown version: a vendor version we have no salt for stays unsupported.
         let packet = protect(VERSION_1, &hex(RFC_DCID), 2, 4, &[0; 64]);
         let mut other = packet.clone();
