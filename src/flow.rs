@@ -307,8 +307,10 @@ impl FlowEntry {
 ///
 /// No lock is global: the map is DashMap's sharded one, and the eviction order (creation order,
 /// approximately least recently created first) is split into `order.len()` shards. A new flow goes
-/// to the shard of its id (ids count up, so the shards fill in turn and the front of each holds
-/// flows about as old as the front of the others), and eviction takes the shards in turn. No
+/// to the shard of its id, in runs of `ORDER_RUN` ids (ids count up, so the shards fill in turn and
+/// the front of each holds flows about as old as the front of the others), and eviction takes the
+/// shards in turn, in runs, each thread on its own cursor: the order is oldest first give or take
+/// one round of the shards. No
 /// packet pays for the size of the table: an eviction looks at a bounded number of entries, and
 /// entries of flows that ended otherwise are cleaned a few at a time as new flows arrive.
 pub(crate) struct FlowTable {
@@ -321,8 +323,6 @@ pub(crate) struct FlowTable {
     order: Box<[CachePadded<Mutex<OrderShard>>]>,
     /// An order shard longer than this cleans two entries per new flow.
     order_clean_above: usize,
-    /// The next order shard eviction takes from.
-    evict_cursor: CachePadded<AtomicUsize>,
 }
 
 /// One shard of the eviction order: (key, flow id), oldest first.
@@ -338,6 +338,19 @@ const CHEAP_IDLE_NS: u64 = 10_000_000_000;
 const CHEAP_PACKETS: u32 = 3;
 /// Flows per eviction-order shard at full capacity, at least (fewer shards for small tables).
 const FLOWS_PER_ORDER_SHARD: usize = 1024;
+/// Consecutive flow ids go to one order shard, and consecutive evictions take from one, in runs
+/// of this many: each shard's front and back stay in cache for a run instead of 64 streams of
+/// one entry each.
+const ORDER_RUN: usize = 32;
+/// Where the next thread's eviction cursor starts: threads start runs apart.
+static NEXT_EVICT_CURSOR: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's eviction cursor over the order shards (any table: only a position).
+    static EVICT_CURSOR: std::cell::Cell<usize> =
+        std::cell::Cell::new(NEXT_EVICT_CURSOR.fetch_add(ORDER_RUN * 17, Ordering::Relaxed));
+}
+
 /// Eviction-order shards at most.
 const MAX_ORDER_SHARDS: usize = 64;
 
@@ -362,7 +375,6 @@ impl FlowTable {
                 .map(|_| CachePadded::new(Mutex::new(VecDeque::new())))
                 .collect(),
             order_clean_above: 2 * capacity.div_ceil(shards) + 16,
-            evict_cursor: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -462,7 +474,7 @@ impl FlowTable {
 
     /// Note a flow (new, or a key reused by a new connection) in the eviction order.
     pub fn remember_order(&self, key: FlowKey, id: u64) {
-        let mut order = self.order_shard(id as usize);
+        let mut order = self.order_shard(id as usize / ORDER_RUN);
         order.push_back((key, id));
         // Entries of flows that ended otherwise pile up: past the bound, each new flow looks at
         // two from the front, dropping the stale and passing the live to the back. Two per one
@@ -481,7 +493,13 @@ impl FlowTable {
 
     /// Remove a flow to make room, from the order shards in turn (the first that has one).
     fn evict_one(&self, now: u64) -> Option<(FlowKey, FlowEntry)> {
-        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        // Each thread walks the shards on its own cursor (no shared counter to bounce), starting
+        // where the table's creation put it.
+        let start = EVICT_CURSOR.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n
+        }) / ORDER_RUN;
         (0..self.order.len()).find_map(|i| self.evict_from(start.wrapping_add(i), now))
     }
 
@@ -693,6 +711,13 @@ mod tests {
 
     #[test]
     fn a_sharded_table_evicts_the_oldest_flows_first() {
+        // From threads whose eviction cursors start at different shards.
+        for _ in 0..3 {
+            std::thread::spawn(oldest_flows_go_first).join().unwrap();
+        }
+    }
+
+    fn oldest_flows_go_first() {
         let table = FlowTable::new(8192);
         assert_eq!(table.order.len(), 8);
         let mut evicted = 0;
@@ -702,9 +727,17 @@ mod tests {
         }
         assert_eq!(evicted, 20_000 - 8192);
         assert_eq!(table.map.len(), 8192);
-        // Ids go round robin over the shards and eviction takes them in turn: the flows kept are
-        // exactly the newest.
-        for i in 20_000 - 8192..20_000u32 {
+        // Ids go over the shards in runs and eviction takes the shards in turn, in runs: the
+        // flows kept are the newest, give or take one round of the shards (each thread's cursor
+        // starts at its own shard).
+        let round = (table.order.len() * ORDER_RUN) as u32;
+        for i in 1..20_000 - 8192 - round {
+            assert!(
+                !table.map.contains_key(&udp_key(i)),
+                "old flow {i} was kept"
+            );
+        }
+        for i in 20_000 - 8192 + round..20_000u32 {
             assert!(table.map.contains_key(&udp_key(i)), "flow {i} was evicted");
         }
     }
