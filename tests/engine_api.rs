@@ -323,35 +323,6 @@ fn a_nul_in_the_sni_is_shown_escaped_and_the_policy_sees_the_real_domain() {
 }
 
 #[test]
-fn an_mdns_response_to_a_multicast_group_never_makes_the_group_the_client() {
-    // mDNS announcements (responses) from a host to 224.0.0.251 and ff02::fb, port 5353 both
-    // ways: the group cannot be the client; the sender of the first packet is, as Wireshark has it.
-    let engine = Engine::new(Config::default()).unwrap();
-    let answer = cloudsight_testkit::dns::response(0, "printer.local", [10, 0, 2, 7], 120);
-    let host4: std::net::IpAddr = [10, 0, 2, 7].into();
-    let group4: std::net::IpAddr = [224, 0, 0, 251].into();
-    let host6: std::net::IpAddr = "fd00::7".parse().unwrap();
-    let group6: std::net::IpAddr = "ff02::fb".parse().unwrap();
-    let mut ts = 1;
-    for (host, group) in [(host4, group4), (host6, group6)] {
-        for _ in 0..3 {
-            let frame =
-                cloudsight_testkit::raw::ip(false, (host, 5353), (group, 5353), 0, 0, &answer);
-            engine.process_packet(cloudsight::LinkType::Raw, &frame, ts, None);
-            ts += 1;
-        }
-    }
-    engine.flush(ts);
-    let records = engine.drain(10);
-    assert_eq!(records.len(), 2);
-    for r in records {
-        assert!(!r.client_ip.is_multicast(), "{r:?}");
-        assert!(r.server_ip.is_multicast());
-        assert_eq!((r.packets_up, r.packets_down), (3, 0));
-    }
-}
-
-#[test]
 fn a_dns_name_with_a_nul_is_shown_escaped() {
     let engine = Engine::new(Config::default()).unwrap();
     let server = [198, 51, 100, 9];

@@ -403,11 +403,7 @@ impl Engine {
         match dns::message_kind(msg) {
             Some(dns::DnsKind::Query) => e.evidence(side, Evidence::AppRequest),
             Some(dns::DnsKind::Response) => {
-                // A response sent to a multicast group (mDNS announcements) says nothing of who
-                // the client is: a group never sends, so it cannot be one.
-                if !view.dst.is_multicast() {
-                    e.evidence(side.other(), Evidence::AppReply);
-                }
+                e.evidence(side.other(), Evidence::AppReply);
                 if view.src_port == 53 || view.dst_port == 53 {
                     let cache = &self.dns_cache;
                     let _ =
