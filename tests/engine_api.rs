@@ -323,6 +323,45 @@ fn a_nul_in_the_sni_is_shown_escaped_and_the_policy_sees_the_real_domain() {
 }
 
 #[test]
+fn an_mdns_query_with_several_questions_and_known_answers_makes_its_sender_the_client() {
+    // mDNS queries ask several questions and list the answers they know (RFC 6762 §5.3, §7.1):
+    // still a query, so its sender is the client, whatever responses to the group follow. A flow
+    // of responses alone has the group as its client (the receiver of a response, as Wireshark
+    // has it).
+    let engine = Engine::new(Config::default()).unwrap();
+    let mut query = cloudsight_testkit::dns::response(0, "printer.local", [10, 0, 2, 7], 120);
+    query[2] = 0; // QR=0: a query with its known answer
+    query[3] = 0;
+    query[5] = 2; // and two questions (the second is not read)
+    let answer = cloudsight_testkit::dns::response(0, "printer.local", [10, 0, 2, 7], 120);
+    let host: std::net::IpAddr = [10, 0, 2, 7].into();
+    let other: std::net::IpAddr = [10, 0, 2, 8].into();
+    let group: std::net::IpAddr = [224, 0, 0, 251].into();
+    let send = |from: std::net::IpAddr, msg: &[u8], ts: u64| {
+        let frame = cloudsight_testkit::raw::ip(false, (from, 5353), (group, 5353), 0, 0, msg);
+        engine.process_packet(cloudsight::LinkType::Raw, &frame, ts, None);
+    };
+    send(host, &query, 1);
+    send(host, &answer, 2);
+    send(other, &answer, 3);
+    engine.flush(4);
+    let records = engine.drain(10);
+    assert_eq!(records.len(), 2);
+    let of = |ip| {
+        records
+            .iter()
+            .find(|r| r.client_ip == ip || r.server_ip == ip)
+            .unwrap()
+    };
+    let querier = of(host);
+    assert_eq!((querier.client_ip, querier.server_ip), (host, group));
+    assert_eq!((querier.packets_up, querier.packets_down), (2, 0));
+    let announcer = of(other);
+    assert_eq!((announcer.client_ip, announcer.server_ip), (group, other));
+    assert_eq!((announcer.packets_up, announcer.packets_down), (0, 1));
+}
+
+#[test]
 fn a_dns_name_with_a_nul_is_shown_escaped() {
     let engine = Engine::new(Config::default()).unwrap();
     let server = [198, 51, 100, 9];

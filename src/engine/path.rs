@@ -400,7 +400,12 @@ impl Engine {
                 None => return,
             },
         };
-        match dns::message_kind(msg) {
+        let kind = if view.src_port == 5353 || view.dst_port == 5353 {
+            dns::mdns_message_kind(msg)
+        } else {
+            dns::message_kind(msg)
+        };
+        match kind {
             Some(dns::DnsKind::Query) => e.evidence(side, Evidence::AppRequest),
             Some(dns::DnsKind::Response) => {
                 e.evidence(side.other(), Evidence::AppReply);

@@ -469,6 +469,17 @@ pub fn tcp_message(segment: &[u8]) -> Option<&[u8]> {
 /// Z set, section counts that cannot fit the length, a query without exactly one question or with
 /// answers (NOTIFY excepted), or a first question that does not parse.
 pub fn message_kind(msg: &[u8]) -> Option<DnsKind> {
+    kind(msg, false)
+}
+
+/// [`message_kind`] for multicast DNS (port 5353): a query may ask several questions and carry
+/// the answers it already knows (RFC 6762 §5.3 and §7.1, Known-Answer Suppression), as every mDNS
+/// responder's queries do.
+pub fn mdns_message_kind(msg: &[u8]) -> Option<DnsKind> {
+    kind(msg, true)
+}
+
+fn kind(msg: &[u8], mdns: bool) -> Option<DnsKind> {
     if msg.len() < HEADER_LEN {
         return None;
     }
@@ -484,7 +495,8 @@ pub fn message_kind(msg: &[u8]) -> Option<DnsKind> {
         return None;
     }
     let kind = if flags_hi & 0x80 == 0 {
-        if qd != 1 || (an != 0 && opcode != 4) || flags_lo & 0x0F != 0 {
+        let questions_ok = if mdns { qd >= 1 } else { qd == 1 };
+        if !questions_ok || (an != 0 && opcode != 4 && !mdns) || flags_lo & 0x0F != 0 {
             return None;
         }
         DnsKind::Query
@@ -494,7 +506,7 @@ pub fn message_kind(msg: &[u8]) -> Option<DnsKind> {
         }
         DnsKind::Response
     };
-    if qd == 1 {
+    if qd >= 1 {
         let end = read_name(msg, HEADER_LEN, None).ok()?;
         be32(msg, end).ok()?;
     }
@@ -809,6 +821,10 @@ mod tests {
         assert_eq!(message_kind(&query), Some(DnsKind::Query));
         query[7] = 1; // a query claiming an answer it does not hold
         assert_eq!(message_kind(&query), None);
+        // mDNS: several questions and known answers are what its queries carry (RFC 6762).
+        query[5] = 2;
+        assert_eq!(message_kind(&query), None);
+        assert_eq!(mdns_message_kind(&query), Some(DnsKind::Query));
         assert_eq!(message_kind(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), None);
         assert_eq!(
             message_kind(&[0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3, 0]),
