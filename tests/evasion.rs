@@ -348,6 +348,35 @@ fn http_odd_method_and_spacing() {
 }
 
 #[test]
+fn loose_request_line_named_by_its_host() {
+    // A request line a server answers 400 (no version digit): Wireshark still reads its Host,
+    // and so does cloudsight; here in 1-byte segments, reversed.
+    let req = b"GET / HTTP/1.\r\nUser-Agent: x\r\nHost: www.dropbox.com\r\n\r\n";
+    let mut segs = chunks(req, 1);
+    segs.reverse();
+    let r = blocked(&segs, req.len() - 2);
+    assert_eq!(r.name_source, Some(cloudsight::NameSource::HttpHost));
+}
+
+#[test]
+fn starttls_after_text_commands() {
+    // POP3 / SMTP style: text commands that start like loose request lines ("AUTH", "CAPA"),
+    // then STARTTLS and the hello in a later segment.
+    let mut stream = Vec::new();
+    let mut segs = Vec::new();
+    for line in [&b"AUTH\r\n"[..], b"CAPA\r\n", b"STLS\r\n"] {
+        segs.push((stream.len(), line.to_vec()));
+        stream.extend_from_slice(line);
+    }
+    let at = stream.len();
+    stream.extend_from_slice(&hello());
+    for (off, c) in chunks(&stream[at..], 700) {
+        segs.push((at + off, c));
+    }
+    blocked(&segs, stream.len());
+}
+
+#[test]
 fn proxy_protocol_v1_before_a_hello() {
     let mut stream = b"PROXY TCP4 192.0.2.1 198.51.100.7 50123 443\r\n".to_vec();
     stream.extend_from_slice(&hello());

@@ -54,10 +54,12 @@ enum Step<T> {
     Bad,
 }
 
-/// A complete request line: method, request-target, and the offset of the first header line.
+/// A complete request line: method, request-target (when the line is a well-formed
+/// `method SP request-target SP HTTP/1.x`), and the offset of the first header line.
 struct RequestLine<'a> {
     method: &'a [u8],
-    target: &'a [u8],
+    /// `None` for a loose line (see [`request_line`]): only the Host header can name it.
+    target: Option<&'a [u8]>,
     rest: usize,
 }
 
@@ -65,11 +67,23 @@ fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// A method as registered methods are spelled (letters, `-`, `_`): what a loose request line
+/// must start with, so a banner such as `SSH-2.0-OpenSSH_9.6` is not taken for one.
+fn is_word_method(method: &[u8]) -> bool {
+    method
+        .iter()
+        .all(|&b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+}
+
 // RFC 9112 §3 — request-line = method SP request-target SP HTTP-version CRLF
-//   method = token; HTTP-version = "HTTP/" DIGIT "." DIGIT (only "HTTP/1." is taken here)
+//   method = token; HTTP-version = "HTTP/" DIGIT "." DIGIT (only "HTTP/1." is taken as well formed)
 //   Read as leniently as servers do: §3 lets a recipient split on whitespace words (any run of
 //   SP / HTAB as the separator; nginx also takes whitespace before the CRLF), §2.2 lets it
 //   ignore empty lines before the request line and accept a bare LF as the line end.
+//   Looser still, as Wireshark reads them: a line that is a method alone, or a method followed by
+//   words that are not `target HTTP/1.x` ("OPTIONS HTTP/1.1", "GET /HTTP/1.1", "GET / HTTP/1.")
+//   is a loose request line; it names nothing itself, and [`parse_request`] then wants field
+//   lines and a Host header.
 /// Parses the request line at the start of `buf`, telling a short prefix from a non-request.
 fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     // RFC 9112 §2.2: at least one empty line (CRLF) before the request-line is ignored.
@@ -93,59 +107,51 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
             Step::More
         };
     };
-    if method_len == 0 || method_len > MAX_METHOD || !is_ws(buf[method_len]) {
+    let method = &buf[..method_len];
+    if method_len == 0 || method_len > MAX_METHOD {
         return Step::Bad;
     }
-    let Some(target_start) = buf[method_len..]
-        .iter()
-        .position(|&b| !is_ws(b))
-        .map(|n| method_len + n)
-    else {
-        return Step::More;
-    };
-    let Some(target_len) = buf[target_start..].iter().position(|&b| !is_target_byte(b)) else {
-        return Step::More;
-    };
-    let target_end = target_start + target_len;
-    if target_len == 0 || !is_ws(buf[target_end]) {
+    if !is_ws(buf[method_len])
+        && !(matches!(buf[method_len], b'\r' | b'\n') && is_word_method(method))
+    {
         return Step::Bad;
     }
-    let Some(version_start) = buf[target_end..]
-        .iter()
-        .position(|&b| !is_ws(b))
-        .map(|n| target_end + n)
-    else {
-        return Step::More;
+    // The rest of the line: words of target bytes separated by whitespace, then CRLF or LF.
+    let tail = &buf[method_len..];
+    let Some(lf) = tail.iter().position(|&b| b == b'\n') else {
+        // A CR may only be the last byte so far (its LF still to come).
+        let (body, _) = match tail.split_last() {
+            Some((b'\r', body)) => (body, ()),
+            _ => (tail, ()),
+        };
+        return if body.iter().all(|&b| is_ws(b) || is_target_byte(b)) {
+            Step::More
+        } else {
+            Step::Bad
+        };
     };
-    const VERSION: &[u8] = b"HTTP/1.";
-    let version = &buf[version_start..];
-    let common = version.len().min(VERSION.len());
-    if version[..common] != VERSION[..common] {
+    let line = &tail[..lf];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !line.iter().all(|&b| is_ws(b) || is_target_byte(b)) {
         return Step::Bad;
     }
-    if common < VERSION.len() {
-        return Step::More;
-    }
-    let tail = &version[common..];
-    let Some((&digit, after)) = tail.split_first() else {
-        return Step::More;
-    };
-    if !digit.is_ascii_digit() {
-        return Step::Bad;
-    }
-    let ws = after.iter().take_while(|&&b| is_ws(b)).count();
-    let eol = match &after[ws..] {
-        [] | [b'\r'] => return Step::More,
-        [b'\n', ..] => 1,
-        [b'\r', b'\n', ..] => 2,
+    let rest = start + method_len + lf + 1;
+    let mut words = line.split(|&b| is_ws(b)).filter(|w| !w.is_empty());
+    let target = match (words.next(), words.next(), words.next()) {
+        (Some(target), Some(version), None) if is_http1_version(version) => Some(target),
+        _ if is_word_method(method) => None,
         _ => return Step::Bad,
     };
-    let rest = version_start + VERSION.len() + 1 + ws + eol;
     Step::Done(RequestLine {
-        method: &buf[..method_len],
-        target: &buf[target_start..target_end],
-        rest: start + rest,
+        method,
+        target,
+        rest,
     })
+}
+
+/// `HTTP/1.` and one digit.
+fn is_http1_version(v: &[u8]) -> bool {
+    matches!(v, [b'H', b'T', b'T', b'P', b'/', b'1', b'.', d] if d.is_ascii_digit())
 }
 
 /// Empty lines skipped before a request line (bytes): a stream of line ends is not a request.
@@ -192,6 +198,12 @@ fn absolute_form_host(target: &[u8]) -> Option<&[u8]> {
     Some(host_of(authority)).filter(|h| !h.is_empty())
 }
 
+/// `field-name ":"` at the start (RFC 9112 §5.1), or an obs-fold continuation line (§5.2).
+fn is_field_line(field: &[u8]) -> bool {
+    let name = field.iter().take_while(|&&b| is_tchar(b)).count();
+    (name > 0 && field.get(name) == Some(&b':')) || field.first().is_some_and(|&b| is_ws(b))
+}
+
 fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
@@ -206,10 +218,12 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
 // RFC 9112 §5.1 — field-line = field-name ":" OWS field-value OWS   (no space before the colon)
 // RFC 9110 §7.2 — Host = uri-host [ ":" port ]; field names are case-insensitive (§5.1).
 /// Parse the start of a client-to-server HTTP/1.x stream: a request line with any token as method,
-/// a request-target and `HTTP/1.x`, then header lines up to the empty line. A CONNECT target gives
-/// [`Target::Connect`] and an absolute-form target gives [`Target::Host`] as soon as the
-/// request line is complete; otherwise the first Host header gives `Host` as soon as its line is
-/// complete. At most [`MAX_HEADER`] bytes are read; a prefix that could still become a request is
+/// a request-target and `HTTP/1.x`, then header lines up to the empty line. A CONNECT
+/// authority-form target gives [`Target::Connect`] and an absolute-form target gives
+/// [`Target::Host`] as soon as the request line is complete; otherwise the first Host header
+/// gives `Host` as soon as its line is complete. A loose request line (a letters-only method
+/// alone, or with words that are not `target HTTP/1.x`) is read too, as Wireshark reads it: then
+/// only field lines may precede the Host header, and anything else is not HTTP. At most [`MAX_HEADER`] bytes are read; a prefix that could still become a request is
 /// [`Progress::NeedMore`] below that bound and `GiveUp::NoHost` at it.
 pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
     let at_bound = buf.len() >= MAX_HEADER;
@@ -224,16 +238,17 @@ pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
         Step::More => return incomplete,
         Step::Bad => return Err(Progress::NotThisProtocol),
     };
-    if line.method == b"CONNECT" {
-        let host = host_of(line.target);
-        return if host.is_empty() {
-            Err(Progress::GaveUp(GiveUp::NoHost))
-        } else {
-            Ok(Target::Connect(host))
-        };
-    }
-    if let Some(host) = absolute_form_host(line.target) {
-        return Ok(Target::Host(host));
+    if let Some(target) = line.target {
+        if line.method == b"CONNECT" {
+            // An authority-form target names the tunnel; anything else ("CONNECT / HTTP/1.1",
+            // which a server refuses) leaves the Host header to name it, as for other methods.
+            let host = host_of(target);
+            if !host.is_empty() && !target.iter().any(|b| b"/?#@".contains(b)) {
+                return Ok(Target::Connect(host));
+            }
+        } else if let Some(host) = absolute_form_host(target) {
+            return Ok(Target::Host(host));
+        }
     }
     let mut pos = line.rest;
     loop {
@@ -253,13 +268,19 @@ pub fn parse_request(buf: &[u8]) -> HttpRequest<'_> {
                 Ok(Target::Host(host))
             };
         }
+        // After a loose request line only HTTP field lines (RFC 9112 §5.1: a token, then ':';
+        // or an obs-fold continuation) keep it a request: another text protocol stops here.
+        if line.target.is_none() && !is_field_line(field) {
+            return Err(Progress::NotThisProtocol);
+        }
         pos += len + 1;
     }
 }
 
 /// Cheap test on the first bytes of a flow: do they start (after any empty lines) with a method
-/// token (any RFC 9110 §5.6.2 token: methods are not a closed list, §9.1) and whitespace, with
-/// the rest still a possible request line? Case-sensitive, as methods are.
+/// token (any RFC 9110 §5.6.2 token: methods are not a closed list, §9.1) and whitespace or a
+/// line end, with the rest still a possible (perhaps loose) request line? Case-sensitive, as
+/// methods are.
 pub fn looks_like_request(first: &[u8]) -> bool {
     let body = {
         let mut b = first;
@@ -270,7 +291,9 @@ pub fn looks_like_request(first: &[u8]) -> bool {
     };
     let method = body.iter().take_while(|&&b| is_tchar(b)).count();
     (1..=MAX_METHOD).contains(&method)
-        && body.get(method).is_some_and(|&b| is_ws(b))
+        && body
+            .get(method)
+            .is_some_and(|&b| is_ws(b) || b == b'\r' || b == b'\n')
         && !matches!(request_line(first), Step::Bad)
 }
 
@@ -440,16 +463,19 @@ mod tests {
 
     #[test]
     fn garbage_is_not_http() {
-        let cases: [&[u8]; 9] = [
+        let cases: [&[u8]; 10] = [
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
             b"SSH-2.0-OpenSSH_9.6\r\n",
-            b"GET\r\n",
             b" GET / HTTP/1.1\r\n",
             b"GET\x0b/ HTTP/1.1\r\n",
-            b"GET / HTTP/2.0\r\n",
-            b"GET / HTTX",
-            b"GET / HTTP/1.1 x\r\n",
+            b"GET/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF",
+            // Loose request lines followed by something other than a field line.
+            b"GET\r\nnot a field\r\nHost: a.example\r\n\r\n",
+            b"EHLO mail.example\r\nMAIL FROM:<a@b.example>\r\n",
+            b"NICK someone\r\nUSER a b c :Real Name\r\n",
+            // A loose line needs a letters-only method: digits make it a tag or a banner.
+            b"a1 LOGIN user pass\r\nHost: a.example\r\n\r\n",
         ];
         for c in cases {
             assert_eq!(
@@ -459,8 +485,63 @@ mod tests {
                 c.escape_ascii().to_string()
             );
         }
-        // HTTP/0.9 simple request has no version: not HTTP/1.x.
-        assert_eq!(parse_request(b"GET /\r\n"), Err(Progress::NotThisProtocol));
+    }
+
+    #[test]
+    fn loose_request_lines_named_by_their_host_as_wireshark_reads_them() {
+        // zeek's http_methods / http_no-uri captures: request lines a server answers 400, whose
+        // Host Wireshark reads all the same.
+        for line in [
+            &b"OPTIONS HTTP/1.1"[..],
+            b"OPTIONS",
+            b"GET / HTTP/1.",
+            b"GET /HTTP/1.1",
+            b"GET HTTP/1.1",
+            b"CCM_POST / HTTP/1.",
+            b"TRACE /HTTP/1.1",
+            b"GET / HTTP/2.0",
+            b"GET / HTTP/1.1 x",
+            b"GET /",
+        ] {
+            let mut req = line.to_vec();
+            req.extend_from_slice(
+                b"\r\nUser-Agent: x\r\n123User-Agent: y\r\n folded\r\nHost: www.google.com\r\n\r\n",
+            );
+            let text = req.escape_ascii().to_string();
+            assert_eq!(parse_request(&req), host(b"www.google.com"), "{text}");
+            assert!(looks_like_request(&req), "{text}");
+            // Every prefix up to the Host line's end still wants more.
+            let host_end = req.windows(2).rposition(|w| w == b"m\r").unwrap() + 2;
+            for k in 0..host_end {
+                assert_eq!(
+                    parse_request(&req[..k]),
+                    Err(Progress::NeedMore),
+                    "{text} at {k}"
+                );
+            }
+        }
+        // A loose line names nothing by itself: no absolute form, no CONNECT authority.
+        assert_eq!(
+            parse_request(b"GET http://a.example/ HTTP/1.\r\nHost: b.example\r\n\r\n"),
+            host(b"b.example")
+        );
+        assert_eq!(
+            parse_request(b"GET http://a.example/ HTTP/1.\r\n\r\n"),
+            Err(Progress::GaveUp(GiveUp::NoHost))
+        );
+    }
+
+    #[test]
+    fn connect_without_authority_is_named_by_host() {
+        // "CONNECT / HTTP/1.1": "/" is no authority; the Host header names the request.
+        for target in ["/", "/x", "a.example/x", "u@a.example:443"] {
+            let req = format!("CONNECT {target} HTTP/1.1\r\nHost: www.google.com\r\n\r\n");
+            assert_eq!(
+                parse_request(req.as_bytes()),
+                host(b"www.google.com"),
+                "{target}"
+            );
+        }
     }
 
     #[test]
@@ -495,7 +576,10 @@ mod tests {
         assert!(!looks_like_request(b"GET"));
         assert!(looks_like_request(b"get / HTTP/1.1"));
         assert!(looks_like_request(b"GETX / HTTP/1.1"));
-        assert!(!looks_like_request(b"GET / HTTX"));
+        assert!(looks_like_request(b"OPTIONS\r\n"));
+        assert!(looks_like_request(b"GET / HTTX"));
+        assert!(!looks_like_request(b"GET/ HTTP/1.1"));
+        assert!(!looks_like_request(b"GET / \x01"));
         assert!(!looks_like_request(b"SSH-2.0-OpenSSH_9.6\r\n"));
         assert!(!looks_like_request(b"\x16\x03\x01"));
         assert!(!looks_like_request(b""));

@@ -432,7 +432,16 @@ impl Inspector {
             }
             (Protocol::Http { buf, start }, _) if from_client => {
                 if insert_at(buf, *start, seq, payload, http::MAX_HEADER) {
-                    http_step(http::parse_request(buf.contiguous()))
+                    match http::parse_request(buf.contiguous()) {
+                        // A text line that began like a request ("CAPA", "EHLO x") and went on
+                        // as another protocol: this segment or a later one may start a hello
+                        // (STARTTLS), so look at it afresh.
+                        Err(Progress::NotThisProtocol) => {
+                            self.protocol = Protocol::Unknown;
+                            self.start_tcp(seq, payload)
+                        }
+                        request => http_step(request),
+                    }
                 } else {
                     Step::Continue
                 }
@@ -474,7 +483,12 @@ impl Inspector {
             return self.tls_progress(progress).or(Step::ClientSpoke);
         }
         if http::looks_like_request(payload) {
-            let step = http_step(http::parse_request(payload));
+            let request = http::parse_request(payload);
+            if request == Err(Progress::NotThisProtocol) {
+                // Text that began like a request line: keep looking, as for a banner.
+                return Step::Continue;
+            }
+            let step = http_step(request);
             if step == Step::Continue {
                 let mut buf = StreamBuf::default();
                 insert_at(&mut buf, seq, seq, payload, http::MAX_HEADER);
