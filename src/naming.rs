@@ -46,6 +46,13 @@ pub struct FlowName {
 }
 
 impl FlowName {
+    /// Bytes it holds on the heap besides itself (what the name interner budgets).
+    pub(crate) fn string_bytes(&self) -> usize {
+        self.server_name.as_ref().map_or(0, |n| n.len())
+            + self.sni.as_ref().map_or(0, |n| n.len())
+            + self.alpn.len()
+    }
+
     /// The offered ALPN protocols.
     pub fn alpn_list(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -89,10 +89,10 @@ impl Default for Config {
 }
 
 /// Memory one tracked flow costs, as budgeted by `max_table_bytes`: measured resident memory per
-/// flow (`cargo bench --bench flow_memory`: 310-359 B unnamed, 446-531 B named, at 100k-1M flows;
-/// key and entry in the map with its load-factor slack, the eviction order, the boxed name),
-/// rounded up so that the bound holds when every flow is named.
-pub const BYTES_PER_FLOW: usize = 544;
+/// flow (`cargo bench --bench flow_memory`, at 100k-1M flows: 236-241 B unnamed or named with a
+/// name shared by other flows; 428-434 B when every flow has a name of its own, what a peer can
+/// force), rounded up so that the bound holds in that worst case.
+pub const BYTES_PER_FLOW: usize = 448;
 
 impl Config {
     /// The flow bound in force: `max_flows`, lowered to what fits in `max_table_bytes`.

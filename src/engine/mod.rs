@@ -79,7 +79,8 @@ pub struct Engine {
     counters: Counters,
     dns_cache: dns::DnsCache,
     /// Process contexts shared between flows.
-    contexts: intern::Interner,
+    contexts: intern::Interner<crate::context::FlowContext>,
+    names: intern::Interner<crate::naming::FlowName>,
     inspect_memory: Arc<AtomicUsize>,
     catalog: RwLock<Arc<LoadedCatalog>>,
     /// Serializes catalog changes (swap, extend, the app check of a sanction) without holding the
@@ -127,6 +128,7 @@ impl Engine {
             ),
             inspect_memory: Arc::new(AtomicUsize::new(0)),
             contexts: intern::Interner::default(),
+            names: intern::Interner::default(),
             catalog: RwLock::new(LoadedCatalog::embedded()),
             catalog_writer: Mutex::new(()),
             policy: RwLock::new(Arc::new(Policy::new())),

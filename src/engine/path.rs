@@ -530,7 +530,7 @@ impl Engine {
     /// Give the flow its name, the name's app and registrable domain, and the verdict.
     fn set_name(&self, e: &mut FlowEntry, mut name: FlowName) {
         e.verdict = naming::resolve(&mut name, &self.loaded_catalog(), &self.policy());
-        e.name = Some(Box::new(name));
+        e.name = Some(self.take_name(name));
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`dns`]: DNS query and answer messages;
 //! - [`encap`]: tunnels and encapsulations around them (PPPoE, NFLOG, GRE, VXLAN, MPLS, GTP-U);
 //! - [`tls`]: TLS ClientHello records;
+//! - [`flows`]: an engine filled with many flows of one kind (memory per flow);
 //! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
 //! - `capture`: reading pcap and pcapng files (the CLI's reader);
 //! - `memory`: RSS and peak RSS of this process (the CLI's reader);
@@ -18,6 +19,7 @@
 pub mod corpus;
 pub mod dns;
 pub mod encap;
+pub mod flows;
 pub mod packet;
 pub mod raw;
 pub mod sample;
