@@ -406,7 +406,7 @@ impl FlowTable {
     #[inline]
     pub fn with_entry<R>(&self, key: &FlowKey, f: impl FnOnce(&mut FlowEntry) -> R) -> Option<R> {
         let mut guard = self.map.get_mut(key)?;
-        Some(f(&mut **guard))
+        Some(f(&mut guard))
     }
 
     /// Take a slot for a new flow, evicting old flows (handed to `evicted`) while the table is full.
@@ -452,7 +452,7 @@ impl FlowTable {
             dashmap::Entry::Occupied(mut existing) => Err(f(existing.get_mut(), false)),
             dashmap::Entry::Vacant(vacant) => {
                 let mut guard = vacant.insert(Box::new(entry));
-                Ok(f(&mut **guard, true))
+                Ok(f(&mut guard, true))
             }
         };
         match result {

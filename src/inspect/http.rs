@@ -111,9 +111,8 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     if method_len == 0 || method_len > MAX_METHOD {
         return Step::Bad;
     }
-    if !is_ws(buf[method_len])
-        && !(matches!(buf[method_len], b'\r' | b'\n') && is_word_method(method))
-    {
+    let line_end = matches!(buf[method_len], b'\r' | b'\n');
+    if !(is_ws(buf[method_len]) || (line_end && is_word_method(method))) {
         return Step::Bad;
     }
     // The rest of the line: words of target bytes separated by whitespace, then CRLF or LF.
