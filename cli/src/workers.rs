@@ -146,7 +146,11 @@ fn parallel(
             for tx in &senders {
                 let _ = tx.send(job.clone());
             }
-            drop(job);
+            // The workers may all be done with the job before this thread lets go of it (tiny
+            // frames, this thread preempted): then the batch goes back from here. Dropped here
+            // instead, it was lost to the reader's pool, which then waited for it for ever (a
+            // rare hang on a SYN flood with 2 workers).
+            give_back(job, &stream.recycle);
             between(position);
         }
         drop(senders);
@@ -158,6 +162,14 @@ fn parallel(
         }
         result
     })
+}
+
+/// Let go of a job: whoever lets go last (a worker or the dispatching thread) gives its batch
+/// back to the reader's pool.
+fn give_back(job: Arc<Job>, recycle: &SyncSender<Batch>) {
+    if let Some(job) = Arc::into_inner(job) {
+        let _ = recycle.try_send(job.batch);
+    }
 }
 
 fn worker(
@@ -212,10 +224,7 @@ fn worker(
             }
             i += 1;
         }
-        // The last worker done with the batch gives it back to the reader.
-        if let Some(job) = Arc::into_inner(job) {
-            let _ = recycle.try_send(job.batch);
-        }
+        give_back(job, &recycle);
     }
     unknown
 }
@@ -423,5 +432,36 @@ mod tests {
         frag[14 + 6] = 0x20; // more fragments
         assert_eq!(classify(1, &frag, 2), SYNC);
         assert_eq!(classify(1, &[0u8; 10], 2), 0);
+    }
+
+    fn job() -> Arc<Job> {
+        Arc::new(Job {
+            batch: Batch::default(),
+            owner: Vec::new(),
+            tick_after: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn the_batch_goes_back_whoever_lets_go_last() {
+        let (recycle, pool) = std::sync::mpsc::sync_channel::<Batch>(4);
+        // Workers first, the dispatching thread last (the order that lost batches).
+        let dispatcher = job();
+        let (w0, w1) = (dispatcher.clone(), dispatcher.clone());
+        give_back(w0, &recycle);
+        give_back(w1, &recycle);
+        assert!(
+            pool.try_recv().is_err(),
+            "not back while the dispatcher holds it"
+        );
+        give_back(dispatcher, &recycle);
+        assert!(pool.try_recv().is_ok(), "back once the last holder lets go");
+        // A worker last.
+        let dispatcher = job();
+        let w0 = dispatcher.clone();
+        give_back(dispatcher, &recycle);
+        assert!(pool.try_recv().is_err());
+        give_back(w0, &recycle);
+        assert!(pool.try_recv().is_ok());
     }
 }
