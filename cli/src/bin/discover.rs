@@ -23,7 +23,7 @@
 //! the records after each batch.
 //! With no CAPTURE the bundled sample (`examples/data/sample.pcap`, built into the binary) is used.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -377,17 +377,40 @@ struct Row {
     flows: u64,
     up: u64,
     down: u64,
-    clients: BTreeSet<IpAddr>,
+    clients: HashSet<IpAddr, Fast>,
     first: u64,
     last: u64,
     verdict: &'static str,
 }
 
-fn add(rows: &mut BTreeMap<String, Row>, key: String, r: &ActivityRecord) {
-    let row = rows.entry(key).or_insert_with(|| Row {
-        first: u64::MAX,
-        ..Row::default()
-    });
+/// foldhash, as the library's tables: the report adds up every record (a flood's too), so its
+/// maps cost a hash per record, not a tree walk of string or address comparisons.
+type Fast = foldhash::fast::RandomState;
+
+/// The row of `key`, made (with `owned()`) only when it is new: a record of a known row
+/// allocates nothing.
+fn row<'a, K, Q>(
+    rows: &'a mut HashMap<K, Row, Fast>,
+    key: &Q,
+    owned: impl FnOnce() -> K,
+) -> &'a mut Row
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if !rows.contains_key(key) {
+        rows.insert(
+            owned(),
+            Row {
+                first: u64::MAX,
+                ..Row::default()
+            },
+        );
+    }
+    rows.get_mut(key).expect("inserted above")
+}
+
+fn add(row: &mut Row, r: &ActivityRecord) {
     if r.event == cloudsight::Event::Close {
         row.flows += 1;
     }
@@ -397,7 +420,9 @@ fn add(rows: &mut BTreeMap<String, Row>, key: String, r: &ActivityRecord) {
     row.first = row.first.min(r.first_seen_ns);
     row.last = row.last.max(r.last_seen_ns);
     if let Some(app) = &r.app {
-        row.category = app.category.clone();
+        if row.category != app.category {
+            row.category.clone_from(&app.category);
+        }
         row.risk = Some(app.risk);
     }
     row.verdict = match r.verdict {
@@ -446,9 +471,8 @@ fn bytes(n: u64) -> String {
 fn print_rows(
     out: &mut impl Write,
     title: &str,
-    rows: BTreeMap<String, Row>,
+    mut rows: Vec<(String, Row)>,
 ) -> std::io::Result<()> {
-    let mut rows: Vec<_> = rows.into_iter().collect();
     rows.sort_by(|a, b| {
         (b.1.up + b.1.down)
             .cmp(&(a.1.up + a.1.down))
@@ -486,32 +510,34 @@ fn print_rows(
 /// then unnamed traffic by server address.
 #[derive(Default)]
 struct Tables {
-    apps: BTreeMap<String, Row>,
-    unknown: BTreeMap<String, Row>,
-    unnamed: BTreeMap<String, Row>,
+    apps: HashMap<String, Row, Fast>,
+    unknown: HashMap<String, Row, Fast>,
+    /// By server address and transport (named "addr (tcp)" when printed).
+    unnamed: HashMap<(IpAddr, cloudsight::Transport), Row, Fast>,
 }
 
 impl Tables {
     fn add(&mut self, r: &ActivityRecord) {
-        if let Some(app) = &r.app {
-            add(&mut self.apps, app.name.clone(), r);
+        let row = if let Some(app) = &r.app {
+            row(&mut self.apps, app.name.as_str(), || app.name.clone())
         } else if let Some(name) = r.registrable_domain.as_ref().or(r.server_name.as_ref()) {
-            add(&mut self.unknown, name.clone(), r);
+            row(&mut self.unknown, name.as_str(), || name.clone())
         } else {
-            add(
-                &mut self.unnamed,
-                format!("{} ({:?})", r.server_ip, r.protocol).to_lowercase(),
-                r,
-            );
-        }
+            let key = (r.server_ip, r.protocol);
+            row(&mut self.unnamed, &key, || key)
+        };
+        add(row, r);
     }
 
     fn print(self, out: &mut impl Write) -> std::io::Result<()> {
-        print_rows(out, "app", self.apps)?;
+        print_rows(out, "app", self.apps.into_iter().collect())?;
         writeln!(out)?;
-        print_rows(out, "unknown domain", self.unknown)?;
+        print_rows(out, "unknown domain", self.unknown.into_iter().collect())?;
         writeln!(out)?;
-        print_rows(out, "unnamed server", self.unnamed)
+        let unnamed = self.unnamed.into_iter();
+        let unnamed =
+            unnamed.map(|((ip, proto), row)| (format!("{ip} ({proto:?})").to_lowercase(), row));
+        print_rows(out, "unnamed server", unnamed.collect())
     }
 }
 
