@@ -210,12 +210,20 @@ fn main() -> ExitCode {
         }
         policy.set_app_instances(id, own, cloudsight::Sanction::Unsanctioned);
     }
+    let defaults = Config::default();
     let config = Config {
         device: Device {
             id: "discover".into(),
             name: hostname(),
         },
-        ..Config::default()
+        // Usage rows are aggregated only when they are printed (`--usage`): otherwise the
+        // engine would fold every record into rows nobody drains.
+        usage_window_ns: if options.usage {
+            defaults.usage_window_ns
+        } else {
+            0
+        },
+        ..defaults
     };
     let engine = match Engine::new(config) {
         Ok(e) => e,
