@@ -1041,6 +1041,11 @@ typedef struct cloudsight_stats {
      * Frames with more than 8 encapsulation layers.
      */
     uint64_t drop_encap_too_deep;
+    /**
+     * TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
+     * before or after the real hello), read both ways: the stricter verdict holds.
+     */
+    uint64_t hellos_reread;
 } cloudsight_stats;
 
 /**
@@ -1561,7 +1566,7 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 168, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 328, stats_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 336, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_record) == 2840, record_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_record, client_ip) == 80, record_client_ip);

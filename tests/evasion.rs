@@ -5,10 +5,15 @@
 //!
 //! # What an endpoint sensor can know (the decisions these tests pin)
 //!
-//! - **Overlaps: the first received byte wins** (`cloudsight::internal::inspect`'s stream buffer
-//!   documents it). Linux, Windows and the BSDs never rewrite bytes they already accepted in
-//!   order, so a conflicting overlap sent after the original reads the same for the server and
-//!   for cloudsight (`conflicting_overlap_first_received_byte_wins`).
+//! - **Overlaps: the first received byte wins, and a second version is read too.** Linux,
+//!   Windows and the BSDs never rewrite bytes they already accepted in order, so the first
+//!   received copy is what the server read when every copy reached it
+//!   (`conflicting_overlap_first_received_byte_wins`). But the server may never have seen the
+//!   first copy: a decoy sent with a TTL too small to reach it, or a bad checksum it drops, is a
+//!   first copy only for the sensor. So when hello bytes come twice with different values
+//!   (overlapping segments before the hello is complete, or a whole second hello after it, until
+//!   the server's first bytes), both versions are read and the stricter verdict holds
+//!   (`decoy_hello_before_the_real_one_is_read_both_ways` and the cases after it).
 //! - **Checksums are not checked.** A sensor that captures outbound packets above the NIC sees
 //!   them before checksum offload fills the checksum in, so a zero or wrong checksum is what
 //!   honest traffic looks like: cloudsight cannot use it to tell a decoy from data, and does not.
@@ -23,7 +28,7 @@
 use cloudsight::capi::*;
 use cloudsight::{ActivityRecord, Config, Engine, LinkType, Sanction, Verdict};
 use cloudsight_testkit::packet::{Tcp, ACK, PSH_ACK, SYN, SYN_ACK};
-use cloudsight_testkit::tls::{chromium_handshake, chromium_hello, records};
+use cloudsight_testkit::tls::{chromium_handshake, chromium_hello, client_hello, records};
 
 const CLIENT: [u8; 4] = [10, 0, 0, 5];
 const SERVER: [u8; 4] = [162, 125, 1, 18];
@@ -256,13 +261,24 @@ fn conflicting_overlap_first_received_byte_wins() {
         (at, decoy[at..at + 20].to_vec()),
         (at + 20, real[at + 20..].to_vec()),
     ];
-    blocked(&segs, real.len());
-    // The decoy first: it is what the stream carries (for the server too), so it names the flow;
-    // www.dropbox.org is not in the catalog, so the flow is allowed.
+    let r = blocked(&segs, real.len());
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    // The decoy's bytes first: the stream carries two versions of the name, and the server may
+    // have taken either (the decoy may never have reached it). Both are read; the real one's
+    // verdict (Block) is the stricter, so it names the flow, from the completing segment on.
     let segs = vec![
         (0, real[..at].to_vec()),
         (at, decoy[at..at + 20].to_vec()),
         (at, real[at..].to_vec()),
+    ];
+    let r = blocked(&segs, real.len());
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    // Both versions allowed: the first received one names the flow, as before.
+    let other = chromium_hello("www.dropbox.net", 0);
+    let segs = vec![
+        (0, decoy[..at].to_vec()),
+        (at, decoy[at..at + 20].to_vec()),
+        (at, other[at..].to_vec()),
     ];
     run_case(
         443,
@@ -272,6 +288,88 @@ fn conflicting_overlap_first_received_byte_wins() {
         None,
         Verdict::Allow,
     );
+}
+
+/// A whole decoy hello (another, allowed name; another length) at the stream start, then the
+/// real hello at the same sequence number: the decoy names the flow and is allowed (the sensor
+/// cannot know the server never got it), the real hello is read as a second version and its
+/// stricter verdict blocks from its own packet on. In either length order.
+#[test]
+fn decoy_hello_before_the_real_one_is_read_both_ways() {
+    let real = hello();
+    for decoy_sni in ["example.org", "a-much-longer-allowed-name.example.org"] {
+        let decoy = chromium_hello(decoy_sni, 0);
+        assert_ne!(decoy.len(), real.len());
+        let mut c = Conn::new(443);
+        c.handshake(&[]);
+        assert_eq!(c.data(0, &decoy), Verdict::Allow, "{decoy_sni}");
+        assert_eq!(c.data(0, &real), Verdict::Block, "{decoy_sni}");
+        assert_eq!(c.send(false, 7001, PSH_ACK, b"server"), Verdict::Block);
+        let r = c.record();
+        assert_eq!(r.server_name.as_deref(), Some(SNI), "{decoy_sni}");
+        assert_eq!(r.app.as_ref().map(|a| a.id.as_str()), Some("dropbox"));
+        assert_eq!(r.verdict, Verdict::Block);
+        assert_eq!(c.engine.stats().hellos_reread, 1, "{decoy_sni}");
+    }
+}
+
+/// The decoy hello, then the real one in two segments: the second version is read once it is
+/// complete, and blocks from the segment that completes it.
+#[test]
+fn decoy_then_the_real_hello_in_two_segments() {
+    let real = hello();
+    // A short decoy (a plain hello), so that 700 bytes of the real one cover it.
+    let decoy = client_hello("example.org", &["h2"], 1);
+    assert!(
+        decoy.len() < 700 && real.len() > 800,
+        "{} {}",
+        decoy.len(),
+        real.len()
+    );
+    let mut c = Conn::new(443);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, &decoy), Verdict::Allow);
+    assert_eq!(c.data(0, &real[..700]), Verdict::Allow);
+    assert_eq!(c.data(700, &real[700..]), Verdict::Block);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+}
+
+/// The real hello first, then a decoy copy with an allowed name: the flow stays blocked (a
+/// second reading never makes a verdict milder) and keeps the real name.
+#[test]
+fn decoy_after_the_real_hello_changes_nothing() {
+    let real = hello();
+    let decoy = chromium_hello("example.org", 0);
+    let mut c = Conn::new(443);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, &real), Verdict::Block);
+    assert_eq!(c.data(0, &decoy), Verdict::Block);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    assert_eq!(c.engine.stats().hellos_reread, 1);
+}
+
+/// Once the server has answered, the version it took is settled: a later "hello" in the client's
+/// stream is application data to the server and is not read (nor is a plain retransmission of
+/// the hello, which changes nothing).
+#[test]
+fn the_server_answer_ends_the_second_reading() {
+    let real = hello();
+    let decoy = chromium_hello("example.org", 0);
+    let mut c = Conn::new(443);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, &decoy), Verdict::Allow);
+    assert_eq!(c.data(0, &decoy), Verdict::Allow, "a retransmission");
+    assert_eq!(
+        c.send(false, 7001, PSH_ACK, b"server hello"),
+        Verdict::Allow
+    );
+    assert_eq!(c.data(0, &real), Verdict::Allow);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some("example.org"));
+    assert_eq!(c.engine.stats().hellos_reread, 0);
+    assert_eq!(c.engine.stats().inspect_memory, 0, "the watch is over");
 }
 
 #[test]
@@ -485,4 +583,14 @@ fn c_api_http_reversed() {
     let mut segs = chunks(req, 1);
     segs.reverse();
     c_api_case(&segs, req.len() - 2);
+}
+
+#[test]
+fn c_api_decoy_hello_then_the_real_one() {
+    // The decoy (4 bytes shorter) does not cover the real hello's length: the real one completes
+    // the message, and blocks from its packet on.
+    let real = hello();
+    let decoy = chromium_hello("example.org", 0);
+    assert!(decoy.len() < real.len());
+    c_api_case(&[(0, decoy), (0, real.clone())], real.len());
 }

@@ -615,6 +615,9 @@ pub struct cloudsight_stats {
     pub drop_encap_malformed: u64,
     /// Frames with more than 8 encapsulation layers.
     pub drop_encap_too_deep: u64,
+    /// TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
+    /// before or after the real hello), read both ways: the stricter verdict holds.
+    pub hellos_reread: u64,
 }
 
 impl Zeroed for cloudsight_stats {
@@ -669,6 +672,7 @@ versioned!(
         usage_rows_dropped,
         drop_encap_malformed,
         drop_encap_too_deep,
+        hellos_reread,
     ]
 );
 
@@ -716,6 +720,7 @@ impl cloudsight_stats {
             usage_rows_dropped,
             drop_encap_malformed,
             drop_encap_too_deep,
+            hellos_reread,
         } = *s;
         cloudsight_stats {
             struct_size: std::mem::size_of::<cloudsight_stats>() as u32,
@@ -760,6 +765,7 @@ impl cloudsight_stats {
             usage_rows_dropped,
             drop_encap_malformed,
             drop_encap_too_deep,
+            hellos_reread,
         }
     }
 }

@@ -425,7 +425,11 @@ impl Engine {
         let weak = e.evidence < Evidence::AppRequest;
         // The server's bytes name nothing once the client is known: they neither start the
         // inspector nor spend its budget (another thread may hand them over before the client's).
+        // They end the watch over a read hello: the server has answered the version it took.
         if !from_client && !weak {
+            if e.inspector.as_ref().is_some_and(|i| i.watching()) {
+                self.end_inspection(e);
+            }
             return;
         }
         if e.inspector.is_none() {
@@ -462,9 +466,26 @@ impl Engine {
             Step::ClientSpoke => e.evidence(side, Evidence::AppRequest),
             Step::Done => self.end_inspection(e),
             Step::Named(source, name, hello) => {
+                let other = inspector.alternative_name();
+                // A TLS hello stays watched for a second version of its bytes while the
+                // inspectors' memory is well under its cap (the watch never costs a new flow its
+                // inspection).
+                let watch = inspector.watching()
+                    && self.inspect_memory.load(Ordering::Relaxed)
+                        < self.config.max_inspect_bytes / WATCH_SHARE;
                 e.evidence(side, Evidence::AppRequest);
-                self.end_inspection(e);
+                if !watch {
+                    self.end_inspection(e);
+                }
                 self.name_in_band(e, source, name, hello);
+                if let Some((name, hello)) = other {
+                    self.reread(e, source, name, hello);
+                }
+            }
+            Step::Reread => {
+                if let Some((name, hello)) = inspector.alternative_name() {
+                    self.reread(e, NameSource::TlsSni, name, hello);
+                }
             }
         }
     }
@@ -473,6 +494,29 @@ impl Engine {
         e.inspect_done = true;
         // Dropping the inspector gives its buffer bytes back to the gauge.
         e.inspector = None;
+    }
+
+    /// A second version of a named flow's hello (its bytes came twice with different values): a
+    /// server may have taken either, so the version with the stricter verdict names the flow
+    /// (`Stats::hellos_reread` counts them). The flow's verdict never gets milder.
+    fn reread(&self, e: &mut FlowEntry, source: NameSource, name: Option<Name>, hello: HelloInfo) {
+        bump(&self.counters.hellos_reread);
+        if let Some(n) = &name {
+            self.count_name(n);
+        }
+        let mut hello = hello;
+        let (alpn, cut) = cap_alpn(std::mem::take(&mut hello.alpn));
+        if cut {
+            bump(&self.counters.alpn_cut);
+        }
+        hello.alpn = alpn;
+        let name = name.map(|n| n.text.into_boxed_str());
+        let mut other = naming::in_band(None, source, name, Some(hello));
+        let verdict = naming::resolve(&mut other, &self.loaded_catalog(), &self.policy());
+        if strictness(verdict) > strictness(e.verdict) {
+            e.verdict = verdict;
+            e.name = Some(self.take_name(other));
+        }
     }
 
     /// Name a flow from its own bytes (SNI, Host), given the DNS name it may have had until then
@@ -533,6 +577,18 @@ impl Engine {
         e.name = Some(self.take_name(name));
     }
 }
+
+/// How strict a verdict is: a second reading of a flow may only make it stricter.
+fn strictness(v: Verdict) -> u8 {
+    match v {
+        Verdict::Allow => 0,
+        Verdict::Monitor => 1,
+        Verdict::Block => 2,
+    }
+}
+
+/// Watched hellos hold at most 1/WATCH_SHARE of `max_inspect_bytes` between them.
+const WATCH_SHARE: usize = 8;
 
 #[cfg(test)]
 mod tests {

@@ -101,6 +101,9 @@ pub struct Stats {
     /// Frames with more than [`MAX_ENCAP_DEPTH`](crate::MAX_ENCAP_DEPTH) encapsulation
     /// layers.
     pub drop_encap_too_deep: u64,
+    /// TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
+    /// before or after the real hello), read both ways: the stricter verdict holds.
+    pub hellos_reread: u64,
 }
 
 /// Stripes of the per-packet counters: a thread bumps its own stripe, on its own cache line.
@@ -178,6 +181,7 @@ pub(super) struct Counters {
     pub alpn_cut: AtomicU64,
     pub drop_encap_malformed: AtomicU64,
     pub drop_encap_too_deep: AtomicU64,
+    pub hellos_reread: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -234,6 +238,7 @@ impl Engine {
             usage_rows_dropped: usage.dropped,
             drop_encap_malformed: get(&c.drop_encap_malformed),
             drop_encap_too_deep: get(&c.drop_encap_too_deep),
+            hellos_reread: get(&c.hellos_reread),
         }
     }
 }

@@ -222,9 +222,16 @@ pub(crate) enum Step {
     /// The flow's own bytes named it: the source, the name (`None` for a ClientHello without
     /// SNI, whose details still count), and the hello's details for TLS and QUIC.
     Named(NameSource, Option<Name>, Option<HelloInfo>),
+    /// After `Named` (a TLS hello, while [`Inspector::watching`]): a client segment carried hello
+    /// bytes again with different values; [`Inspector::alternative_name`] reads that version.
+    Reread,
     /// Budget spent or nothing recognisable: stop inspecting this flow.
     Done,
 }
+
+/// Client segments a named TLS flow's inspector still looks at for a second version of its hello
+/// bytes (until the server's first bytes, which end it sooner).
+const WATCH_SEGMENTS: u8 = 8;
 
 /// Client payload bytes looked at per flow while no protocol is recognised (a preamble, a
 /// banner exchange) before giving up. Once a protocol is recognised its own byte bound rules:
@@ -329,6 +336,8 @@ pub(crate) struct Inspector {
     work_bytes: u32,
     /// A client payload at `client_isn` was seen (and was neither TLS nor HTTP).
     saw_stream_start: bool,
+    /// Client segments still compared with the hello once it is read ([`WATCH_SEGMENTS`]).
+    watch_left: u8,
     /// The engine's gauge of all inspectors' buffer bytes, and this inspector's share of it:
     /// kept in step after every payload and given back on drop, however the flow ends.
     gauge: Arc<AtomicUsize>,
@@ -351,6 +360,7 @@ impl Inspector {
             client_bytes: 0,
             work_bytes: 0,
             saw_stream_start: false,
+            watch_left: WATCH_SEGMENTS,
         }
     }
 
@@ -426,6 +436,19 @@ impl Inspector {
                 }
             }
             (Protocol::Pending(_), _) if from_client => self.pending(seq, payload),
+            (Protocol::Tls(r), _) if from_client && r.hello().is_some() => {
+                // The hello is read and named the flow: a later copy of its bytes that differs
+                // is a second version of it (a decoy the server drops, or the real hello after
+                // one), read by the engine for the stricter verdict.
+                self.watch_left = self.watch_left.saturating_sub(1);
+                if r.recheck(seq, payload) {
+                    Step::Reread
+                } else if self.watch_left == 0 {
+                    Step::Done
+                } else {
+                    Step::Continue
+                }
+            }
             (Protocol::Tls(r), _) if from_client => {
                 let progress = r.push(seq, payload);
                 self.tls_progress(progress)
@@ -549,6 +572,25 @@ impl Inspector {
                 Step::Continue
             }
         }
+    }
+
+    /// A TLS hello was read (the flow is named) and its inspector still compares the client's
+    /// segments with it: the engine keeps it until the server's first bytes or
+    /// [`WATCH_SEGMENTS`] client segments, whichever comes first.
+    pub fn watching(&self) -> bool {
+        matches!(&self.protocol, Protocol::Tls(r) if r.hello().is_some()) && self.watch_left > 0
+    }
+
+    /// The other version of the hello when its bytes came twice with different values (the
+    /// last received copy of each byte, where [`Step::Named`] read the first): its name and
+    /// details, if it reads as a complete hello.
+    pub fn alternative_name(&self) -> Option<(Option<Name>, HelloInfo)> {
+        let Protocol::Tls(r) = &self.protocol else {
+            return None;
+        };
+        let (hello, truncated) = r.alternative()?;
+        let mut info = HelloInfo::from_handshake(&hello, b't', truncated)?;
+        Some((info.sni.take(), info))
     }
 
     fn tls_progress(&mut self, progress: Progress) -> Step {

@@ -67,6 +67,30 @@ impl StreamBuf {
         new
     }
 
+    /// Whether some byte of `data`, at stream offset `lo`, was received before with another
+    /// value (a conflicting overlap: two versions of the same bytes).
+    pub fn differs(&self, lo: usize, data: &[u8]) -> bool {
+        let hi = (lo + data.len()).min(self.buf.len());
+        (lo..hi)
+            .zip(data)
+            .any(|(i, &b)| self.has(i) && self.buf[i] != b)
+    }
+
+    /// Whether [`Self::overwrite`] with `data` at `lo` would change anything: a byte not received
+    /// yet, or received with another value.
+    pub fn would_change(&self, lo: usize, data: &[u8]) -> bool {
+        (lo..lo + data.len())
+            .zip(data)
+            .any(|(i, &b)| !self.has(i) || self.buf[i] != b)
+    }
+
+    /// Store `data` at stream offset `lo`, replacing bytes received before: the last received
+    /// byte wins (the other reading of a stream with conflicting overlaps).
+    pub fn overwrite(&mut self, lo: usize, data: &[u8]) {
+        self.insert(lo, data);
+        self.buf[lo..lo + data.len()].copy_from_slice(data);
+    }
+
     /// The received prefix from offset 0.
     pub fn contiguous(&self) -> &[u8] {
         &self.buf[..self.prefix]
@@ -75,11 +99,6 @@ impl StreamBuf {
     /// Every byte up to the highest received offset (holes are zero).
     pub fn bytes(&self) -> &[u8] {
         &self.buf
-    }
-
-    /// Mutable bytes (for in-place de-framing once the message is complete).
-    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
     }
 
     /// Offset 0 moves back by `by` bytes (an earlier segment arrived before an unanchored start).
@@ -114,11 +133,6 @@ impl StreamBuf {
             }
             Some((lo, &self.buf[lo..i]))
         })
-    }
-
-    /// Drop the received-map (the bytes stay, e.g. a de-framed message).
-    pub fn forget_map(&mut self) {
-        self.have = Vec::new();
     }
 
     /// Free everything.

@@ -11,19 +11,23 @@ use crate::tls::client_hello;
 pub enum Kind {
     /// One payload-free TCP ACK: key, entry, table slot, eviction order.
     Unnamed,
-    /// SYN, SYN-ACK and a TLS ClientHello with one of three SNIs: the name (SNI, ALPN, JA4, app)
-    /// is shared by the flows of one name.
+    /// SYN, SYN-ACK, a TLS ClientHello with one of three SNIs and the server's first bytes: the
+    /// name (SNI, ALPN, JA4, app) is shared by the flows of one name.
     Named,
     /// As `Named`, with a different SNI per flow (what a peer can force): a name of its own each.
     Unique,
+    /// As `Named`, without the server's answer (a flood of hellos): the engine keeps watching
+    /// each hello for a second version, within its budget for that.
+    Unanswered,
 }
 
 impl Kind {
     /// Every kind, with its name in figures.
-    pub const ALL: [(Kind, &'static str); 3] = [
+    pub const ALL: [(Kind, &'static str); 4] = [
         (Kind::Unnamed, "unnamed"),
         (Kind::Named, "named"),
         (Kind::Unique, "unique"),
+        (Kind::Unanswered, "unanswered"),
     ];
 }
 
@@ -64,5 +68,18 @@ pub fn fill(engine: &Engine, kind: Kind, n: u32) {
         };
         frame(&mut buf, i, true, 16, hello);
         engine.process_packet(LinkType::Ethernet, &buf, ts + 2, None);
+        if kind == Kind::Unanswered {
+            continue;
+        }
+        // The server answers (the start of a ServerHello), as servers do: that settles which
+        // version of the hello it took, and the engine lets go of the hello's bytes.
+        frame(
+            &mut buf,
+            i,
+            false,
+            24,
+            b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03",
+        );
+        engine.process_packet(LinkType::Ethernet, &buf, ts + 3, None);
     }
 }

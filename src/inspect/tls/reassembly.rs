@@ -31,6 +31,14 @@ pub struct HelloReassembler {
     anchored: bool,
     grace_left: u8,
     data: StreamBuf,
+    /// The other reading of the stream when segments overlapped with different bytes: the
+    /// last received byte wins (made at the first conflicting byte). See [`Self::alternative`].
+    alt: Option<Box<StreamBuf>>,
+    /// Once complete: the ClientHello message, de-framed from its records (the stream bytes
+    /// stay in `data`, so later copies of them can be compared).
+    message: Vec<u8>,
+    /// Once complete: stream bytes the hello's records take, from offset 0.
+    raw_end: usize,
     /// The hello is longer than the bound: it completes as a kept prefix.
     truncated: bool,
     state: Progress,
@@ -55,8 +63,10 @@ struct Scan {
 impl HelloReassembler {
     /// Hard bound on buffered client payload bytes (record headers included).
     pub const MAX_BYTES: usize = 16 * 1024;
-    /// Hard bound on heap bytes held: the payload bytes and the map of which arrived.
-    pub const MAX_MEMORY: usize = StreamBuf::memory_for(Self::MAX_BYTES);
+    /// Hard bound on heap bytes held: the stream bytes and the map of which arrived, the same
+    /// again for the second version of a hello whose bytes came twice (`alternative`), and the
+    /// de-framed message.
+    pub const MAX_MEMORY: usize = 2 * StreamBuf::memory_for(Self::MAX_BYTES) + Self::MAX_BYTES;
 
     /// `isn_next` = the sequence number of the client's first payload byte (the client's
     /// SYN seq plus one), if known; otherwise `None` and the first data segment's seq is
@@ -69,6 +79,9 @@ impl HelloReassembler {
             anchored: isn_next.is_some(),
             grace_left: UNANCHORED_GRACE_SEGMENTS,
             data: StreamBuf::default(),
+            alt: None,
+            message: Vec::new(),
+            raw_end: 0,
             truncated: false,
             state: Progress::NeedMore,
             scan: Scan::default(),
@@ -108,8 +121,57 @@ impl HelloReassembler {
             Progress::NotThisProtocol | Progress::GaveUp(GiveUp::Abandoned)
         ) {
             self.data.clear();
+            self.alt = None;
         }
         self.state
+    }
+
+    /// After [`Progress::Complete`]: a client segment that carries hello bytes again. Returns
+    /// true when it carries them with different bytes (a second version of the hello: a decoy
+    /// or the real one after a decoy, which may be longer), which changes [`Self::alternative`].
+    /// Segments that only repeat the hello, or only follow it, change nothing and are not kept.
+    pub fn recheck(&mut self, seq: u32, payload: &[u8]) -> bool {
+        let (Progress::Complete, Some(start)) = (self.state, self.start) else {
+            return false;
+        };
+        let offset = seq.wrapping_sub(start);
+        let (lo, skip) = if offset >= 1 << 31 {
+            (0usize, offset.wrapping_neg() as usize)
+        } else {
+            (offset as usize, 0usize)
+        };
+        if skip >= payload.len() || lo >= Self::MAX_BYTES {
+            return false;
+        }
+        let hi = (lo + (payload.len() - skip)).min(Self::MAX_BYTES);
+        let bytes = &payload[skip..skip + (hi - lo)];
+        // Bytes after the hello only matter once there is a second version to extend.
+        if self.alt.is_none() && (lo >= self.raw_end || !self.data.differs(lo, bytes)) {
+            return false;
+        }
+        let data = &self.data;
+        let alt = self.alt.get_or_insert_with(|| Box::new(data.clone()));
+        if !alt.would_change(lo, bytes) {
+            return false;
+        }
+        alt.overwrite(lo, bytes);
+        true
+    }
+
+    /// The other reading of a hello whose segments overlapped with different bytes: the
+    /// ClientHello message as it reads when the last received copy of each byte wins (the
+    /// first received copy gives [`Self::hello`]), and whether it is a kept prefix; `None`
+    /// when no bytes conflicted or that reading is no complete hello. A server may have taken
+    /// either version (it drops a segment cloudsight cannot tell is bad: a wrong checksum, a
+    /// TTL too small to reach it), so the caller reads both and keeps the stricter verdict.
+    pub fn alternative(&self) -> Option<(Vec<u8>, bool)> {
+        let alt = self.alt.as_ref()?;
+        let mut r = HelloReassembler::new(Some(0));
+        for (lo, run) in alt.runs() {
+            r.push(lo as u32, run);
+        }
+        let truncated = r.truncated();
+        r.hello().map(|h| (h.to_vec(), truncated))
     }
 
     /// After [`Progress::Complete`], the contiguous handshake message (type 1 + 24-bit
@@ -118,7 +180,7 @@ impl HelloReassembler {
     /// [`parse_client_hello_prefix`](super::parse_client_hello_prefix).
     pub fn hello(&self) -> Option<&[u8]> {
         match self.state {
-            Progress::Complete => Some(self.data.bytes()),
+            Progress::Complete => Some(&self.message),
             _ => None,
         }
     }
@@ -132,7 +194,7 @@ impl HelloReassembler {
     /// Bytes currently held on the heap (for a global inspection-memory bound); never more
     /// than [`Self::MAX_MEMORY`].
     pub fn memory(&self) -> usize {
-        self.data.memory()
+        self.data.memory() + self.message.capacity() + self.alt.as_ref().map_or(0, |a| a.memory())
     }
 
     /// Unanchored start only: an earlier segment arrived, so offset 0 moves back by `by`
@@ -142,6 +204,9 @@ impl HelloReassembler {
             return;
         }
         self.data.rebase(by);
+        if let Some(alt) = &mut self.alt {
+            alt.rebase(by);
+        }
         self.start = self.start.map(|s| s.wrapping_sub(by as u32));
         self.scan = Scan::default();
     }
@@ -159,7 +224,14 @@ impl HelloReassembler {
             return;
         }
         let hi = (lo + (payload.len() - skip)).min(Self::MAX_BYTES);
-        self.data.insert(lo, &payload[skip..skip + (hi - lo)]);
+        let bytes = &payload[skip..skip + (hi - lo)];
+        if self.alt.is_none() && self.data.differs(lo, bytes) {
+            self.alt = Some(Box::new(self.data.clone()));
+        }
+        self.data.insert(lo, bytes);
+        if let Some(alt) = &mut self.alt {
+            alt.overwrite(lo, bytes);
+        }
     }
 
     /// Walks the record layer over newly contiguous bytes (RFC 8446 §5.1: a handshake
@@ -244,27 +316,27 @@ impl HelloReassembler {
         }
     }
 
-    /// Moves the handshake fragments of the leading records together in place, dropping
-    /// the record headers, and cuts the buffer to the ClientHello message (or its kept prefix).
+    /// Copies the handshake fragments of the leading records into the message, without the
+    /// record headers, up to the ClientHello's end (or the kept prefix); the stream bytes stay.
     fn deframe(&mut self) {
         let need = self.scan.hs_need.unwrap_or(0);
-        let avail = self.data.contiguous().len();
-        let buf = self.data.bytes_mut();
-        buf.truncate(avail);
-        let (mut rd, mut wr) = (0usize, 0usize);
-        while wr < need {
+        let buf = self.data.contiguous();
+        let mut message = Vec::with_capacity(need.min(buf.len()));
+        let mut rd = 0usize;
+        while message.len() < need {
             let len = match buf.get(rd + 3..rd + RECORD_HEADER_LEN) {
                 Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
                 _ => break,
             };
             rd += RECORD_HEADER_LEN;
-            let n = len.min(need - wr).min(buf.len() - rd);
-            buf.copy_within(rd..rd + n, wr);
+            let n = len
+                .min(need - message.len())
+                .min(buf.len().saturating_sub(rd));
+            message.extend_from_slice(&buf[rd..rd + n]);
             rd += n;
-            wr += n;
         }
-        buf.truncate(wr);
-        self.data.forget_map();
+        self.raw_end = rd;
+        self.message = message;
     }
 }
 
@@ -392,7 +464,54 @@ mod tests {
             r.push(1 + i as u32, std::slice::from_ref(byte));
         }
         assert!(r.hello().is_some());
-        assert!(r.memory() <= CURL.len());
+        // The stream bytes with their map, and the de-framed message.
+        assert!(
+            r.memory() <= StreamBuf::memory_for(CURL.len()) + CURL.len(),
+            "{}",
+            r.memory()
+        );
+    }
+
+    fn hello_named(name: &[u8]) -> Vec<u8> {
+        into_records(
+            &build_hello(SPEC_CIPHERS, &[sni_ext(name), alpn_ext(&[b"h2"])]),
+            &[usize::MAX],
+        )
+    }
+
+    #[test]
+    fn conflicting_copies_give_a_second_reading() {
+        let (a, b) = (hello_named(b"aaaa.example"), hello_named(b"bbbb.example"));
+        assert_eq!(a.len(), b.len());
+        let at = a.windows(4).position(|w| w == b"aaaa").unwrap();
+        // Before completion: b's bytes over a's name, then the rest of a.
+        let mut r = HelloReassembler::new(Some(0));
+        r.push(0, &a[..at + 4]);
+        assert!(r.alternative().is_none(), "no conflict yet");
+        r.push(at as u32, &b[at..at + 4]);
+        assert_eq!(r.push(at as u32 + 4, &a[at + 4..]), Progress::Complete);
+        assert_eq!(r.hello(), Some(&a[5..]), "first received copy");
+        let (other, truncated) = r.alternative().unwrap();
+        assert_eq!(
+            (&other[..], truncated),
+            (&b[5..], false),
+            "last received copy"
+        );
+        // After completion: a plain retransmission changes nothing; a second hello does.
+        let mut r = HelloReassembler::new(Some(0));
+        assert_eq!(r.push(0, &a), Progress::Complete);
+        assert!(!r.recheck(0, &a));
+        assert!(!r.recheck(a.len() as u32, b"after the hello"));
+        assert!(r.alternative().is_none());
+        assert!(r.recheck(0, &b));
+        assert!(!r.recheck(0, &b), "the same second version again");
+        assert_eq!(r.alternative().unwrap().0, &b[5..]);
+        assert_eq!(r.hello(), Some(&a[5..]));
+        assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
+        // A longer second version extends past the first hello's bytes.
+        let long = hello_named(b"a-longer-name.example");
+        assert!(r.recheck(0, &long));
+        assert_eq!(r.alternative().unwrap().0, &long[5..]);
     }
 
     #[test]
