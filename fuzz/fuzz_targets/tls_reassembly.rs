@@ -1,5 +1,7 @@
 //! The ClientHello reassembler: segments with arbitrary sequence numbers (u32 seq + u16 length +
-//! bytes), an optional initial sequence number; memory must stay under the cap.
+//! bytes), an optional initial sequence number; once the hello is complete, segments go to the
+//! second-version check (`recheck`) as the engine sends them; memory must stay under the cap, and
+//! both readings parse or fail cleanly.
 #![no_main]
 use cloudsight::internal::inspect::tls::{parse_client_hello, HelloReassembler};
 use libfuzzer_sys::fuzz_target;
@@ -14,12 +16,19 @@ fuzz_target!(|data: &[u8]| {
         let seq = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let len = usize::from(u16::from_le_bytes([head[4], head[5]])).min(tail.len());
         let (segment, next) = tail.split_at(len);
-        r.push(seq, segment);
+        if r.hello().is_some() {
+            r.recheck(seq, segment);
+        } else {
+            r.push(seq, segment);
+        }
         assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
         rest = next;
     }
     if let Some(hello) = r.hello() {
         let _ = parse_client_hello(hello);
+    }
+    if let Some((other, _)) = r.alternative() {
+        let _ = parse_client_hello(&other);
     }
     let _ = parse_client_hello(data);
 });

@@ -827,10 +827,14 @@ mod tests {
             for (seq, data) in &segs {
                 r.push(*seq, data);
                 r.push(base.wrapping_add(*seq % 20_000), data);
+                r.recheck(base.wrapping_add(*seq % 20_000), data);
                 prop_assert!(r.memory() <= HelloReassembler::MAX_MEMORY);
             }
             if let Some(m) = r.hello() {
                 let _ = parse_client_hello(m);
+            }
+            if let Some((m, _)) = r.alternative() {
+                let _ = parse_client_hello(&m);
             }
         }
     }
