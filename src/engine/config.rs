@@ -89,7 +89,7 @@ impl Default for Config {
 }
 
 /// Memory one tracked flow costs, as budgeted by `max_table_bytes`: measured resident memory per
-/// flow (`cargo bench --bench flow_memory`, at 100k-1M flows: 236-241 B unnamed or named with a
+/// flow (`cargo bench --bench flow_memory`, at 100k-1M flows: 235-243 B unnamed or named with a
 /// name shared by other flows; 428-434 B when every flow has a name of its own, what a peer can
 /// force), rounded up so that the bound holds in that worst case.
 pub const BYTES_PER_FLOW: usize = 448;
