@@ -67,12 +67,23 @@ fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// A method as registered methods are spelled (letters, `-`, `_`): what a loose request line
-/// must start with, so a banner such as `SSH-2.0-OpenSSH_9.6` is not taken for one.
-fn is_word_method(method: &[u8]) -> bool {
-    method
-        .iter()
-        .all(|&b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+/// Methods registered for HTTP (RFC 9110 §9, RFC 5789): the only ones a loose request line may
+/// start with. Other token methods are taken in well-formed lines only, so text that merely
+/// starts with a word and a space (a server's body seen before the client is known, a mail or
+/// chat command) is let go at once.
+fn is_registered_method(method: &[u8]) -> bool {
+    matches!(
+        method,
+        b"GET"
+            | b"HEAD"
+            | b"POST"
+            | b"PUT"
+            | b"DELETE"
+            | b"CONNECT"
+            | b"OPTIONS"
+            | b"TRACE"
+            | b"PATCH"
+    )
 }
 
 // RFC 9112 §3 — request-line = method SP request-target SP HTTP-version CRLF
@@ -80,10 +91,10 @@ fn is_word_method(method: &[u8]) -> bool {
 //   Read as leniently as servers do: §3 lets a recipient split on whitespace words (any run of
 //   SP / HTAB as the separator; nginx also takes whitespace before the CRLF), §2.2 lets it
 //   ignore empty lines before the request line and accept a bare LF as the line end.
-//   Looser still, as Wireshark reads them: a line that is a method alone, or a method followed by
-//   words that are not `target HTTP/1.x` ("OPTIONS HTTP/1.1", "GET /HTTP/1.1", "GET / HTTP/1.")
-//   is a loose request line; it names nothing itself, and [`parse_request`] then wants field
-//   lines and a Host header.
+//   Looser still for a registered method, as Wireshark reads them: the method alone, or followed
+//   by words that are not `target HTTP/1.x` ("OPTIONS HTTP/1.1", "GET /HTTP/1.1",
+//   "GET / HTTP/1.") is a loose request line; it names nothing itself, and [`parse_request`]
+//   then wants field lines and a Host header.
 /// Parses the request line at the start of `buf`, telling a short prefix from a non-request.
 fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     // RFC 9112 §2.2: at least one empty line (CRLF) before the request-line is ignored.
@@ -111,17 +122,19 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     if method_len == 0 || method_len > MAX_METHOD {
         return Step::Bad;
     }
-    let line_end = matches!(buf[method_len], b'\r' | b'\n');
-    if !(is_ws(buf[method_len]) || (line_end && is_word_method(method))) {
+    if !is_registered_method(method) {
+        return strict_line(buf, method_len, start);
+    }
+    if !(is_ws(buf[method_len]) || matches!(buf[method_len], b'\r' | b'\n')) {
         return Step::Bad;
     }
     // The rest of the line: words of target bytes separated by whitespace, then CRLF or LF.
     let tail = &buf[method_len..];
     let Some(lf) = tail.iter().position(|&b| b == b'\n') else {
         // A CR may only be the last byte so far (its LF still to come).
-        let (body, _) = match tail.split_last() {
-            Some((b'\r', body)) => (body, ()),
-            _ => (tail, ()),
+        let body = match tail.split_last() {
+            Some((b'\r', body)) => body,
+            _ => tail,
         };
         return if body.iter().all(|&b| is_ws(b) || is_target_byte(b)) {
             Step::More
@@ -134,17 +147,74 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     if !line.iter().all(|&b| is_ws(b) || is_target_byte(b)) {
         return Step::Bad;
     }
-    let rest = start + method_len + lf + 1;
     let mut words = line.split(|&b| is_ws(b)).filter(|w| !w.is_empty());
     let target = match (words.next(), words.next(), words.next()) {
         (Some(target), Some(version), None) if is_http1_version(version) => Some(target),
-        _ if is_word_method(method) => None,
-        _ => return Step::Bad,
+        _ => None,
     };
     Step::Done(RequestLine {
         method,
         target,
-        rest,
+        rest: start + method_len + lf + 1,
+    })
+}
+
+/// A well-formed request line after a method of `method_len` bytes that is not registered
+/// (`start`: the empty lines skipped before it): `method SP target SP HTTP/1.x`, told apart from
+/// a short prefix of one byte by byte.
+fn strict_line(buf: &[u8], method_len: usize, start: usize) -> Step<RequestLine<'_>> {
+    if !is_ws(buf[method_len]) {
+        return Step::Bad;
+    }
+    let Some(target_start) = buf[method_len..]
+        .iter()
+        .position(|&b| !is_ws(b))
+        .map(|n| method_len + n)
+    else {
+        return Step::More;
+    };
+    let Some(target_len) = buf[target_start..].iter().position(|&b| !is_target_byte(b)) else {
+        return Step::More;
+    };
+    let target_end = target_start + target_len;
+    if target_len == 0 || !is_ws(buf[target_end]) {
+        return Step::Bad;
+    }
+    let Some(version_start) = buf[target_end..]
+        .iter()
+        .position(|&b| !is_ws(b))
+        .map(|n| target_end + n)
+    else {
+        return Step::More;
+    };
+    const VERSION: &[u8] = b"HTTP/1.";
+    let version = &buf[version_start..];
+    let common = version.len().min(VERSION.len());
+    if version[..common] != VERSION[..common] {
+        return Step::Bad;
+    }
+    if common < VERSION.len() {
+        return Step::More;
+    }
+    let tail = &version[common..];
+    let Some((&digit, after)) = tail.split_first() else {
+        return Step::More;
+    };
+    if !digit.is_ascii_digit() {
+        return Step::Bad;
+    }
+    let ws = after.iter().take_while(|&&b| is_ws(b)).count();
+    let eol = match &after[ws..] {
+        [] | [b'\r'] => return Step::More,
+        [b'\n', ..] => 1,
+        [b'\r', b'\n', ..] => 2,
+        _ => return Step::Bad,
+    };
+    let rest = version_start + VERSION.len() + 1 + ws + eol;
+    Step::Done(RequestLine {
+        method: &buf[..method_len],
+        target: Some(&buf[target_start..target_end]),
+        rest: start + rest,
     })
 }
 
@@ -462,7 +532,7 @@ mod tests {
 
     #[test]
     fn garbage_is_not_http() {
-        let cases: [&[u8]; 10] = [
+        let cases: [&[u8]; 13] = [
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
             b"SSH-2.0-OpenSSH_9.6\r\n",
             b" GET / HTTP/1.1\r\n",
@@ -473,8 +543,11 @@ mod tests {
             b"GET\r\nnot a field\r\nHost: a.example\r\n\r\n",
             b"EHLO mail.example\r\nMAIL FROM:<a@b.example>\r\n",
             b"NICK someone\r\nUSER a b c :Real Name\r\n",
-            // A loose line needs a letters-only method: digits make it a tag or a banner.
+            // A loose line needs a registered method: other words are a tag, a command, text.
             b"a1 LOGIN user pass\r\nHost: a.example\r\n\r\n",
+            b"CCM_POST / HTTP/1.\r\nHost: a.example\r\n\r\n",
+            b"Some text of a page\r\nHost: a.example\r\n\r\n",
+            b"CAPA\r\n",
         ];
         for c in cases {
             assert_eq!(
@@ -496,7 +569,6 @@ mod tests {
             b"GET / HTTP/1.",
             b"GET /HTTP/1.1",
             b"GET HTTP/1.1",
-            b"CCM_POST / HTTP/1.",
             b"TRACE /HTTP/1.1",
             b"GET / HTTP/2.0",
             b"GET / HTTP/1.1 x",

@@ -789,6 +789,26 @@ mod quic_order_tests {
     }
 
     #[test]
+    fn server_text_seen_first_does_not_hide_the_request() {
+        // Both directions on different threads: the server's body (a script) can reach the
+        // inspector before the client's request, while the client is only guessed (weak). Text
+        // that starts with a word and a space is not a request start (ndpi_1kxun.pcap).
+        let mut inspector = Inspector::new(None, Arc::new(AtomicUsize::new(0)));
+        let body = b"function haveScirpt(){var allScr=document.getElementsByTagName(";
+        assert_ne!(
+            inspector.payload(Transport::Tcp, false, true, 90_000, body),
+            Step::ClientSpoke
+        );
+        let request = b"GET /x.js HTTP/1.1\r\nHost: google.open-js.com\r\n\r\n";
+        match inspector.payload(Transport::Tcp, true, true, 1, request) {
+            Step::Named(NameSource::HttpHost, Some(name), None) => {
+                assert_eq!(name.text, "google.open-js.com")
+            }
+            other => panic!("the request names the flow: {other:?}"),
+        }
+    }
+
+    #[test]
     fn other_udp_is_not_waited_for() {
         let mut inspector = Inspector::new(None, Arc::new(AtomicUsize::new(0)));
         assert_eq!(
