@@ -504,19 +504,23 @@ impl Engine {
         if let Some(n) = &name {
             self.count_name(n);
         }
-        let mut hello = hello;
-        let (alpn, cut) = cap_alpn(std::mem::take(&mut hello.alpn));
-        if cut {
-            bump(&self.counters.alpn_cut);
-        }
-        hello.alpn = alpn;
         let name = name.map(|n| n.text.into_boxed_str());
-        let mut other = naming::in_band(None, source, name, Some(hello));
+        let mut other = naming::in_band(None, source, name, Some(self.capped(hello)));
         let verdict = naming::resolve(&mut other, &self.loaded_catalog(), &self.policy());
         if strictness(verdict) > strictness(e.verdict) {
             e.verdict = verdict;
             e.name = Some(self.take_name(other));
         }
+    }
+
+    /// The hello with its ALPN list capped (`alpn_cut` counts a cut).
+    fn capped(&self, mut hello: HelloInfo) -> HelloInfo {
+        let (alpn, cut) = cap_alpn(std::mem::take(&mut hello.alpn));
+        if cut {
+            bump(&self.counters.alpn_cut);
+        }
+        hello.alpn = alpn;
+        hello
     }
 
     /// Name a flow from its own bytes (SNI, Host), given the DNS name it may have had until then
@@ -531,14 +535,7 @@ impl Engine {
         if let Some(n) = &name {
             self.count_name(n);
         }
-        let hello = hello.map(|mut h| {
-            let (alpn, cut) = cap_alpn(std::mem::take(&mut h.alpn));
-            if cut {
-                bump(&self.counters.alpn_cut);
-            }
-            h.alpn = alpn;
-            h
-        });
+        let hello = hello.map(|h| self.capped(h));
         let dns_name = e
             .name
             .as_ref()

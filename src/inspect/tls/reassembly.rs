@@ -134,17 +134,9 @@ impl HelloReassembler {
         let (Progress::Complete, Some(start)) = (self.state, self.start) else {
             return false;
         };
-        let offset = seq.wrapping_sub(start);
-        let (lo, skip) = if offset >= 1 << 31 {
-            (0usize, offset.wrapping_neg() as usize)
-        } else {
-            (offset as usize, 0usize)
-        };
-        if skip >= payload.len() || lo >= Self::MAX_BYTES {
+        let Some((lo, bytes)) = in_window(seq.wrapping_sub(start), payload) else {
             return false;
-        }
-        let hi = (lo + (payload.len() - skip)).min(Self::MAX_BYTES);
-        let bytes = &payload[skip..skip + (hi - lo)];
+        };
         // Bytes after the hello only matter once there is a second version to extend.
         if self.alt.is_none() && (lo >= self.raw_end || !self.data.differs(lo, bytes)) {
             return false;
@@ -214,17 +206,9 @@ impl HelloReassembler {
     /// Copies the part of a segment at stream offset `offset` that lies in
     /// `[0, MAX_BYTES)` into the offsets not yet received (first copy wins).
     fn insert(&mut self, offset: u32, payload: &[u8]) {
-        // Offsets in the upper half of the sequence space are before the start: trim them.
-        let (lo, skip) = if offset >= 1 << 31 {
-            (0usize, offset.wrapping_neg() as usize)
-        } else {
-            (offset as usize, 0usize)
-        };
-        if skip >= payload.len() || lo >= Self::MAX_BYTES {
+        let Some((lo, bytes)) = in_window(offset, payload) else {
             return;
-        }
-        let hi = (lo + (payload.len() - skip)).min(Self::MAX_BYTES);
-        let bytes = &payload[skip..skip + (hi - lo)];
+        };
         if self.alt.is_none() && self.data.differs(lo, bytes) {
             self.alt = Some(Box::new(self.data.clone()));
         }
@@ -338,6 +322,21 @@ impl HelloReassembler {
         self.raw_end = rd;
         self.message = message;
     }
+}
+
+/// The part of a segment at stream offset `offset` that lies in `[0, MAX_BYTES)`, with its
+/// offset; offsets in the upper half of the sequence space are before the start and trimmed.
+fn in_window(offset: u32, payload: &[u8]) -> Option<(usize, &[u8])> {
+    let (lo, skip) = if offset >= 1 << 31 {
+        (0usize, offset.wrapping_neg() as usize)
+    } else {
+        (offset as usize, 0usize)
+    };
+    if skip >= payload.len() || lo >= HelloReassembler::MAX_BYTES {
+        return None;
+    }
+    let hi = (lo + (payload.len() - skip)).min(HelloReassembler::MAX_BYTES);
+    Some((lo, &payload[skip..skip + (hi - lo)]))
 }
 
 #[cfg(test)]
