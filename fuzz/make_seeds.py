@@ -158,6 +158,30 @@ def ip_in_ip(ip):
     return outer_ipv4(41 if ip[0] >> 4 == 6 else 4, ip)
 
 
+def ayiya(ip):
+    # Forward, a 16-byte identity and a SHA-1 signature.
+    head = bytes([0x41, 0x52, 0x11, 41 if ip[0] >> 4 == 6 else 4]) + b"\x00" * 4
+    return outer_udp(40000, 5072, head + b"\x5a" * 36 + ip)
+
+
+# Link layers, indices of the testkit's LINK_TYPES: ARCNET BSD (9), PPP (10), FDDI (11), PPP in
+# HDLC framing (12), Cisco HDLC (13), ARCNET Linux (14), PPI around Ethernet (15).
+def link_layers(ip):
+    v6 = ip[0] >> 4 == 6
+    ppp = b"\xff\x03" + struct.pack(">H", 0x57 if v6 else 0x21) + ip
+    arc = bytes([0xC4 if v6 else 0xD4, 0, 0x12, 0x34]) + ip
+    return [
+        (9, b"\xbe\x50" + arc),
+        (10, ppp),
+        (11, b"\x50" + b"\x04" * 6 + b"\x02" * 6 + b"\xaa\xaa\x03\x00\x00\x00"
+         + struct.pack(">H", ether_type(ip)) + ip),
+        (12, ppp),
+        (13, b"\x0f\x00" + struct.pack(">H", ether_type(ip)) + ip),
+        (14, b"\xbe\x50\xab\x08" + arc),
+        (15, struct.pack("<BBHI", 0, 0, 8, 1) + ETH_HEADER + struct.pack(">H", ether_type(ip)) + ip),
+    ]
+
+
 def gtp_u(ip):
     # Sequence number and one PDU session container extension header.
     body = struct.pack(">HBB", 1, 0, 0x85) + bytes([1, 0, 9, 0]) + ip
@@ -297,8 +321,10 @@ def main():
         write("packet", frames_seed(8, 1, [nflog(i) for i in ips]))
         for wrap in (pppoe_qinq, mpls_ethernet):
             write("packet", frames_seed(1, 1, [wrap(i) for i in ips]))
-        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u):
+        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u, ayiya):
             write("packet", frames_seed(2, 1, [wrap(i) for i in ips]))
+        for index in range(9, 16):
+            write("packet", frames_seed(index, 1, [dict(link_layers(i))[index] for i in ips]))
 
     # tls_reassembly: [isn u32, flag] + (seq u32, len u16, bytes)*
     def segs(isn, parts, with_isn=True):

@@ -1330,8 +1330,8 @@ cloudsight_result cloudsight_engine_new(const struct cloudsight_config *config,
 CLOUDSIGHT_API void cloudsight_engine_free(struct cloudsight_engine *engine);
 
 /**
- * Feed one captured frame. `link_type` is a pcap LINKTYPE number (0, 1, 101, 108, 113, 228, 229,
- * 239, 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
+ * Feed one captured frame. `link_type` is a pcap LINKTYPE number (0, 1, 7, 9, 10, 50, 101, 104,
+ * 108, 113, 129, 192, 228, 229, 239, 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
  * packet, or NULL. `*verdict` (if `verdict` is not NULL) gets the verdict for the packet's flow:
  * on success the policy's answer, on any error `CLOUDSIGHT_VERDICT_ALLOW` (fail open; initialise
  * it anyway). Frames that are not TCP/UDP over IP, or malformed, are counted in the stats and

@@ -28,12 +28,13 @@
 //! - MPLS label stacks (EtherTypes 0x8847/0x8848, RFC 3032) popped to the bottom of the stack,
 //!   then IPv4/IPv6 by the first nibble, or an Ethernet pseudowire after a control word (first
 //!   nibble 0, RFC 4385/4448);
+//! - AYIYA (UDP port 5072, SixXS's "anything in anything") forward messages;
 //! - GTP-U (UDP port 2152, GTPv1 G-PDU, 3GPP TS 29.281 §5) with its sequence number, N-PDU number
 //!   and extension headers. Other GTP-U messages (echo, error indication, end marker) and
 //!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
 //!   counts them (no inner transport header).
 //!
-//! A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP header
+//! A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA) whose inner packet has no TCP/UDP header
 //! (ICMP, IGMP, ARP ...) counts in the UDP flow of the tunnel endpoints: the outer UDP header
 //! is then the innermost transport header, as Wireshark counts it.
 //!
@@ -67,12 +68,30 @@ pub enum LinkType {
     Null = 0,
     /// LINKTYPE_ETHERNET (1), with 802.1Q and 802.1ad (QinQ) tags.
     Ethernet = 1,
+    /// LINKTYPE_ARCNET_BSD (7): ARCNET source and destination, then the protocol ID; RFC 1201
+    /// protocols (IPv4 0xD4, IPv6 0xC4) with their split flag and sequence number (an exception
+    /// packet's four more bytes when the flag is 0xFF), RFC 1051 IPv4 (0xF0) without.
+    ArcnetBsd = 7,
+    /// LINKTYPE_PPP (9): a PPP frame, with or without the HDLC address and control bytes.
+    Ppp = 9,
+    /// LINKTYPE_FDDI (10): FDDI frame control and addresses, then 802.2 LLC with SNAP.
+    Fddi = 10,
+    /// LINKTYPE_PPP_HDLC (50): PPP in HDLC-like framing (RFC 1662).
+    PppHdlc = 50,
     /// LINKTYPE_RAW (101): raw IPv4 or IPv6, chosen by the version nibble.
     Raw = 101,
+    /// LINKTYPE_C_HDLC (104): Cisco HDLC: address, control, then an EtherType.
+    CiscoHdlc = 104,
     /// LINKTYPE_LOOP (108): OpenBSD loopback, 4-byte address family in network byte order.
     Loop = 108,
     /// LINKTYPE_LINUX_SLL (113): Linux cooked capture v1, 16-byte header.
     LinuxSll = 113,
+    /// LINKTYPE_ARCNET_LINUX (129): like [`LinkType::ArcnetBsd`] with a 2-byte offset field
+    /// after the addresses and no exception packets.
+    ArcnetLinux = 129,
+    /// LINKTYPE_PPI (192): a Per-Packet Information header (its length and the link type of the
+    /// frame it wraps, little-endian), then that frame, of any link type here but PPI.
+    Ppi = 192,
     /// LINKTYPE_IPV4 (228): raw IPv4.
     Ipv4 = 228,
     /// LINKTYPE_IPV6 (229): raw IPv6.
@@ -92,9 +111,16 @@ impl LinkType {
         Some(match value {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
+            7 => LinkType::ArcnetBsd,
+            9 => LinkType::Ppp,
+            10 => LinkType::Fddi,
+            50 => LinkType::PppHdlc,
             101 => LinkType::Raw,
+            104 => LinkType::CiscoHdlc,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,
+            129 => LinkType::ArcnetLinux,
+            192 => LinkType::Ppi,
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
             239 => LinkType::Nflog,
@@ -234,7 +260,30 @@ const SLL2_HEADER_LEN: usize = 20;
 
 /// Parse one frame of the given link type.
 pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
-    let sliced = match link {
+    let sliced = link_layer(link, frame)?;
+    // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
+    let mut depth = 0;
+    match encapsulated(&sliced, &mut depth)? {
+        None => from_sliced(&sliced),
+        Some(inner) => match decapsulate(inner, depth) {
+            // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA) whose inner packet has no
+            // TCP/UDP header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost
+            // transport header, so the datagram counts in the tunnel endpoints' UDP flow, as
+            // Wireshark counts it.
+            Err(DropReason::NotIp | DropReason::OtherProtocol)
+                if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
+            {
+                from_sliced(&sliced)
+            }
+            other => other,
+        },
+    }
+}
+
+/// The frame sliced past its link-layer header.
+#[inline]
+fn link_layer(link: LinkType, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
+    Ok(match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(frame).map_err(|_| DropReason::LinkTruncated)?
         }
@@ -288,23 +337,81 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
             let (version, packet) = nflog(frame)?;
             inner_ip(Some(version), packet)?
         }
-    };
-    // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
-    let mut depth = 0;
-    match encapsulated(&sliced, &mut depth)? {
-        None => from_sliced(&sliced),
-        Some(inner) => match decapsulate(inner, depth) {
-            // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP) whose inner packet has no TCP/UDP
-            // header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost transport
-            // header, so the datagram counts in the tunnel endpoints' UDP flow, as Wireshark
-            // counts it.
-            Err(DropReason::NotIp | DropReason::OtherProtocol)
-                if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
-            {
-                from_sliced(&sliced)
+        LinkType::Ppp | LinkType::PppHdlc => slice_link(ppp(frame))?,
+        LinkType::CiscoHdlc => match frame {
+            [_, _, t0, t1, rest @ ..] => {
+                LaxSlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([*t0, *t1])), rest)
             }
-            other => other,
+            _ => return Err(DropReason::LinkTruncated),
         },
+        LinkType::Fddi => {
+            // Frame control (1), destination (6), source (6), then 802.2 LLC.
+            let llc = frame.get(13..).ok_or(DropReason::LinkTruncated)?;
+            slice_link(llc_snap(llc))?
+        }
+        LinkType::ArcnetBsd | LinkType::ArcnetLinux => slice_link(arcnet(link, frame))?,
+        LinkType::Ppi => {
+            let [_version, _flags, l0, l1, d0, d1, d2, d3, ..] = frame else {
+                return Err(DropReason::LinkTruncated);
+            };
+            let len = usize::from(u16::from_le_bytes([*l0, *l1]));
+            let inner = frame.get(len.max(8)..).ok_or(DropReason::LinkTruncated)?;
+            match LinkType::from_linktype(u32::from_le_bytes([*d0, *d1, *d2, *d3])) {
+                Some(LinkType::Ppi) | None => return Err(DropReason::NotIp),
+                Some(link) => link_layer(link, inner)?,
+            }
+        }
+    })
+}
+
+/// A link layer's payload sliced, its errors those of the link layer: a header cut short is
+/// [`DropReason::LinkTruncated`], not a tunnel's malformed header.
+fn slice_link(inner: Result<Inner<'_>, DropReason>) -> Result<LaxSlicedPacket<'_>, DropReason> {
+    match inner {
+        Err(DropReason::EncapMalformed) => Err(DropReason::LinkTruncated),
+        Err(other) => Err(other),
+        Ok(inner) => slice_inner(inner),
+    }
+}
+
+/// The EtherType and payload of an 802.2 LLC frame with a SNAP header (DSAP and SSAP 0xAA,
+/// control 0x03 (UI), organization code 00-00-00 or 00-00-F8 (RFC 1042, 802.1H), EtherType).
+/// Other LLC frames (spanning tree, NetBIOS, IPX ...) are not IP.
+fn llc_snap(llc: &[u8]) -> Result<Inner<'_>, DropReason> {
+    match llc {
+        [0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, t0, t1, rest @ ..] => {
+            Ok(Inner::EtherType(u16::from_be_bytes([*t0, *t1]), rest))
+        }
+        [_, _, _, _, _, _, _, _, ..] => Err(DropReason::NotIp),
+        _ => Err(DropReason::EncapMalformed),
+    }
+}
+
+// ARCNET protocol IDs (IANA ARCNET protocol identifiers; RFC 1051, RFC 1201, RFC 2497).
+const ARCNET_IP_RFC1051: u8 = 0xf0;
+const ARCNET_IP_RFC1201: u8 = 0xd4;
+const ARCNET_IPV6: u8 = 0xc4;
+
+/// The IP packet of an ARCNET frame ([`LinkType::ArcnetBsd`], [`LinkType::ArcnetLinux`]).
+fn arcnet(link: LinkType, frame: &[u8]) -> Result<Inner<'_>, DropReason> {
+    let header = if link == LinkType::ArcnetLinux { 4 } else { 2 };
+    let [protocol, rest @ ..] = frame.get(header..).ok_or(DropReason::EncapMalformed)? else {
+        return Err(DropReason::EncapMalformed);
+    };
+    match *protocol {
+        ARCNET_IP_RFC1051 => Ok(Inner::Ip(Some(4), rest)),
+        ARCNET_IP_RFC1201 | ARCNET_IPV6 => {
+            // Split flag (1) and sequence number (2); on BSD an exception packet (flag 0xFF)
+            // carries four more bytes (RFC 1201 §4.1: padding, the protocol ID and flag again).
+            let skip = match rest.first() {
+                Some(0xff) if link == LinkType::ArcnetBsd => 7,
+                _ => 3,
+            };
+            let packet = rest.get(skip..).ok_or(DropReason::EncapMalformed)?;
+            let version = if *protocol == ARCNET_IPV6 { 6 } else { 4 };
+            Ok(Inner::Ip(Some(version), packet))
+        }
+        _ => Err(DropReason::NotIp),
     }
 }
 
@@ -332,6 +439,8 @@ const GENEVE_PORT: u16 = 6081;
 const GRE_UDP_PORT: u16 = 4754;
 /// GTP-U's UDP port (3GPP TS 29.281 §4.4.2).
 const GTPU_PORT: u16 = 2152;
+/// AYIYA's IANA UDP port.
+const AYIYA_PORT: u16 = 5072;
 /// GTP message type G-PDU: a user packet (3GPP TS 29.281 §6.1).
 const GTP_G_PDU: u8 = 255;
 /// NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h): the logged packet.
@@ -479,7 +588,36 @@ fn udp_tunnel<'a>(udp: &UdpSlice<'a>, depth: &mut u32) -> Result<Option<Inner<'a
     if src == GTPU_PORT || dst == GTPU_PORT {
         return gtp_u(udp.payload(), depth);
     }
+    if src == AYIYA_PORT || dst == AYIYA_PORT {
+        if let Some(inner) = ayiya(udp.payload()) {
+            enter(depth)?;
+            return Ok(Some(inner));
+        }
+    }
     Ok(None)
+}
+
+/// The IP packet of an AYIYA "forward" message (Anything In Anything, the SixXS tunnel
+/// protocol; draft-massar-v6ops-ayiya-02 §5): identity length (log2, 4 bits) and type (4),
+/// signature length (in 4-byte words, 4) and hash method (4), authentication method (4) and
+/// opcode (4, forward = 1), next header (IP protocol 4 or 41), epoch time (4 bytes), then the
+/// identity and the signature. Any other message stays a plain UDP flow.
+fn ayiya(payload: &[u8]) -> Option<Inner<'_>> {
+    let [id, sig, op, next, _, _, _, _, rest @ ..] = payload else {
+        return None;
+    };
+    if op & 0x0f != 1 {
+        return None;
+    }
+    let version = match *next {
+        4 => 4,
+        41 => 6,
+        _ => return None,
+    };
+    let skip = (1usize << (id >> 4)) + usize::from(sig >> 4) * 4;
+    let packet = rest.get(skip..)?;
+    // Not an IP packet of that version where it should start: not AYIYA, a plain UDP flow.
+    (packet.first()? >> 4 == version).then_some(Inner::Ip(Some(version), packet))
 }
 
 /// What a valid Geneve header carries (RFC 8926 §3.4: version 0 (2 bits), options length in
@@ -1199,6 +1337,83 @@ mod tests {
             let frame = e::nflog(2, &inner(false));
             match parse(LinkType::Nflog, &frame[..frame.len() - 60]) {
                 Ok(Parsed::Packet(view)) => assert_eq!(view.ip_len, inner(false).len() as u32),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn link_layers_cut_short_or_not_ip() {
+            let packet = inner(false);
+            // Cuts inside each link-layer header are the link layer's.
+            // (link type, frame, first cut checked, header length)
+            let framed = [
+                (LinkType::Fddi, e::fddi(&packet), 0, 21),
+                (LinkType::CiscoHdlc, e::cisco_hdlc(0x0800, &packet), 0, 4),
+                (LinkType::ArcnetLinux, e::arcnet(true, false, &packet), 0, 8),
+                (LinkType::ArcnetBsd, e::arcnet(false, true, &packet), 0, 3),
+                // [0xff] alone reads as a compressed protocol field: not IP.
+                (LinkType::Ppp, e::ppp(e::PPP_IPV4, &packet), 2, 4),
+                (
+                    LinkType::Ppi,
+                    e::ppi(1, &ethernet(&[], 0x0800, &packet)),
+                    0,
+                    12,
+                ),
+            ];
+            for (link, frame, from, header) in &framed {
+                assert_inner(*link, frame, false);
+                assert_cuts(*link, frame, *from, *header, DropReason::LinkTruncated);
+            }
+            // LLC without SNAP (spanning tree), an ARCNET ARP, a PPI of PPI or of an unknown link
+            // type, a Cisco HDLC keepalive: not IP.
+            let mut stp = e::fddi(&packet);
+            stp[13..16].copy_from_slice(&[0x42, 0x42, 0x03]);
+            assert_eq!(parse(LinkType::Fddi, &stp), Err(DropReason::NotIp));
+            let mut arp = e::arcnet(true, true, &packet);
+            arp[4] = 0xf1;
+            assert_eq!(parse(LinkType::ArcnetLinux, &arp), Err(DropReason::NotIp));
+            let nested = e::ppi(192, &e::ppi(1, &ethernet(&[], 0x0800, &packet)));
+            assert_eq!(parse(LinkType::Ppi, &nested), Err(DropReason::NotIp));
+            let unknown = e::ppi(147, &packet);
+            assert_eq!(parse(LinkType::Ppi, &unknown), Err(DropReason::NotIp));
+            let slarp = e::cisco_hdlc(0x8035, &[0; 18]);
+            assert_eq!(parse(LinkType::CiscoHdlc, &slarp), Err(DropReason::NotIp));
+            // PPI wrapping raw IP and Linux cooked captures too.
+            assert_inner(LinkType::Ppi, &e::ppi(101, &packet), false);
+            // A BSD ARCNET exception packet (split flag 0xFF): four more header bytes.
+            let mut exception = vec![0xbe, 0x50, 0xd4, 0xff, 0xff, 0xff, 0xd4, 0, 0x12, 0x34];
+            exception.extend_from_slice(&packet);
+            assert_inner(LinkType::ArcnetBsd, &exception, false);
+        }
+
+        #[test]
+        fn ayiya_forward_only_else_a_plain_udp_flow() {
+            for v6 in [false, true] {
+                for log2 in [0, 4, 8, 15] {
+                    let ayiya = e::ayiya(log2, &inner(v6));
+                    assert_inner(LinkType::Raw, &outer_udp(40000, 5072, &ayiya), v6);
+                }
+            }
+            // An identity longer than the datagram: not AYIYA.
+            let mut long = e::ayiya(4, &inner(false));
+            long[0] = 0xf1;
+            assert_udp(&outer_udp(40000, 5072, &long), 5072);
+            let mut echo = e::ayiya(4, &inner(false));
+            echo[2] = 0x10; // opcode 0: no operation
+            assert_udp(&outer_udp(40000, 5072, &echo), 5072);
+            let mut wrong = e::ayiya(4, &inner(false));
+            wrong[3] = 41; // says IPv6, carries IPv4
+            assert_udp(&outer_udp(40000, 5072, &wrong), 5072);
+        }
+
+        /// `frame` is a plain UDP packet of the outer endpoints to `port`.
+        fn assert_udp(frame: &[u8], port: u16) {
+            match parse(LinkType::Raw, frame) {
+                Ok(Parsed::Packet(view)) => {
+                    assert_eq!(view.transport, Transport::Udp);
+                    assert_eq!(view.dst_port, port);
+                    assert_eq!(view.dst, addr(OUTER4.1));
+                }
                 other => panic!("{other:?}"),
             }
         }

@@ -274,6 +274,52 @@ fn gtp_u() {
 }
 
 #[test]
+fn ayiya() {
+    for v6 in [false, true] {
+        run(LinkType::Raw, v6, &|up, p| {
+            let ports = if up { (40000, 5072) } else { (5072, 40000) };
+            outer_udp(up, ports, &e::ayiya(if up { 8 } else { 4 }, p))
+        });
+    }
+}
+
+#[test]
+fn link_layers_ppp_cisco_hdlc_fddi_arcnet_ppi() {
+    for v6 in [false, true] {
+        run(LinkType::Ppp, v6, &|_, p| e::ppp(ppp_protocol(p), p));
+        run(LinkType::PppHdlc, v6, &|_, p| e::ppp(ppp_protocol(p), p));
+        run(LinkType::CiscoHdlc, v6, &|_, p| {
+            e::cisco_hdlc(ether_type_of(p), p)
+        });
+        run(LinkType::Fddi, v6, &|_, p| e::fddi(p));
+        run(LinkType::ArcnetLinux, v6, &|_, p| e::arcnet(true, false, p));
+        run(LinkType::ArcnetBsd, v6, &|_, p| e::arcnet(false, false, p));
+        run(LinkType::Ppi, v6, &|_, p| {
+            e::ppi(1, &ethernet(&[], ether_type_of(p), p))
+        });
+    }
+    run(LinkType::ArcnetLinux, false, &|_, p| {
+        e::arcnet(true, true, p)
+    });
+    run(LinkType::ArcnetBsd, false, &|_, p| {
+        e::arcnet(false, true, p)
+    });
+    // The numbers reach the same decoders.
+    for (number, link) in [
+        (7, LinkType::ArcnetBsd),
+        (9, LinkType::Ppp),
+        (10, LinkType::Fddi),
+        (50, LinkType::PppHdlc),
+        (104, LinkType::CiscoHdlc),
+        (129, LinkType::ArcnetLinux),
+        (192, LinkType::Ppi),
+    ] {
+        assert_eq!(LinkType::from_linktype(number), Some(link));
+        assert_eq!(link as u32, number);
+    }
+}
+
+#[test]
 fn nested_tunnels_within_the_bound_and_past_it() {
     // GTP-U in VXLAN in GRE in PPPoE: four layers, one inner flow.
     run(LinkType::Ethernet, false, &|up, p| {

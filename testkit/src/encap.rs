@@ -1,7 +1,7 @@
 //! Encapsulations an endpoint meets, written around a raw IP packet or an Ethernet frame (the
 //! inner packets come from [`crate::packet`]): Ethernet with 802.1Q/802.1ad tags, PPPoE and PPP,
-//! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U and IP in IP
-//! (with `ip_packet` of [`crate::raw`]). Each function returns the bytes of its layer and what it
+//! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U, AYIYA and IP in
+//! IP (with `ip_packet` of [`crate::raw`]); the link layers PPI, FDDI, Cisco HDLC and ARCNET. Each function returns the bytes of its layer and what it
 //! wraps; checksums are zero (the engine does not verify them).
 
 /// EtherType IPv4.
@@ -199,4 +199,71 @@ pub fn gtp_u(teid: u32, seq: Option<u16>, extensions: &[(u8, &[u8])], packet: &[
     g.extend_from_slice(&optional);
     g.extend_from_slice(packet);
     g
+}
+
+/// A LINKTYPE_PPI frame: the Per-Packet Information header (version 0, flags 0, length,
+/// link type of `frame`, little-endian) with one 4-byte field of an unknown type, then `frame`.
+pub fn ppi(link_type: u32, frame: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 0];
+    f.extend_from_slice(&12u16.to_le_bytes());
+    f.extend_from_slice(&link_type.to_le_bytes());
+    f.extend_from_slice(&[0xee, 0xee, 0, 0]);
+    f.extend_from_slice(frame);
+    f
+}
+
+/// An 802.2 LLC frame with a SNAP header (RFC 1042: DSAP and SSAP 0xAA, UI, organization code
+/// 00-00-00) carrying `payload` of `ether_type`.
+pub fn llc_snap(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A LINKTYPE_FDDI frame: frame control 0x50 (asynchronous LLC), destination and source
+/// addresses, then [`llc_snap`] with the IP packet `packet`.
+pub fn fddi(packet: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x50];
+    f.extend_from_slice(&[4; 6]);
+    f.extend_from_slice(&[2; 6]);
+    f.extend_from_slice(&llc_snap(ether_type_of(packet), packet));
+    f
+}
+
+/// A LINKTYPE_C_HDLC frame (Cisco HDLC: unicast address 0x0F, control 0) of `ether_type`.
+pub fn cisco_hdlc(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x0f, 0x00];
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An ARCNET frame carrying the IP packet `packet`: source 0xbe, destination 0x50, a 2-byte
+/// offset field when `linux` (LINKTYPE_ARCNET_LINUX; LINKTYPE_ARCNET_BSD has none); IPv4 as RFC
+/// 1051 (protocol 0xF0) when `rfc1051`, else RFC 1201 framing (IPv4 0xD4, IPv6 0xC4, split flag 0,
+/// sequence number).
+pub fn arcnet(linux: bool, rfc1051: bool, packet: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xbe, 0x50];
+    if linux {
+        f.extend_from_slice(&[0xab, 0x08]);
+    }
+    if rfc1051 {
+        f.push(0xf0);
+    } else {
+        f.push(if packet[0] >> 4 == 6 { 0xc4 } else { 0xd4 });
+        f.extend_from_slice(&[0, 0x12, 0x34]);
+    }
+    f.extend_from_slice(packet);
+    f
+}
+
+/// An AYIYA forward message (UDP port 5072): identity of 2^`identity_log2` bytes, a SHA-1
+/// signature (5 words), next header 4 or 41 by `packet`'s version, then `packet`.
+pub fn ayiya(identity_log2: u8, packet: &[u8]) -> Vec<u8> {
+    let next = if packet[0] >> 4 == 6 { 41 } else { 4 };
+    let mut f = vec![(identity_log2 << 4) | 1, 0x52, 0x11, next, 0, 0, 0, 0];
+    f.resize(8 + (1 << identity_log2) + 20, 0x5a);
+    f.extend_from_slice(packet);
+    f
 }

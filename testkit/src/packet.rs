@@ -7,7 +7,7 @@ use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep, TcpHeader};
 pub use crate::raw::{fragment, fragment_at, ip, ip_packet};
 
 /// Every link type the engine decodes (for floods and fuzzing: garbage under each framing).
-pub const LINK_TYPES: [LinkType; 9] = [
+pub const LINK_TYPES: [LinkType; 16] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -17,6 +17,13 @@ pub const LINK_TYPES: [LinkType; 9] = [
     LinkType::Ipv6,
     LinkType::LinuxSll2,
     LinkType::Nflog,
+    LinkType::ArcnetBsd,
+    LinkType::Ppp,
+    LinkType::Fddi,
+    LinkType::PppHdlc,
+    LinkType::CiscoHdlc,
+    LinkType::ArcnetLinux,
+    LinkType::Ppi,
 ];
 
 /// TCP flags (the byte at offset 13 of the TCP header).
