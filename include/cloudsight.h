@@ -119,6 +119,13 @@
 
 
 /**
+ * `cloudsight_config::options` bit: leave each record's `community_id` empty instead of computing
+ * it (a SHA-1 and a string per record): for consumers that never join records with Zeek or
+ * Suricata logs.
+ */
+#define CLOUDSIGHT_CONFIG_SKIP_COMMUNITY_ID (1 << 0)
+
+/**
  * Result of every fallible call. Numbers are stable; retired numbers are never reused.
  */
 enum cloudsight_result
@@ -597,6 +604,11 @@ typedef struct cloudsight_config {
      * Most usage rows per window; past it new keys fold into one overflow row.
      */
     uint64_t max_usage_rows;
+    /**
+     * `CLOUDSIGHT_CONFIG_*` option bits (0 by default); a bit this library does not know is
+     * `CLOUDSIGHT_RESULT_INVALID_CONFIG`. Added in 0.2.0.
+     */
+    uint64_t options;
 } cloudsight_config;
 
 /**
@@ -1564,7 +1576,7 @@ CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_flow_tuple, src) == 10, flow_tuple_
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_context) == 48, context_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, pid) == 8, context_pid);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_context, process_path) == 24, context_path);
-CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 168, config_size);
+CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_config) == 176, config_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_config, max_flows) == 24, config_max_flows);
 CLOUDSIGHT_STATIC_ASSERT(sizeof(cloudsight_stats) == 336, stats_size);
 CLOUDSIGHT_STATIC_ASSERT(offsetof(cloudsight_stats, packets) == 8, stats_packets);

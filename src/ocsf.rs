@@ -137,6 +137,12 @@ pub fn to_ocsf(device: &Device, r: &ActivityRecord) -> Value {
     if !actor.is_empty() {
         event["actor"] = Value::Object(actor);
     }
+    // An engine configured with `skip_community_id` leaves it empty: no correlation id then.
+    if r.community_id.is_empty() {
+        if let Some(metadata) = event["metadata"].as_object_mut() {
+            metadata.remove("correlation_uid");
+        }
+    }
     let mut unmapped = Map::new();
     if let Some(app) = &r.app {
         event["app_name"] = json!(app.name);
@@ -189,6 +195,13 @@ mod tests {
         assert_eq!(e["type_uid"], 400102);
         assert_eq!(e["disposition_id"], 2);
         assert_eq!(e["metadata"]["correlation_uid"], r.community_id.as_str());
+        let skipped = ActivityRecord {
+            community_id: String::new(),
+            ..r.clone()
+        };
+        let metadata = &to_ocsf(&device, &skipped)["metadata"];
+        assert!(metadata.get("correlation_uid").is_none(), "{metadata}");
+        assert_eq!(metadata["uid"], r.flow_id.to_string());
         assert_eq!(e["dst_endpoint"]["hostname"], "www.example.com");
         assert_eq!(e["actor"]["process"]["file"]["name"], "slack");
         assert_eq!(e["traffic"]["bytes"], 70300);

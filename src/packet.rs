@@ -260,6 +260,10 @@ const SLL2_HEADER_LEN: usize = 20;
 
 /// Parse one frame of the given link type.
 pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
+    let (link, frame) = match link {
+        LinkType::Ppi => ppi(frame)?,
+        _ => (link, frame),
+    };
     let sliced = link_layer(link, frame)?;
     // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
     let mut depth = 0;
@@ -280,7 +284,21 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
     }
 }
 
-/// The frame sliced past its link-layer header.
+/// The link type and frame a PPI header wraps: its length and the link type, little-endian, in
+/// its first 8 bytes. A PPI frame inside PPI, or of a link type not decoded here, is not IP.
+fn ppi(frame: &[u8]) -> Result<(LinkType, &[u8]), DropReason> {
+    let [_version, _flags, l0, l1, d0, d1, d2, d3, ..] = frame else {
+        return Err(DropReason::LinkTruncated);
+    };
+    let len = usize::from(u16::from_le_bytes([*l0, *l1]));
+    let inner = frame.get(len.max(8)..).ok_or(DropReason::LinkTruncated)?;
+    match LinkType::from_linktype(u32::from_le_bytes([*d0, *d1, *d2, *d3])) {
+        Some(LinkType::Ppi) | None => Err(DropReason::NotIp),
+        Some(link) => Ok((link, inner)),
+    }
+}
+
+/// The frame sliced past its link-layer header (PPI unwrapped before).
 #[inline]
 fn link_layer(link: LinkType, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
     Ok(match link {
@@ -350,17 +368,7 @@ fn link_layer(link: LinkType, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropR
             slice_link(llc_snap(llc))?
         }
         LinkType::ArcnetBsd | LinkType::ArcnetLinux => slice_link(arcnet(link, frame))?,
-        LinkType::Ppi => {
-            let [_version, _flags, l0, l1, d0, d1, d2, d3, ..] = frame else {
-                return Err(DropReason::LinkTruncated);
-            };
-            let len = usize::from(u16::from_le_bytes([*l0, *l1]));
-            let inner = frame.get(len.max(8)..).ok_or(DropReason::LinkTruncated)?;
-            match LinkType::from_linktype(u32::from_le_bytes([*d0, *d1, *d2, *d3])) {
-                Some(LinkType::Ppi) | None => return Err(DropReason::NotIp),
-                Some(link) => link_layer(link, inner)?,
-            }
-        }
+        LinkType::Ppi => return Err(DropReason::NotIp),
     })
 }
 

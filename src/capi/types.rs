@@ -356,7 +356,17 @@ pub struct cloudsight_config {
     pub usage_window_ns: u64,
     /// Most usage rows per window; past it new keys fold into one overflow row.
     pub max_usage_rows: u64,
+    /// `CLOUDSIGHT_CONFIG_*` option bits (0 by default); a bit this library does not know is
+    /// `CLOUDSIGHT_RESULT_INVALID_CONFIG`. Added in 0.2.0.
+    pub options: u64,
 }
+
+/// `cloudsight_config::options` bit: leave each record's `community_id` empty instead of computing
+/// it (a SHA-1 and a string per record): for consumers that never join records with Zeek or
+/// Suricata logs.
+pub const CLOUDSIGHT_CONFIG_SKIP_COMMUNITY_ID: u64 = 1 << 0;
+/// Every `cloudsight_config::options` bit this library knows.
+const KNOWN_OPTIONS: u64 = CLOUDSIGHT_CONFIG_SKIP_COMMUNITY_ID;
 
 impl Zeroed for cloudsight_config {
     fn zeroed() -> Self {
@@ -384,6 +394,7 @@ impl Zeroed for cloudsight_config {
             max_queue_bytes: 0,
             usage_window_ns: 0,
             max_usage_rows: 0,
+            options: 0,
         }
     }
 }
@@ -415,6 +426,7 @@ versioned!(
         max_queue_bytes,
         usage_window_ns,
         max_usage_rows,
+        options,
     ]
 );
 
@@ -439,6 +451,7 @@ impl cloudsight_config {
             binding_ttl_ns,
             max_fragments,
             community_id_seed,
+            skip_community_id,
             max_inspect_bytes,
             dns_cache_entries,
             dns_ttl_floor_s,
@@ -473,6 +486,11 @@ impl cloudsight_config {
             max_queue_bytes: max_queue_bytes as u64,
             usage_window_ns,
             max_usage_rows: max_usage_rows as u64,
+            options: if skip_community_id {
+                CLOUDSIGHT_CONFIG_SKIP_COMMUNITY_ID
+            } else {
+                0
+            },
         }
     }
 
@@ -495,6 +513,9 @@ impl cloudsight_config {
         let Ok(community_id_seed) = u16::try_from(self.community_id_seed) else {
             return Err(cloudsight_result::InvalidConfig);
         };
+        if self.options & !KNOWN_OPTIONS != 0 {
+            return Err(cloudsight_result::InvalidConfig);
+        }
         Ok(Config {
             device: Device {
                 id: id.unwrap_or_default().to_owned(),
@@ -511,6 +532,7 @@ impl cloudsight_config {
             binding_ttl_ns: self.binding_ttl_ns,
             max_fragments: to_usize(self.max_fragments),
             community_id_seed,
+            skip_community_id: self.options & CLOUDSIGHT_CONFIG_SKIP_COMMUNITY_ID != 0,
             max_inspect_bytes: to_usize(self.max_inspect_bytes),
             dns_cache_entries: to_usize(self.dns_cache_entries),
             dns_ttl_floor_s: self.dns_ttl_floor_s,

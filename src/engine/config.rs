@@ -33,6 +33,11 @@ pub struct Config {
     pub max_fragments: usize,
     /// Community ID seed (0 unless the deployment sets one).
     pub community_id_seed: u16,
+    /// Leave [`ActivityRecord::community_id`](crate::ActivityRecord::community_id) empty instead
+    /// of computing it (a SHA-1 and a string per record, a tenth of the cost of a new flow in a
+    /// SYN flood): for consumers that never join records with Zeek or Suricata logs. Default
+    /// false.
+    pub skip_community_id: bool,
     /// Bytes all flows' inspection buffers (ClientHello and QUIC reassembly) may hold together;
     /// past it, new flows are not inspected (counted in `inspect_skipped`).
     pub max_inspect_bytes: usize,
@@ -75,6 +80,7 @@ impl Default for Config {
             binding_ttl_ns: 120 * SECOND,
             max_fragments: 4096,
             community_id_seed: 0,
+            skip_community_id: false,
             max_inspect_bytes: 16 << 20,
             dns_cache_entries: 65_536,
             dns_ttl_floor_s: 60,

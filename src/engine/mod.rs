@@ -298,12 +298,16 @@ impl Engine {
         ActivityRecord {
             schema: SCHEMA_VERSION,
             flow_id: e.id,
-            community_id: community_id(
-                self.config.community_id_seed,
-                key.transport as u8,
-                client,
-                server,
-            ),
+            community_id: if self.config.skip_community_id {
+                String::new()
+            } else {
+                community_id(
+                    self.config.community_id_seed,
+                    key.transport as u8,
+                    client,
+                    server,
+                )
+            },
             event,
             reason,
             first_seen_ns: e.first_seen,

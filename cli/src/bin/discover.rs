@@ -223,6 +223,9 @@ fn main() -> ExitCode {
         } else {
             0
         },
+        // Community IDs are printed only with the records (jsonl, ocsf); the tables and usage
+        // rows never show them.
+        skip_community_id: matches!(options.format, Format::Table) || options.usage,
         ..defaults
     };
     let engine = match Engine::new(config) {
