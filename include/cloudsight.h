@@ -1054,8 +1054,9 @@ typedef struct cloudsight_stats {
      */
     uint64_t drop_encap_too_deep;
     /**
-     * TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
-     * before or after the real hello), read both ways: the stricter verdict holds.
+     * TLS hellos or HTTP request headers whose bytes came twice with different values
+     * (overlapping segments, a decoy before or after the real one), read both ways: the
+     * stricter verdict holds.
      */
     uint64_t hellos_reread;
 } cloudsight_stats;

@@ -439,6 +439,90 @@ fn http_request_in_one_byte_segments_reversed() {
     assert_eq!(r.name_source, Some(cloudsight::NameSource::HttpHost));
 }
 
+/// A decoy HTTP request (allowed host, a bad checksum or low TTL so the server drops it), then the
+/// real one at the same offsets: read both ways, the stricter verdict holds from the real
+/// request's packet; decoys longer and shorter than the real request, and the real one after.
+#[test]
+fn decoy_http_request_before_the_real_one_is_read_both_ways() {
+    let real: &[u8] = b"GET /s/abc HTTP/1.1\r\nHost: www.dropbox.com\r\nAccept: */*\r\n\r\n";
+    let decoys: [&[u8]; 2] = [
+        b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n",
+        b"GET /a/much/longer/path HTTP/1.1\r\nHost: www.example.org\r\nUser-Agent: x\r\n\r\n",
+    ];
+    for decoy in decoys {
+        assert_ne!(decoy.len(), real.len());
+        // Mid-connection (no SYN seen: the request's first segment anchors the stream), and
+        // after a PROXY protocol header.
+        for (syn, proxy) in [
+            (false, &b""[..]),
+            (true, b"PROXY TCP4 10.0.0.5 1.2.3.4 5 80\r\n"),
+        ] {
+            let mut c = Conn::new(80);
+            if syn {
+                c.handshake(&[]);
+                c.data(0, proxy);
+            }
+            let at = proxy.len();
+            assert_eq!(c.data(at, decoy), Verdict::Allow);
+            assert_eq!(c.data(at, real), Verdict::Block, "syn {syn}");
+            assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+        }
+        let mut c = Conn::new(80);
+        c.handshake(&[]);
+        assert_eq!(c.data(0, decoy), Verdict::Allow);
+        assert_eq!(c.data(0, real), Verdict::Block);
+        assert_eq!(
+            c.send(false, 7001, PSH_ACK, b"HTTP/1.1 200 OK\r\n\r\n"),
+            Verdict::Block
+        );
+        let r = c.record();
+        assert_eq!(r.server_name.as_deref(), Some(SNI));
+        assert_eq!(r.name_source, Some(cloudsight::NameSource::HttpHost));
+        assert_eq!(r.app.as_ref().map(|a| a.id.as_str()), Some("dropbox"));
+        assert_eq!(c.engine.stats().hellos_reread, 1);
+        // The real request first, then a decoy: still blocked, the real name kept.
+        let mut c = Conn::new(80);
+        c.handshake(&[]);
+        assert_eq!(c.data(0, real), Verdict::Block);
+        assert_eq!(c.data(0, decoy), Verdict::Block);
+        assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+    }
+}
+
+/// The real request split in two after a decoy: the second version names the flow once its Host
+/// line is in; the server's answer ends the watch (a later "request" is data to the server),
+/// and the watch's buffers are given back.
+#[test]
+fn decoy_http_request_then_the_real_one_in_two_segments_and_the_answer_ends_it() {
+    let real: &[u8] = b"GET / HTTP/1.1\r\nUser-Agent: curl/8\r\nHost: www.dropbox.com\r\n\r\n";
+    let decoy: &[u8] = b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n";
+    let mut c = Conn::new(80);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, decoy), Verdict::Allow);
+    assert_eq!(c.data(0, &real[..30]), Verdict::Allow);
+    assert_eq!(c.data(30, &real[30..]), Verdict::Block);
+    assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+    // No SYN seen and the decoy itself in two segments.
+    let mut c = Conn::new(80);
+    assert_eq!(c.data(0, &decoy[..10]), Verdict::Allow);
+    assert_eq!(c.data(10, &decoy[10..]), Verdict::Allow);
+    assert_eq!(c.data(0, real), Verdict::Block);
+    assert_eq!(c.record().server_name.as_deref(), Some(SNI));
+
+    let mut c = Conn::new(80);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, decoy), Verdict::Allow);
+    assert_eq!(
+        c.send(false, 7001, PSH_ACK, b"HTTP/1.1 200 OK\r\n\r\n"),
+        Verdict::Allow
+    );
+    assert_eq!(c.engine.stats().inspect_memory, 0, "the watch is over");
+    assert_eq!(c.data(0, real), Verdict::Allow);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some("example.org"));
+    assert_eq!(c.engine.stats().hellos_reread, 0);
+}
+
 #[test]
 fn http_odd_method_and_spacing() {
     let req = b"\r\nMKCALENDAR   /x\tHTTP/1.1\r\nhost:www.dropbox.com:80\r\n\r\n";

@@ -637,8 +637,9 @@ pub struct cloudsight_stats {
     pub drop_encap_malformed: u64,
     /// Frames with more than 8 encapsulation layers.
     pub drop_encap_too_deep: u64,
-    /// TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
-    /// before or after the real hello), read both ways: the stricter verdict holds.
+    /// TLS hellos or HTTP request headers whose bytes came twice with different values
+    /// (overlapping segments, a decoy before or after the real one), read both ways: the
+    /// stricter verdict holds.
     pub hellos_reread: u64,
 }
 

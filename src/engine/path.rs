@@ -478,13 +478,13 @@ impl Engine {
                     self.end_inspection(e);
                 }
                 self.name_in_band(e, source, name, hello);
-                if let Some((name, hello)) = other {
+                if let Some((source, name, hello)) = other {
                     self.reread(e, source, name, hello);
                 }
             }
             Step::Reread => {
-                if let Some((name, hello)) = inspector.alternative_name() {
-                    self.reread(e, NameSource::TlsSni, name, hello);
+                if let Some((source, name, hello)) = inspector.alternative_name() {
+                    self.reread(e, source, name, hello);
                 }
             }
         }
@@ -496,16 +496,23 @@ impl Engine {
         e.inspector = None;
     }
 
-    /// A second version of a named flow's hello (its bytes came twice with different values): a
-    /// server may have taken either, so the version with the stricter verdict names the flow
-    /// (`Stats::hellos_reread` counts them). The flow's verdict never gets milder.
-    fn reread(&self, e: &mut FlowEntry, source: NameSource, name: Option<Name>, hello: HelloInfo) {
+    /// A second version of a named flow's hello or HTTP request (its bytes came twice with
+    /// different values): a server may have taken either, so the version with the stricter
+    /// verdict names the flow (`Stats::hellos_reread` counts them). The flow's verdict never gets
+    /// milder.
+    fn reread(
+        &self,
+        e: &mut FlowEntry,
+        source: NameSource,
+        name: Option<Name>,
+        hello: Option<HelloInfo>,
+    ) {
         bump(&self.counters.hellos_reread);
         if let Some(n) = &name {
             self.count_name(n);
         }
         let name = name.map(|n| n.text.into_boxed_str());
-        let mut other = naming::in_band(None, source, name, Some(self.capped(hello)));
+        let mut other = naming::in_band(None, source, name, hello.map(|h| self.capped(h)));
         let verdict = naming::resolve(&mut other, &self.loaded_catalog(), &self.policy());
         if strictness(verdict) > strictness(e.verdict) {
             e.verdict = verdict;

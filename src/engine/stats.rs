@@ -101,8 +101,9 @@ pub struct Stats {
     /// Frames with more than [`MAX_ENCAP_DEPTH`](crate::MAX_ENCAP_DEPTH) encapsulation
     /// layers.
     pub drop_encap_too_deep: u64,
-    /// TLS hellos whose bytes came twice with different values (overlapping segments, a decoy
-    /// before or after the real hello), read both ways: the stricter verdict holds.
+    /// TLS hellos or HTTP request headers whose bytes came twice with different values
+    /// (overlapping segments, a decoy before or after the real one), read both ways: the
+    /// stricter verdict holds.
     pub hellos_reread: u64,
 }
 

@@ -257,7 +257,68 @@ enum Protocol {
         buf: StreamBuf,
         start: u32,
     },
+    /// An HTTP request that named the flow, kept while it is watched for a second version of its
+    /// bytes ([`Inspector::watching`]).
+    HttpNamed(Box<HttpWatch>),
     Quic(quic::QuicInitial),
+}
+
+/// A read HTTP request and, once a client segment carried some of its bytes again with other
+/// values, the last-received-wins reading of them: a decoy request the server dropped (bad
+/// checksum, low TTL) followed by the real one at the same offsets reads both ways, as a TLS
+/// hello does.
+struct HttpWatch {
+    /// The stream as first received, from sequence number `start`.
+    buf: StreamBuf,
+    start: u32,
+    /// Where the request starts in `buf` (after a PROXY protocol header).
+    at: usize,
+    /// The last-received-wins copy, made at the first conflicting byte.
+    alt: Option<StreamBuf>,
+}
+
+impl HttpWatch {
+    /// Whether this client segment makes a second version of the request that names a host.
+    fn recheck(&mut self, seq: u32, payload: &[u8]) -> bool {
+        let Some((lo, data)) = window(self.start, seq, payload, http::MAX_HEADER) else {
+            return false;
+        };
+        let changes = match &self.alt {
+            Some(alt) => alt.would_change(lo, data),
+            None => self.buf.differs(lo, data),
+        };
+        if !changes {
+            return false;
+        }
+        self.alt
+            .get_or_insert_with(|| self.buf.clone())
+            .overwrite(lo, data);
+        self.alternative().is_some()
+    }
+
+    /// The host the second version names, if it reads as a request with one.
+    fn alternative(&self) -> Option<Name> {
+        let alt = self.alt.as_ref()?;
+        match http::parse_request(alt.contiguous().get(self.at..)?) {
+            Ok(http::Target::Host(h) | http::Target::Connect(h)) => Some(lower_name(h)),
+            _ => None,
+        }
+    }
+
+    fn memory(&self) -> usize {
+        self.buf.memory() + self.alt.as_ref().map_or(0, StreamBuf::memory)
+    }
+}
+
+impl Protocol {
+    /// The hello or request held here named the flow.
+    fn named(&self) -> bool {
+        match self {
+            Protocol::Tls(r) => r.hello().is_some(),
+            Protocol::HttpNamed(_) => true,
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Protocol {
@@ -267,6 +328,7 @@ impl std::fmt::Debug for Protocol {
             Protocol::Pending(_) => "Pending",
             Protocol::Tls(_) => "Tls",
             Protocol::Http { .. } => "Http",
+            Protocol::HttpNamed(_) => "HttpNamed",
             Protocol::Quic(_) => "Quic",
         })
     }
@@ -376,6 +438,7 @@ impl Inspector {
             Protocol::Pending(buf) => buf.memory(),
             Protocol::Tls(r) => r.memory(),
             Protocol::Http { buf, .. } => buf.memory(),
+            Protocol::HttpNamed(w) => w.memory(),
             Protocol::Quic(q) => q.memory(),
         }
     }
@@ -436,12 +499,17 @@ impl Inspector {
                 }
             }
             (Protocol::Pending(_), _) if from_client => self.pending(seq, payload),
-            (Protocol::Tls(r), _) if from_client && r.hello().is_some() => {
-                // The hello is read and named the flow: a later copy of its bytes that differs
-                // is a second version of it (a decoy the server drops, or the real hello after
-                // one), read by the engine for the stricter verdict.
+            (p @ (Protocol::Tls(_) | Protocol::HttpNamed(_)), _) if from_client && p.named() => {
+                // The hello or request is read and named the flow: a later copy of its bytes
+                // that differs is a second version of it (a decoy the server drops, or the real
+                // one after a decoy), read by the engine for the stricter verdict.
                 self.watch_left = self.watch_left.saturating_sub(1);
-                if r.recheck(seq, payload) {
+                let second = match p {
+                    Protocol::Tls(r) => r.recheck(seq, payload),
+                    Protocol::HttpNamed(w) => w.recheck(seq, payload),
+                    _ => false,
+                };
+                if second {
                     Step::Reread
                 } else if self.watch_left == 0 {
                     Step::Done
@@ -463,7 +531,14 @@ impl Inspector {
                             self.protocol = Protocol::Unknown;
                             self.start_tcp(seq, payload)
                         }
-                        request => http_step(request),
+                        request => {
+                            let step = http_step(request);
+                            if matches!(step, Step::Named(..)) {
+                                let (buf, start) = (std::mem::take(buf), *start);
+                                self.watch_http(buf, start, 0);
+                            }
+                            step
+                        }
                     }
                 } else {
                     Step::Continue
@@ -512,10 +587,17 @@ impl Inspector {
                 return Step::Continue;
             }
             let step = http_step(request);
+            let mut buf = StreamBuf::default();
+            match step {
+                Step::Continue | Step::Named(..) => {
+                    insert_at(&mut buf, seq, seq, payload, http::MAX_HEADER);
+                }
+                _ => {}
+            }
             if step == Step::Continue {
-                let mut buf = StreamBuf::default();
-                insert_at(&mut buf, seq, seq, payload, http::MAX_HEADER);
                 self.protocol = Protocol::Http { buf, start: seq };
+            } else if matches!(step, Step::Named(..)) {
+                self.watch_http(buf, seq, 0);
             }
             return step.or(Step::ClientSpoke);
         }
@@ -545,7 +627,14 @@ impl Inspector {
                         return Step::ClientSpoke
                     }
                     Err(Progress::NeedMore) => Start::NeedMore,
-                    request => return http_step(request),
+                    request => {
+                        let step = http_step(request);
+                        if matches!(step, Step::Named(..)) {
+                            let buf = std::mem::take(buf);
+                            self.watch_http(buf, isn, skip);
+                        }
+                        return step;
+                    }
                 },
             },
         };
@@ -574,23 +663,38 @@ impl Inspector {
         }
     }
 
-    /// A TLS hello was read (the flow is named) and its inspector still compares the client's
-    /// segments with it: the engine keeps it until the server's first bytes or
-    /// [`WATCH_SEGMENTS`] client segments, whichever comes first.
+    /// A TLS hello or an HTTP request was read (the flow is named) and its inspector still
+    /// compares the client's segments with it: the engine keeps it until the server's first
+    /// bytes or [`WATCH_SEGMENTS`] client segments, whichever comes first.
     pub fn watching(&self) -> bool {
-        matches!(&self.protocol, Protocol::Tls(r) if r.hello().is_some()) && self.watch_left > 0
+        self.protocol.named() && self.watch_left > 0
     }
 
-    /// The other version of the hello when its bytes came twice with different values (the
-    /// last received copy of each byte, where [`Step::Named`] read the first): its name and
-    /// details, if it reads as a complete hello.
-    pub fn alternative_name(&self) -> Option<(Option<Name>, HelloInfo)> {
-        let Protocol::Tls(r) = &self.protocol else {
-            return None;
-        };
-        let (hello, truncated) = r.alternative()?;
-        let mut info = HelloInfo::from_handshake(&hello, b't', truncated)?;
-        Some((info.sni.take(), info))
+    /// An HTTP request named the flow: keep its bytes (`buf`, from sequence number `start`,
+    /// the request at offset `at`) to compare later client segments with.
+    fn watch_http(&mut self, buf: StreamBuf, start: u32, at: usize) {
+        self.protocol = Protocol::HttpNamed(Box::new(HttpWatch {
+            buf,
+            start,
+            at,
+            alt: None,
+        }));
+    }
+
+    /// The other version of the hello or request when its bytes came twice with different
+    /// values (the last received copy of each byte, where [`Step::Named`] read the first): its
+    /// name source, name and (TLS) details, if it reads as a complete hello or a request with a
+    /// host.
+    pub fn alternative_name(&self) -> Option<(NameSource, Option<Name>, Option<HelloInfo>)> {
+        match &self.protocol {
+            Protocol::Tls(r) => {
+                let (hello, truncated) = r.alternative()?;
+                let mut info = HelloInfo::from_handshake(&hello, b't', truncated)?;
+                Some((NameSource::TlsSni, info.sni.take(), Some(info)))
+            }
+            Protocol::HttpNamed(w) => Some((NameSource::HttpHost, Some(w.alternative()?), None)),
+            _ => None,
+        }
     }
 
     fn tls_progress(&mut self, progress: Progress) -> Step {
@@ -635,6 +739,15 @@ impl Inspector {
 /// Store a segment (`seq`, `payload`) in a stream buffer whose offset 0 is sequence number
 /// `start`, keeping offsets `[0, max)`; true when a new byte arrived.
 fn insert_at(buf: &mut StreamBuf, start: u32, seq: u32, payload: &[u8], max: usize) -> bool {
+    match window(start, seq, payload, max) {
+        Some((lo, data)) => buf.insert(lo, data),
+        None => false,
+    }
+}
+
+/// The stream offset (from sequence number `start`) and the bytes of a segment that fall inside
+/// `[0, max)`, if any.
+fn window(start: u32, seq: u32, payload: &[u8], max: usize) -> Option<(usize, &[u8])> {
     let offset = seq.wrapping_sub(start);
     // Offsets in the upper half of the sequence space are before the start: trim them.
     let (lo, skip) = if offset >= 1 << 31 {
@@ -643,10 +756,10 @@ fn insert_at(buf: &mut StreamBuf, start: u32, seq: u32, payload: &[u8], max: usi
         (offset as usize, 0usize)
     };
     if skip >= payload.len() || lo >= max {
-        return false;
+        return None;
     }
     let hi = (lo + (payload.len() - skip)).min(max);
-    buf.insert(lo, &payload[skip..skip + (hi - lo)])
+    Some((lo, &payload[skip..skip + (hi - lo)]))
 }
 
 impl Step {
