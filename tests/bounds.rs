@@ -1,36 +1,11 @@
 //! Memory bounds and the fast path: a flood of random 5-tuples keeps the table at its bound with
 //! every eviction counted, and packets of a named flow allocate nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use cloudsight::{Config, Engine, LinkType};
+use cloudsight_testkit::alloc::{during, Counting};
 use cloudsight_testkit::packet::Tcp;
 use cloudsight_testkit::sample;
 use etherparse::PacketBuilder;
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    // Only the measuring thread counts: other tests run in parallel in this process.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls while COUNTING is set.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -94,14 +69,13 @@ fn packets_of_a_named_flow_do_not_allocate() {
     engine.process_packet(LinkType::Raw, &tcp(true, 16, &hello), 3, None);
     let data_down = tcp(false, 16, &[0x17; 1400]);
     let ack_up = tcp(true, 16, &[]);
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    for i in 0..10_000u64 {
-        engine.process_packet(LinkType::Raw, &data_down, 10 + i, None);
-        engine.process_packet(LinkType::Raw, &ack_up, 10 + i, None);
-    }
-    COUNTING.with(|c| c.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let ((), usage) = during(|| {
+        for i in 0..10_000u64 {
+            engine.process_packet(LinkType::Raw, &data_down, 10 + i, None);
+            engine.process_packet(LinkType::Raw, &ack_up, 10 + i, None);
+        }
+    });
+    let allocations = usage.calls;
     engine.flush(100_000);
     let records = engine.drain(10);
     assert_eq!(records.len(), 1);

@@ -3,38 +3,10 @@
 //! Allocated bytes are what the process asks of the allocator; resident memory
 //! (`cargo bench --bench flow_memory`) adds the allocator's rounding and lacks untouched pages.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use cloudsight::internal::BYTES_PER_FLOW;
 use cloudsight::{Config, Engine};
+use cloudsight_testkit::alloc::{during, Counting};
 use cloudsight_testkit::flows::{fill, Kind};
-
-struct Counting;
-static NET_BYTES: AtomicIsize = AtomicIsize::new(0);
-thread_local! {
-    // Only the measuring thread counts: other tests run in parallel in this process.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator; only counts while COUNTING is set.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            NET_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.with(Cell::get) {
-            NET_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -43,18 +15,18 @@ const FLOWS: u32 = 100_000;
 
 /// Bytes allocated per flow by an engine (made while counting) holding `FLOWS` flows of `kind`.
 fn bytes_per_flow(kind: Kind) -> f64 {
-    NET_BYTES.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    let engine = Engine::new(Config {
-        max_flows: FLOWS as usize,
-        max_table_bytes: 8 << 30,
-        ..Config::default()
-    })
-    .unwrap();
-    fill(&engine, kind, FLOWS);
-    COUNTING.with(|c| c.set(false));
+    let (engine, usage) = during(|| {
+        let engine = Engine::new(Config {
+            max_flows: FLOWS as usize,
+            max_table_bytes: 8 << 30,
+            ..Config::default()
+        })
+        .unwrap();
+        fill(&engine, kind, FLOWS);
+        engine
+    });
     assert_eq!(engine.stats().flows_active, u64::from(FLOWS));
-    NET_BYTES.load(Ordering::Relaxed) as f64 / f64::from(FLOWS)
+    usage.net_bytes as f64 / f64::from(FLOWS)
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! - [`encap`]: tunnels and encapsulations around them (PPPoE, NFLOG, GRE, VXLAN, MPLS, GTP-U);
 //! - [`tls`]: TLS ClientHello records;
 //! - [`flows`]: an engine filled with many flows of one kind (memory per flow);
+//! - [`alloc`]: a counting global allocator (allocations and bytes of a closure, per thread);
 //! - [`sample`]: the bundled sample capture (`examples/data/sample.pcap`);
 //! - `capture`: reading pcap and pcapng files (the CLI's reader);
 //! - `memory`: RSS and peak RSS of this process (the CLI's reader);
@@ -15,6 +16,7 @@
 //!
 //! The last three come with the default feature `capture` (the fuzz crate goes without).
 
+pub mod alloc;
 #[cfg(feature = "capture")]
 pub mod corpus;
 pub mod dns;
