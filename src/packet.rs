@@ -48,10 +48,10 @@
 //! statistics show for the inner conversation. Tunnel headers and outer IP headers are not counted.
 //!
 //! **Fragments.** Inner IP fragments are [`Parsed::Fragment`]s of the inner addresses and go
-//! through the same reassembly as any other fragment. Fragmented *outer* packets are not
-//! decapsulated (out of scope): an outer fragment of GRE or IP in IP is
-//! [`DropReason::OtherProtocol`], and a fragmented VXLAN or GTP-U datagram is reassembled and
-//! counted as the plain UDP flow of the tunnel endpoints.
+//! through the same reassembly as any other fragment. A fragmented UDP tunnel datagram (VXLAN,
+//! Geneve, GTP-U, GRE in UDP, AYIYA) is reassembled, then decapsulated like a whole one, its
+//! inner packet counted as the datagram's fragments; an outer fragment of GRE or IP in IP is
+//! not decapsulated (out of scope) and is [`DropReason::OtherProtocol`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -983,7 +983,27 @@ pub fn datagram<'a>(
         IpNumber::UDP => Transport::Udp,
         _ => return Err(DropReason::OtherProtocol),
     };
+    if transport == Transport::Udp {
+        if let Some(inner) = reassembled_tunnel(bytes, packets) {
+            return Ok(inner);
+        }
+    }
     transport_view(transport, id.src, id.dst, bytes, ip_len, packets)
+}
+
+/// The inner packet of a reassembled UDP datagram that is a tunnel (VXLAN, Geneve, GTP-U, GRE in
+/// UDP, AYIYA: a GTP-U user packet of 1500 bytes fragments its outer datagram), counted as the
+/// datagram's `packets` fragments; `None` (the tunnel endpoints' UDP flow) when it is no tunnel
+/// or what it carries is not a whole TCP/UDP packet, as for a tunnel packet that came whole.
+#[cold]
+fn reassembled_tunnel(bytes: &[u8], packets: u32) -> Option<PacketView<'_>> {
+    let udp = UdpSlice::from_slice_lax(bytes).ok()?;
+    let mut depth = 0;
+    let inner = udp_tunnel(&udp, &mut depth).ok()??;
+    match decapsulate(inner, depth) {
+        Ok(Parsed::Packet(view)) => Some(PacketView { packets, ..view }),
+        _ => None,
+    }
 }
 
 fn transport_view(

@@ -389,6 +389,67 @@ fn client_hello_in_inner_fragments_inside_gre() {
     assert_eq!((stats.fragments, stats.defrag_reassembled), (n, 1));
 }
 
+/// GTP-U and VXLAN datagrams that the tunnel's own IP layer fragmented (a 1500-byte user packet
+/// plus its tunnel headers over a 1500-byte path), fragments in any order: each datagram is
+/// reassembled, then decapsulated like a whole one; the inner flow is named and counts its inner
+/// packets' lengths in as many packets as fragments came; no flow of the tunnel endpoints.
+#[test]
+fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
+    type Tunnel = fn(bool, &[u8]) -> Vec<u8>;
+    let tunnels: [(&str, Tunnel); 2] = [
+        ("gtp-u", |up, p| {
+            outer_udp(up, (2152, 2152), &e::gtp_u(7, None, &[], p))
+        }),
+        ("vxlan", |up, p| {
+            let ports = if up { (51000, 4789) } else { (62000, 4789) };
+            outer_udp(up, ports, &e::vxlan(9, &ethernet(&[], ether_type_of(p), p)))
+        }),
+    ];
+    for (what, tunnel) in tunnels {
+        let engine = engine();
+        let packets = inner_packets(false);
+        let mut fragments = 0u64;
+        let mut reassembled = 0u64;
+        let mut packets_up = 0u64;
+        let mut packets_down = 0u64;
+        let mut ts = 1_000_000_000;
+        for (i, (up, p)) in packets.iter().enumerate() {
+            let datagram = tunnel(*up, p);
+            let mut pieces = fragment(&datagram, 256, 0x7700 + i as u32);
+            if i % 2 == 1 {
+                pieces.reverse();
+            }
+            // A datagram of one piece is no fragment (offset 0, no more fragments).
+            if pieces.len() > 1 {
+                fragments += pieces.len() as u64;
+                reassembled += 1;
+            }
+            *if *up { &mut packets_up } else { &mut packets_down } += pieces.len() as u64;
+            for piece in pieces {
+                ts += 1_000;
+                engine.process_packet(LinkType::Raw, &piece, ts, None);
+            }
+        }
+        engine.flush(ts + 1);
+        let records = engine.drain(usize::MAX);
+        assert_eq!(records.len(), 1, "{what}: {records:#?}");
+        let r = &records[0];
+        assert_eq!(r.server_name.as_deref(), Some(SNI), "{what}");
+        assert_eq!(r.verdict, Verdict::Block, "{what}");
+        assert_eq!((r.client_ip, r.client_port), (addr(INNER4.0), 40000));
+        let (bytes_up, _, bytes_down, _) = counts(&packets);
+        assert_eq!(
+            (r.bytes_up, r.packets_up, r.bytes_down, r.packets_down),
+            (bytes_up, packets_up, bytes_down, packets_down),
+            "{what}"
+        );
+        let stats = engine.stats();
+        assert_eq!(stats.fragments, fragments, "{what}");
+        assert_eq!(stats.defrag_reassembled, reassembled, "{what}");
+        assert!(reassembled >= 3, "{what}: the hello and the server's data are fragmented");
+    }
+}
+
 /// Captures as `discover` reads them (its streaming reader and 2 worker threads): an NFLOG pcap
 /// (LINKTYPE 239) and an Ethernet pcap of VXLAN whose two ends use different UDP source ports:
 /// each connection one inner flow, client and server the right way round, counts exact. (That the
