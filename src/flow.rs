@@ -260,14 +260,15 @@ impl FlowEntry {
         }
     }
 
-    /// Whether losing this flow to eviction costs little: ended, long idle, or an unnamed flow of a
-    /// few packets that is not blocked.
+    /// Whether losing this flow to eviction costs little: ended, long idle, or a flow of a few
+    /// packets that is not blocked and is unnamed or was never answered (a flood's hellos and
+    /// QUIC Initials name their flows, but no server answers them).
     fn cheap_to_evict(&self, now: u64) -> bool {
         self.ended()
             || now.saturating_sub(self.last_seen) >= CHEAP_IDLE_NS
-            || (self.name.is_none()
-                && self.verdict == Verdict::Allow
-                && self.packets[0].saturating_add(self.packets[1]) <= CHEAP_PACKETS)
+            || (self.verdict == Verdict::Allow
+                && self.packets[0].saturating_add(self.packets[1]) <= CHEAP_PACKETS
+                && (self.name.is_none() || self.packets.contains(&0)))
     }
 
     /// The TCP connection has ended (RST, or FINs both ways) and only lingers.
@@ -533,10 +534,10 @@ impl FlowTable {
     }
 
     /// Remove a flow of one order shard. From the oldest on, the first flow that is cheap to lose
-    /// goes: one that has ended, one idle for `CHEAP_IDLE_NS`, or an unnamed one of a few packets
-    /// (what a flood of new 5-tuples is made of). Flows worth keeping (named, blocked, busy) are
-    /// moved to the back as they are passed. When none of the `EVICTION_SCAN` oldest is cheap,
-    /// the least recently seen of them goes: oldest idle first.
+    /// goes: one that has ended, one idle for `CHEAP_IDLE_NS`, or one of a few packets, unnamed or
+    /// unanswered (what a flood of new 5-tuples is made of). Flows worth keeping (named and
+    /// answered, blocked, busy) are moved to the back as they are passed. When none of the
+    /// `EVICTION_SCAN` oldest is cheap, the least recently seen of them goes: oldest idle first.
     fn evict_from(&self, shard: usize, now: u64) -> Option<(FlowKey, FlowEntry)> {
         let mut order = self.order_shard(shard);
         let mut fallback: Option<(u64, u64, u64)> = None;
@@ -770,6 +771,33 @@ mod tests {
         for i in 20_000 - 8192 + round..20_000u32 {
             assert!(table.map.contains_key(&udp_key(i)), "flow {i} was evicted");
         }
+    }
+
+    #[test]
+    fn unnamed_or_unanswered_flows_of_a_few_packets_are_cheap_to_evict() {
+        let flow = |named: bool, packets: [u32; 2], verdict: Verdict| {
+            let mut e = FlowEntry::new(1, 1_000);
+            e.packets = packets;
+            e.verdict = verdict;
+            if named {
+                e.name = Some(Arc::new(crate::naming::FlowName {
+                    server_name: Some("www.example.com".into()),
+                    ..Default::default()
+                }));
+            }
+            e.cheap_to_evict(2_000)
+        };
+        // What floods are made of: a new 5-tuple, a hello or Initial nobody answered.
+        assert!(flow(false, [1, 0], Verdict::Allow));
+        assert!(flow(false, [2, 1], Verdict::Allow));
+        assert!(flow(true, [1, 0], Verdict::Allow));
+        assert!(flow(true, [0, 3], Verdict::Allow));
+        // Worth keeping: named and answered, blocked, more packets.
+        assert!(!flow(true, [1, 1], Verdict::Allow));
+        assert!(!flow(true, [1, 0], Verdict::Block));
+        assert!(!flow(false, [1, 0], Verdict::Monitor));
+        assert!(!flow(false, [4, 0], Verdict::Allow));
+        assert!(!flow(true, [4, 0], Verdict::Allow));
     }
 
     #[test]
