@@ -98,7 +98,14 @@ impl<'a> Reader<'a> {
     /// Initial: skipping them one frame at a time was the decoder's largest cost).
     fn skip_zeros(&mut self) {
         let rest = &self.buf[self.pos..];
-        self.pos += rest.iter().position(|&b| b != 0).unwrap_or(rest.len());
+        // Sixteen bytes at a time (a byte at a time was still a third of the decoder), then the
+        // bytes of the first block that is not all zeros.
+        let blocks = rest
+            .chunks_exact(16)
+            .take_while(|c| u128::from_ne_bytes((*c).try_into().unwrap_or([1; 16])) == 0)
+            .count();
+        let tail = &rest[blocks * 16..];
+        self.pos += blocks * 16 + tail.iter().position(|&b| b != 0).unwrap_or(tail.len());
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -595,6 +602,25 @@ pub fn decode_datagram_for_fuzzing(udp_payload: &[u8]) -> Result<usize, QuicErro
 #[cfg(all(test, not(fuzzing)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_runs_are_skipped_to_the_first_other_byte() {
+        for zeros in 0..70 {
+            for tail in [&[][..], &[0x06][..], &[0x01, 0, 0][..]] {
+                let mut buf = vec![0u8; zeros];
+                buf.extend_from_slice(tail);
+                let mut r = Reader::new(&buf);
+                r.skip_zeros();
+                assert_eq!(r.remaining(), tail.len(), "{zeros} zeros, then {tail:?}");
+            }
+        }
+        // From the middle of a buffer.
+        let buf = [7, 0, 0, 0, 9];
+        let mut r = Reader::new(&buf);
+        r.u8();
+        r.skip_zeros();
+        assert_eq!(r.u8(), Some(9));
+    }
     use aes::cipher::generic_array::GenericArray;
     use aes_gcm::aead::AeadInPlace;
     use proptest::prelude::*;
