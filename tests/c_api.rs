@@ -982,11 +982,6 @@ fn engine_round_trip_from_rust() {
         cloudsight_result::Ok
     );
 
-    let mut frame = Vec::new();
-    PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .udp(5000, 6000)
-        .write(&mut frame, b"payload")
-        .unwrap();
     let ctx = cloudsight_context {
         has_pid: 1,
         pid: 77,
@@ -996,26 +991,7 @@ fn engine_round_trip_from_rust() {
         user_id: null(),
         ..Default::default()
     };
-    let mut verdict = cloudsight_verdict::Block;
-    assert_eq!(
-        unsafe {
-            cloudsight_engine_process_packet(
-                engine,
-                228,
-                frame.as_ptr(),
-                frame.len(),
-                1_000,
-                &ctx,
-                &mut verdict,
-            )
-        },
-        cloudsight_result::Ok
-    );
-    assert_eq!(verdict, cloudsight_verdict::Allow);
-    assert_eq!(
-        unsafe { cloudsight_engine_flush(engine, 2_000) },
-        cloudsight_result::Ok
-    );
+    let frame = one_udp_flow(engine, &ctx);
 
     let mut needed = 0usize;
     assert_eq!(
@@ -1063,20 +1039,9 @@ fn engine_round_trip_from_rust() {
     unsafe { cloudsight_engine_free(engine) };
 }
 
-/// The community ID of one UDP flow's record through the C API, with these config options.
-fn c_community_id(options: u64) -> Result<String, cloudsight_result> {
-    use std::ptr::null_mut;
-    let mut config = cloudsight_config::default();
-    assert_eq!(
-        unsafe { cloudsight_config_default(&mut config) },
-        cloudsight_result::Ok
-    );
-    config.options = options;
-    let mut engine = null_mut();
-    match unsafe { cloudsight_engine_new(&config, &mut engine) } {
-        cloudsight_result::Ok => {}
-        e => return Err(e),
-    }
+/// Feeds one UDP packet 10.0.0.1:5000 -> 10.0.0.2:6000 (raw IPv4, at 1 µs, with `ctx`) to the
+/// engine and flushes its flow (at 2 µs); returns the frame.
+fn one_udp_flow(engine: *const cloudsight_engine, ctx: *const cloudsight_context) -> Vec<u8> {
     let mut frame = Vec::new();
     PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
         .udp(5000, 6000)
@@ -1091,16 +1056,35 @@ fn c_community_id(options: u64) -> Result<String, cloudsight_result> {
                 frame.as_ptr(),
                 frame.len(),
                 1_000,
-                std::ptr::null(),
+                ctx,
                 &mut verdict,
             )
         },
         cloudsight_result::Ok
     );
+    assert_eq!(verdict, cloudsight_verdict::Allow);
     assert_eq!(
         unsafe { cloudsight_engine_flush(engine, 2_000) },
         cloudsight_result::Ok
     );
+    frame
+}
+
+/// The community ID of one UDP flow's record through the C API, with these config options.
+fn c_community_id(options: u64) -> Result<String, cloudsight_result> {
+    use std::ptr::null_mut;
+    let mut config = cloudsight_config::default();
+    assert_eq!(
+        unsafe { cloudsight_config_default(&mut config) },
+        cloudsight_result::Ok
+    );
+    config.options = options;
+    let mut engine = null_mut();
+    match unsafe { cloudsight_engine_new(&config, &mut engine) } {
+        cloudsight_result::Ok => {}
+        e => return Err(e),
+    }
+    one_udp_flow(engine, std::ptr::null());
     let mut record = cloudsight_record::default();
     let mut written = 0usize;
     assert_eq!(
