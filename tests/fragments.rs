@@ -342,14 +342,38 @@ fn an_incomplete_datagram_times_out_and_still_counts() {
     // All but the last one.
     conn.send_all(&frames[..frames.len() - 1]);
     assert!(engine.stats().defrag_memory > 0);
-    engine.tick(conn.ts + 29 * SECOND);
+    let timeout = Config::default().defrag_timeout_ns;
+    assert_eq!(timeout, 60 * SECOND, "RFC 8200 §4.5");
+    engine.tick(conn.ts + timeout - SECOND);
     assert_eq!(engine.stats().defrag_timed_out, 0);
-    engine.tick(conn.ts + 31 * SECOND);
+    engine.tick(conn.ts + timeout + SECOND);
     let stats = engine.stats();
     assert_eq!((stats.defrag_timed_out, stats.defrag_memory), (1, 0));
-    conn.ts += 31 * SECOND;
+    conn.ts += timeout + SECOND;
     let r = conn.record();
     assert_eq!(r.server_name, None);
+}
+
+/// One fragment a second, 46 of them (Zeek's IPv6 reassembly capture): whole after 45 s, as a
+/// receiver with RFC 8200's 60 s reassembly time takes it, with the clock ticking meanwhile.
+#[test]
+fn a_datagram_arriving_over_45_seconds_is_whole() {
+    for v6 in [false, true] {
+        let engine = engine();
+        let mut conn = Conn::new(&engine, v6, 5000);
+        let segment = conn.datagram(true, &[0x42; 46 * 64 - 20]);
+        let frames = fragment(&segment, 64, 23);
+        assert_eq!(frames.len(), 46);
+        for f in &frames {
+            conn.send(true, f);
+            conn.ts += SECOND;
+            engine.tick(conn.ts);
+        }
+        let stats = engine.stats();
+        assert_eq!((stats.defrag_reassembled, stats.defrag_timed_out), (1, 0), "v6 {v6}");
+        let r = conn.record();
+        assert_eq!(r.packets_up, 46);
+    }
 }
 
 #[test]
@@ -361,11 +385,12 @@ fn fragments_without_their_first_are_orphans_after_the_timeout() {
     for f in &frames[1..] {
         conn.send(true, f);
     }
-    engine.tick(conn.ts + 31 * SECOND);
+    let timeout = Config::default().defrag_timeout_ns;
+    engine.tick(conn.ts + timeout + SECOND);
     let stats = engine.stats();
     assert_eq!(stats.defrag_timed_out, 1);
     assert_eq!(stats.fragments_orphaned, frames.len() as u64 - 1);
-    engine.flush(conn.ts + 32 * SECOND);
+    engine.flush(conn.ts + timeout + 2 * SECOND);
     assert!(engine.drain(usize::MAX).is_empty());
 }
 

@@ -52,7 +52,10 @@ pub struct Config {
     /// up (counted in `defrag_over_budget`).
     pub max_defrag_bytes: usize,
     /// How long a fragmented datagram may take to arrive whole from its first fragment seen, ns;
-    /// then it is given up (`defrag_timed_out`) and its fragments only counted.
+    /// then it is given up (`defrag_timed_out`) and its fragments only counted. Default 60 s:
+    /// what RFC 8200 §4.5 sets for IPv6 (Linux's `ip6frag_time`) and Windows keeps for IPv4
+    /// (Linux's `ipfrag_time` is 30 s); a datagram a receiver could still reassemble is not
+    /// given up first here.
     pub defrag_timeout_ns: u64,
     /// Bytes the queued records may hold together (each record costs its size and its strings'
     /// heap); past it the oldest record is dropped and counted in `records_dropped`, as when
@@ -86,7 +89,7 @@ impl Default for Config {
             dns_ttl_floor_s: 60,
             dns_ttl_ceiling_s: 86_400,
             max_defrag_bytes: 4 << 20,
-            defrag_timeout_ns: 30 * SECOND,
+            defrag_timeout_ns: 60 * SECOND,
             max_queue_bytes: 64 << 20,
             usage_window_ns: 3600 * SECOND,
             max_usage_rows: 16_384,
