@@ -237,7 +237,8 @@ pub enum DropReason {
     IpMalformed,
     /// An IP protocol other than TCP and UDP (ICMP, IGMP, ESP ...).
     OtherProtocol,
-    /// The TCP or UDP header is malformed or cut short.
+    /// The TCP or UDP header is cut short before its ports (a TCP header with a bogus data
+    /// offset still counts toward the flow of its ports, as Wireshark counts it).
     TransportMalformed,
     /// A tunnel or encapsulation header (PPPoE, PPP, NFLOG TLVs, GRE, MPLS, GTP-U extension
     /// headers, the Ethernet frame inside VXLAN or GRE) is malformed, unsupported (GRE source
@@ -1015,10 +1016,10 @@ fn transport_view(
     packets: u32,
 ) -> Result<PacketView<'_>, DropReason> {
     let view = match transport {
-        Transport::Tcp => {
-            let tcp = TcpSlice::from_slice(bytes).map_err(|_| DropReason::TransportMalformed)?;
-            tcp_view(&tcp, src, dst, ip_len)
-        }
+        Transport::Tcp => match TcpSlice::from_slice(bytes) {
+            Ok(tcp) => tcp_view(&tcp, src, dst, ip_len),
+            Err(_) => bogus_tcp_view(bytes, src, dst, ip_len)?,
+        },
         Transport::Udp => {
             let udp =
                 UdpSlice::from_slice_lax(bytes).map_err(|_| DropReason::TransportMalformed)?;
@@ -1080,6 +1081,33 @@ fn tcp_view<'a>(tcp: &TcpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         payload: tcp.payload(),
         packets: 1,
     }
+}
+
+/// A TCP header whose data offset is bogus (below 5 words, or past the bytes there: garbage, or
+/// options cut by the snaplen) still has its ports: the packet counts toward that flow, as
+/// Wireshark counts it, with no flags, sequence number or payload read from it (no state change,
+/// nothing inspected). Fewer than 4 bytes is [`DropReason::TransportMalformed`].
+fn bogus_tcp_view(
+    bytes: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ip_len: u32,
+) -> Result<PacketView<'_>, DropReason> {
+    let [s0, s1, d0, d1, ..] = bytes else {
+        return Err(DropReason::TransportMalformed);
+    };
+    Ok(PacketView {
+        src,
+        dst,
+        transport: Transport::Tcp,
+        src_port: u16::from_be_bytes([*s0, *s1]),
+        dst_port: u16::from_be_bytes([*d0, *d1]),
+        tcp_flags: 0,
+        seq: 0,
+        ip_len,
+        payload: &[],
+        packets: 1,
+    })
 }
 
 fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> PacketView<'a> {
@@ -1150,6 +1178,39 @@ mod tests {
                 let _ = parse(LinkType::Raw, &frame[..len]);
             }
         }
+    }
+
+    #[test]
+    fn a_tcp_header_with_a_bogus_data_offset_counts_by_its_ports() {
+        // 10.0.0.1:4660 -> 10.0.0.2:80, data offset 4 (below the minimum of 5), SYN|RST set.
+        let mut tcp = vec![
+            0x12, 0x34, 0, 80, 0, 0, 0, 9, 0, 0, 0, 0, 0x40, 0x06, 0xff, 0xff,
+        ];
+        tcp.extend_from_slice(&[0; 4]);
+        tcp.extend_from_slice(b"payload");
+        let mut packet = vec![
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        packet.extend_from_slice(&tcp);
+        let total = packet.len() as u16;
+        packet[2..4].copy_from_slice(&total.to_be_bytes());
+        let view = match parse(LinkType::Raw, &packet) {
+            Ok(Parsed::Packet(view)) => view,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((view.src_port, view.dst_port), (0x1234, 80));
+        assert_eq!((view.tcp_flags, view.seq, view.payload), (0, 0, &[][..]));
+        assert_eq!(view.ip_len, u32::from(total));
+        // A data offset of 15 words past the segment's 27 bytes (options cut short).
+        packet[20 + 12] = 0xf0;
+        assert!(matches!(parse(LinkType::Raw, &packet), Ok(Parsed::Packet(v)) if v.dst_port == 80));
+        // Fewer than the 4 bytes of the ports.
+        let mut cut = packet[..23].to_vec();
+        cut[2..4].copy_from_slice(&23u16.to_be_bytes());
+        assert_eq!(
+            parse(LinkType::Raw, &cut),
+            Err(DropReason::TransportMalformed)
+        );
     }
 
     #[test]

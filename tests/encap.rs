@@ -424,7 +424,11 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
                 fragments += pieces.len() as u64;
                 reassembled += 1;
             }
-            *if *up { &mut packets_up } else { &mut packets_down } += pieces.len() as u64;
+            *if *up {
+                &mut packets_up
+            } else {
+                &mut packets_down
+            } += pieces.len() as u64;
             for piece in pieces {
                 ts += 1_000;
                 engine.process_packet(LinkType::Raw, &piece, ts, None);
@@ -446,7 +450,10 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
         let stats = engine.stats();
         assert_eq!(stats.fragments, fragments, "{what}");
         assert_eq!(stats.defrag_reassembled, reassembled, "{what}");
-        assert!(reassembled >= 3, "{what}: the hello and the server's data are fragmented");
+        assert!(
+            reassembled >= 3,
+            "{what}: the hello and the server's data are fragmented"
+        );
     }
 }
 

@@ -370,7 +370,11 @@ fn a_datagram_arriving_over_45_seconds_is_whole() {
             engine.tick(conn.ts);
         }
         let stats = engine.stats();
-        assert_eq!((stats.defrag_reassembled, stats.defrag_timed_out), (1, 0), "v6 {v6}");
+        assert_eq!(
+            (stats.defrag_reassembled, stats.defrag_timed_out),
+            (1, 0),
+            "v6 {v6}"
+        );
         let r = conn.record();
         assert_eq!(r.packets_up, 46);
     }

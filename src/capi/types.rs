@@ -568,7 +568,7 @@ pub struct cloudsight_stats {
     pub drop_ip_malformed: u64,
     /// IP packets of protocols other than TCP and UDP.
     pub drop_other_protocol: u64,
-    /// Malformed or truncated TCP/UDP headers.
+    /// TCP/UDP headers cut short before their ports.
     pub drop_transport_malformed: u64,
     /// IP fragments of TCP and UDP datagrams taken in (first ones included).
     pub fragments: u64,

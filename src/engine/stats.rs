@@ -21,7 +21,8 @@ pub struct Stats {
     pub drop_ip_malformed: u64,
     /// IP packets of other protocols than TCP and UDP (ICMP ...).
     pub drop_other_protocol: u64,
-    /// TCP or UDP headers malformed or cut short.
+    /// TCP or UDP headers cut short before their ports (a TCP header with a bogus data offset
+    /// counts toward its ports' flow instead).
     pub drop_transport_malformed: u64,
     /// IP fragments of TCP and UDP datagrams taken in (the first ones included).
     pub fragments: u64,
