@@ -917,7 +917,7 @@ typedef struct cloudsight_stats {
      */
     uint64_t drop_other_protocol;
     /**
-     * Malformed or truncated TCP/UDP headers.
+     * TCP/UDP headers cut short before their ports.
      */
     uint64_t drop_transport_malformed;
     /**

@@ -579,7 +579,20 @@ impl FlowTable {
         Some(*entry)
     }
 
-    /// Remove every flow for which `f` says so, handing it to `removed` (used by tick and flush).
+    /// Remove every flow, handing each to `removed` (used by flush): each shard emptied at once
+    /// under its lock, without looking each key up again as [`FlowTable::drain_where`] does.
+    pub fn drain_all(&self, removed: &mut dyn FnMut(FlowKey, FlowEntry)) {
+        for shard in self.map.shards() {
+            // Taken under the lock, handed out after: `removed` may call back into the engine.
+            let taken: Vec<_> = shard.write().drain().collect();
+            self.live.fetch_sub(taken.len(), Ordering::AcqRel);
+            for (key, entry) in taken {
+                removed(key, *entry.into_inner());
+            }
+        }
+    }
+
+    /// Remove every flow for which `f` says so, handing it to `removed` (used by tick).
     pub fn drain_where(
         &self,
         mut f: impl FnMut(&FlowKey, &mut FlowEntry) -> Option<Reason>,
@@ -798,6 +811,23 @@ mod tests {
         assert!(!flow(false, [1, 0], Verdict::Monitor));
         assert!(!flow(false, [4, 0], Verdict::Allow));
         assert!(!flow(true, [4, 0], Verdict::Allow));
+    }
+
+    #[test]
+    fn drain_all_empties_the_table_and_it_fills_again() {
+        let table = FlowTable::new(4096);
+        for i in 0..3000u32 {
+            add(&table, i, 1);
+        }
+        let mut seen = std::collections::HashSet::new();
+        table.drain_all(&mut |key, _| assert!(seen.insert(key)));
+        assert_eq!((seen.len(), table.len(), table.map.len()), (3000, 0, 0));
+        // The stale order entries left behind are skipped: a full table evicts live flows only.
+        let mut evicted = 0;
+        for i in 10_000..10_000 + 5000u32 {
+            evicted += add(&table, i, 2);
+        }
+        assert_eq!((table.len(), evicted), (4096, 5000 - 4096));
     }
 
     #[test]

@@ -69,13 +69,12 @@ impl Engine {
             self.give_up(up, None);
         }
         let mut overflow = Vec::new();
-        self.table
-            .drain_where(|_, _| Some(Reason::Flush), &mut |key, mut e, reason| {
-                let record = self.record(&key, &mut e, Event::Close, Some(reason));
-                if let Err(record) = self.queue.try_push(record) {
-                    overflow.push(record);
-                }
-            });
+        self.table.drain_all(&mut |key, mut e| {
+            let record = self.record(&key, &mut e, Event::Close, Some(Reason::Flush));
+            if let Err(record) = self.queue.try_push(record) {
+                overflow.push(record);
+            }
+        });
         if !overflow.is_empty() {
             // Bounded all the same: beside the queue wait at most as many records as the table
             // holds flows (repeated flushes with nothing drained in between drop the excess).
