@@ -159,6 +159,14 @@ fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     })
 }
 
+/// The index of the first byte at or after `from` that is not whitespace, if one came yet.
+fn past_ws(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..]
+        .iter()
+        .position(|&b| !is_ws(b))
+        .map(|n| from + n)
+}
+
 /// A well-formed request line after a method of `method_len` bytes that is not registered
 /// (`start`: the empty lines skipped before it): `method SP target SP HTTP/1.x`, told apart from
 /// a short prefix of one byte by byte.
@@ -166,11 +174,7 @@ fn strict_line(buf: &[u8], method_len: usize, start: usize) -> Step<RequestLine<
     if !is_ws(buf[method_len]) {
         return Step::Bad;
     }
-    let Some(target_start) = buf[method_len..]
-        .iter()
-        .position(|&b| !is_ws(b))
-        .map(|n| method_len + n)
-    else {
+    let Some(target_start) = past_ws(buf, method_len) else {
         return Step::More;
     };
     let Some(target_len) = buf[target_start..].iter().position(|&b| !is_target_byte(b)) else {
@@ -180,11 +184,7 @@ fn strict_line(buf: &[u8], method_len: usize, start: usize) -> Step<RequestLine<
     if target_len == 0 || !is_ws(buf[target_end]) {
         return Step::Bad;
     }
-    let Some(version_start) = buf[target_end..]
-        .iter()
-        .position(|&b| !is_ws(b))
-        .map(|n| target_end + n)
-    else {
+    let Some(version_start) = past_ws(buf, target_end) else {
         return Step::More;
     };
     const VERSION: &[u8] = b"HTTP/1.";
