@@ -158,7 +158,7 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
