@@ -1,6 +1,9 @@
 //! The whole packet path: the first two bytes pick the link type and a time step, the rest is a
-//! sequence of frames (u16 length + bytes) fed to one engine, then tick, flush and drain.
+//! sequence of frames (u16 length + bytes) fed to one engine, then tick, flush and drain. Each
+//! frame is also parsed both ways (the fast path for plain Ethernet frames and etherparse's lax
+//! slicing): the answers must agree.
 #![no_main]
+use cloudsight::internal::packet;
 use cloudsight::{Config, Engine};
 use cloudsight_testkit::packet::LINK_TYPES as LINKS;
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +27,11 @@ fuzz_target!(|data: &[u8]| {
         ts = ts
             .wrapping_add(u64::from(step) * 1_000_000_000)
             .wrapping_sub(u64::from(step & 1));
+        assert_eq!(
+            packet::parse(link, frame),
+            packet::parse_sliced(link, frame),
+            "the fast path and the sliced path disagree"
+        );
         engine.process_packet(link, frame, ts, None);
         rest = next;
     }
