@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, SharedValue};
 
 use crate::context::{FlowContext, FlowTuple};
 use crate::inspect::Inspector;
@@ -449,23 +449,26 @@ impl FlowTable {
         f: impl FnOnce(&mut FlowEntry, bool) -> R,
     ) -> Result<R, R> {
         let id = entry.id;
-        let result = match self.map.entry(key) {
-            dashmap::Entry::Occupied(mut existing) => Err(f(existing.get_mut(), false)),
-            dashmap::Entry::Vacant(vacant) => {
-                let mut guard = vacant.insert(Box::new(entry));
-                Ok(f(&mut guard, true))
-            }
-        };
-        match result {
-            Ok(r) => {
-                self.remember_order(key, id);
-                Ok(r)
-            }
-            Err(r) => {
-                self.unreserve();
-                Err(r)
-            }
+        // One hash of the key for the map and the eviction order; the map shard's own table is
+        // used directly (DashMap's entry API would hash it again).
+        let hash = self.hash_of(&key);
+        let mut shard = self.map.shards()[self.map_shard(hash)].write();
+        let same = |(k, _): &(FlowKey, SharedValue<Box<FlowEntry>>)| *k == key;
+        if let Some((_, existing)) = shard.get_mut(hash, same) {
+            let r = f(existing.get_mut(), false);
+            drop(shard);
+            self.unreserve();
+            return Err(r);
         }
+        let hasher = self.map.hasher();
+        let (_, slot) =
+            shard.insert_entry(hash, (key, SharedValue::new(Box::new(entry))), |(k, _)| {
+                std::hash::BuildHasher::hash_one(hasher, k)
+            });
+        let r = f(slot.get_mut(), true);
+        drop(shard);
+        self.remember_hashed(hash, id);
+        Ok(r)
     }
 
     fn order_shard(&self, index: usize) -> MutexGuard<'_, OrderShard> {
@@ -503,7 +506,11 @@ impl FlowTable {
 
     /// Note a flow (new, or a key reused by a new connection) in the eviction order.
     pub fn remember_order(&self, key: FlowKey, id: u64) {
-        let hash = self.hash_of(&key);
+        self.remember_hashed(self.hash_of(&key), id);
+    }
+
+    /// [`FlowTable::remember_order`] of a key whose hash is known.
+    fn remember_hashed(&self, hash: u64, id: u64) {
         let mut order = self.order_shard(id as usize / ORDER_RUN);
         order.push_back((hash, id));
         // Entries of flows that ended otherwise pile up: past the bound, each new flow looks at
@@ -541,7 +548,6 @@ impl FlowTable {
     fn evict_from(&self, shard: usize, now: u64) -> Option<(FlowKey, FlowEntry)> {
         let mut order = self.order_shard(shard);
         let mut fallback: Option<(u64, u64, u64)> = None;
-        let mut victim = None;
         let mut scanned = 0;
         for _ in 0..EVICTION_STEPS {
             if scanned == EVICTION_SCAN {
@@ -550,23 +556,28 @@ impl FlowTable {
             let Some((hash, id)) = order.pop_front() else {
                 break;
             };
-            let Some((cheap, last_seen)) =
-                self.with_flow_id(hash, id, |e| (e.cheap_to_evict(now), e.last_seen))
-            else {
+            // One lookup under one guard: a cheap flow is removed right there.
+            let mut map = self.map.shards()[self.map_shard(hash)].write();
+            let this = |(_, e): &(FlowKey, SharedValue<Box<FlowEntry>>)| e.get().id == id;
+            let Some((_, entry)) = map.get(hash, this) else {
                 continue; // that flow already ended
             };
+            let (cheap, last_seen) = (entry.get().cheap_to_evict(now), entry.get().last_seen);
             scanned += 1;
             if cheap {
-                victim = Some((hash, id));
-                break;
+                let (key, entry) = map.remove_entry(hash, this)?;
+                drop(map);
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return Some((key, *entry.into_inner()));
             }
+            drop(map);
             if fallback.is_none_or(|(seen, _, _)| last_seen < seen) {
                 fallback = Some((last_seen, hash, id));
             }
             order.push_back((hash, id));
         }
         // The fallback's queue entry stays behind; it is skipped as stale once the flow is gone.
-        let (hash, id) = victim.or(fallback.map(|(_, hash, id)| (hash, id)))?;
+        let (_, hash, id) = fallback?;
         let removed = self.remove_flow_id(hash, id)?;
         self.live.fetch_sub(1, Ordering::AcqRel);
         Some(removed)
