@@ -93,10 +93,11 @@ impl RecordQueue {
         self.dropped.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn pop(&self) -> Option<ActivityRecord> {
+    /// The oldest record, still boxed (a drain hands it on by reference: no copy out).
+    pub fn pop(&self) -> Option<Box<ActivityRecord>> {
         let record = self.queue.pop()?;
         self.bytes.fetch_sub(record_cost(&record), Ordering::AcqRel);
-        Some(*record)
+        Some(record)
     }
 
     pub fn len(&self) -> usize {

@@ -82,7 +82,7 @@ impl Engine {
             let room = self.table.capacity().saturating_sub(held.len());
             let excess = overflow.len().saturating_sub(room);
             self.queue.count_dropped(excess as u64);
-            held.extend(overflow.into_iter().take(room).map(|r| *r));
+            held.extend(overflow.into_iter().take(room));
             self.held_len.store(held.len(), Ordering::Relaxed);
         }
         // Every flow ended: every usage window closes.
@@ -152,7 +152,7 @@ impl Engine {
     }
 
     /// The first record kept back, if any (the lock is released on return).
-    fn take_held(&self) -> Option<ActivityRecord> {
+    fn take_held(&self) -> Option<Box<ActivityRecord>> {
         if self.held_len.load(Ordering::Relaxed) == 0 {
             return None;
         }
@@ -163,7 +163,7 @@ impl Engine {
     }
 
     /// Keep back a record a caller could not take: it comes first next time.
-    fn hold_first(&self, record: ActivityRecord) {
+    fn hold_first(&self, record: Box<ActivityRecord>) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.push_front(record);
         self.held_len.store(held.len(), Ordering::Relaxed);

@@ -72,7 +72,7 @@ pub struct Engine {
     queue: RecordQueue,
     /// Records taken off the queue by a drain that could not deliver them yet (a full caller
     /// buffer); the next drain starts with them, so nothing is lost.
-    held: Mutex<VecDeque<ActivityRecord>>,
+    held: Mutex<VecDeque<Box<ActivityRecord>>>,
     /// How many records `held` holds, stored under its lock and read without it (by `stats` and
     /// by drains finding nothing held).
     held_len: AtomicUsize,
