@@ -406,8 +406,21 @@ impl FlowTable {
     /// Run `f` on the entry of `key` if there is one; the guard is dropped before returning.
     #[inline]
     pub fn with_entry<R>(&self, key: &FlowKey, f: impl FnOnce(&mut FlowEntry) -> R) -> Option<R> {
-        let mut guard = self.map.get_mut(key)?;
-        Some(f(&mut guard))
+        self.with_entry_hashed(key, self.hash_of(key), f)
+    }
+
+    /// [`FlowTable::with_entry`] with the key's [`FlowTable::hash_of`] known (the packet path
+    /// hashes a key once for the lookup, the insert and the eviction order).
+    #[inline]
+    pub fn with_entry_hashed<R>(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        f: impl FnOnce(&mut FlowEntry) -> R,
+    ) -> Option<R> {
+        let mut shard = self.map.shards()[self.map_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash, |(k, _)| k == key)?;
+        Some(f(entry.get_mut()))
     }
 
     /// Take a slot for a new flow, evicting old flows (handed to `evicted`) while the table is full.
@@ -448,10 +461,20 @@ impl FlowTable {
         entry: FlowEntry,
         f: impl FnOnce(&mut FlowEntry, bool) -> R,
     ) -> Result<R, R> {
+        self.insert_reserved_hashed(key, self.hash_of(&key), entry, f)
+    }
+
+    /// [`FlowTable::insert_reserved`] with the key's [`FlowTable::hash_of`] known.
+    pub fn insert_reserved_hashed<R>(
+        &self,
+        key: FlowKey,
+        hash: u64,
+        entry: FlowEntry,
+        f: impl FnOnce(&mut FlowEntry, bool) -> R,
+    ) -> Result<R, R> {
         let id = entry.id;
         // One hash of the key for the map and the eviction order; the map shard's own table is
         // used directly (DashMap's entry API would hash it again).
-        let hash = self.hash_of(&key);
         let mut shard = self.map.shards()[self.map_shard(hash)].write();
         let same = |(k, _): &(FlowKey, SharedValue<Box<FlowEntry>>)| *k == key;
         if let Some((_, existing)) = shard.get_mut(hash, same) {
@@ -477,7 +500,7 @@ impl FlowTable {
     }
 
     /// The map's hash of `key` (what DashMap and its shards hash it to).
-    fn hash_of(&self, key: &FlowKey) -> u64 {
+    pub fn hash_of(&self, key: &FlowKey) -> u64 {
         std::hash::BuildHasher::hash_one(self.map.hasher(), key)
     }
 
@@ -504,13 +527,9 @@ impl FlowTable {
         self.with_flow_id(hash, id, |_| ()).is_some()
     }
 
-    /// Note a flow (new, or a key reused by a new connection) in the eviction order.
-    pub fn remember_order(&self, key: FlowKey, id: u64) {
-        self.remember_hashed(self.hash_of(&key), id);
-    }
-
-    /// [`FlowTable::remember_order`] of a key whose hash is known.
-    fn remember_hashed(&self, hash: u64, id: u64) {
+    /// Note a flow (new, or a key reused by a new connection) in the eviction order, by its key's
+    /// [`FlowTable::hash_of`] and its id.
+    pub fn remember_hashed(&self, hash: u64, id: u64) {
         let mut order = self.order_shard(id as usize / ORDER_RUN);
         order.push_back((hash, id));
         // Entries of flows that ended otherwise pile up: past the bound, each new flow looks at

@@ -209,7 +209,8 @@ impl Engine {
         let syn_only = view.transport == Transport::Tcp
             && view.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         let mut restarted = None;
-        let known = self.table.with_entry(&key, |e| {
+        let hash = self.table.hash_of(&key);
+        let known = self.table.with_entry_hashed(&key, hash, |e| {
             self.known(
                 &key,
                 e,
@@ -224,7 +225,7 @@ impl Engine {
         });
         if let Some(verdict) = known {
             if let Some(id) = restarted {
-                self.table.remember_order(key, id);
+                self.table.remember_hashed(hash, id);
             }
             return verdict;
         }
@@ -236,26 +237,28 @@ impl Engine {
         });
         let mut entry = FlowEntry::new(self.table.next_id(), ts);
         entry.first_packet(side, view.src_port, view.dst_port);
-        let verdict = match self.table.insert_reserved(key, entry, |e, inserted| {
-            if inserted {
-                self.name_from_dns(e, &key, ts);
-                self.update(&key, e, side, view, ts, context, input)
-            } else {
-                // Another thread created the flow between our lookup and our insert: this packet
-                // is one of a known flow (counted, inspected, never renamed from DNS).
-                self.known(
-                    &key,
-                    e,
-                    side,
-                    view,
-                    ts,
-                    context,
-                    input,
-                    syn_only,
-                    &mut restarted,
-                )
-            }
-        }) {
+        let verdict = match self
+            .table
+            .insert_reserved_hashed(key, hash, entry, |e, inserted| {
+                if inserted {
+                    self.name_from_dns(e, &key, ts);
+                    self.update(&key, e, side, view, ts, context, input)
+                } else {
+                    // Another thread created the flow between our lookup and our insert: this packet
+                    // is one of a known flow (counted, inspected, never renamed from DNS).
+                    self.known(
+                        &key,
+                        e,
+                        side,
+                        view,
+                        ts,
+                        context,
+                        input,
+                        syn_only,
+                        &mut restarted,
+                    )
+                }
+            }) {
             Ok(verdict) => {
                 bump(&self.counters.flows_created);
                 self.counters
@@ -265,7 +268,7 @@ impl Engine {
             }
             Err(verdict) => {
                 if let Some(id) = restarted {
-                    self.table.remember_order(key, id);
+                    self.table.remember_hashed(hash, id);
                 }
                 verdict
             }
