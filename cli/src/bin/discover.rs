@@ -166,7 +166,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut catalog = cloudsight::Catalog::embedded();
+    // The engine starts with the embedded catalog (parsed once per process); a --catalog file
+    // extends it there, so the embedded one is never parsed twice.
+    let mut custom = None;
     if let Some(path) = &options.catalog {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -176,13 +178,13 @@ pub fn main() -> ExitCode {
             }
         };
         let json = path.extension().is_some_and(|x| x == "json");
-        let custom = if json {
+        let parsed = if json {
             cloudsight::Catalog::from_json(&text)
         } else {
             cloudsight::Catalog::from_toml(&text)
         };
-        match custom {
-            Ok(c) => catalog = catalog.extend(&c),
+        match parsed {
+            Ok(c) => custom = Some(c),
             Err(e) => {
                 eprintln!("discover: {}: {e}", path.display());
                 return ExitCode::from(1);
@@ -190,25 +192,12 @@ pub fn main() -> ExitCode {
         }
     }
     if options.list_apps {
+        let mut catalog = cloudsight::Catalog::embedded();
+        if let Some(c) = &custom {
+            catalog = catalog.extend(c);
+        }
         print!("{}", catalog.to_json_lines());
         return ExitCode::SUCCESS;
-    }
-    let mut policy = cloudsight::Policy::new();
-    for id in &options.block {
-        if catalog.app(id).is_none() {
-            eprintln!("discover: --block {id}: no such app in the catalog (see --list-apps)");
-            return ExitCode::from(2);
-        }
-        policy.set_app(id, cloudsight::Sanction::Unsanctioned);
-    }
-    for (id, own) in &options.allow_instances {
-        if catalog.app(id).is_none() {
-            eprintln!(
-                "discover: --allow-instances {id}: no such app in the catalog (see --list-apps)"
-            );
-            return ExitCode::from(2);
-        }
-        policy.set_app_instances(id, own, cloudsight::Sanction::Unsanctioned);
     }
     let defaults = Config::default();
     let config = Config {
@@ -235,7 +224,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    engine.set_catalog(catalog);
+    if let Some(c) = &custom {
+        engine.extend_catalog(c);
+    }
+    let catalog = engine.catalog();
+    let mut policy = cloudsight::Policy::new();
+    for id in &options.block {
+        if catalog.app(id).is_none() {
+            eprintln!("discover: --block {id}: no such app in the catalog (see --list-apps)");
+            return ExitCode::from(2);
+        }
+        policy.set_app(id, cloudsight::Sanction::Unsanctioned);
+    }
+    for (id, own) in &options.allow_instances {
+        if catalog.app(id).is_none() {
+            eprintln!(
+                "discover: --allow-instances {id}: no such app in the catalog (see --list-apps)"
+            );
+            return ExitCode::from(2);
+        }
+        policy.set_app_instances(id, own, cloudsight::Sanction::Unsanctioned);
+    }
     engine.set_policy(policy);
     if let Some(passes) = options.bench {
         // The bench replays the captures N times: it holds them in memory.
