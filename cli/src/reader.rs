@@ -55,7 +55,8 @@ impl Batch {
         &self.data[f.start as usize..f.end as usize]
     }
 
-    fn clear(&mut self) {
+    /// Empty it for reuse.
+    pub fn clear(&mut self) {
         self.data.clear();
         self.frames.clear();
     }
@@ -91,12 +92,25 @@ struct Interface {
     offset_s: i64,
 }
 
+impl Interface {
+    /// A packet block's timestamp (high and low 32 bits, in the interface's units) in ns since
+    /// the Unix epoch.
+    fn ts_ns(&self, high: u32, low: u32) -> u64 {
+        let ticks = (u64::from(high) << 32) | u64::from(low);
+        let ns = u128::from(ticks) * 1_000_000_000 / u128::from(self.units_per_second.max(1));
+        (ns as i128 + i128::from(self.offset_s) * 1_000_000_000).clamp(0, i128::from(u64::MAX))
+            as u64
+    }
+}
+
 /// One pcap or pcapng capture, read frame by frame from a reused buffer.
 pub struct CaptureReader<'a> {
     name: String,
     reader: Box<dyn PcapReaderIterator + Send + 'a>,
     legacy: Option<(u32, bool)>,
     interfaces: Vec<Interface>,
+    /// Byte order of the current pcapng section.
+    big_endian: bool,
     frames: u64,
     last_ts: u64,
 }
@@ -125,6 +139,7 @@ impl<'a> CaptureReader<'a> {
             reader,
             legacy: None,
             interfaces: Vec::new(),
+            big_endian: false,
             frames: 0,
             last_ts: 0,
         })
@@ -162,7 +177,21 @@ impl<'a> CaptureReader<'a> {
                             self.frames += 1;
                             self.last_ts = ts;
                         }
-                        PcapBlockOwned::NG(Block::SectionHeader(_)) => self.interfaces.clear(),
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                            // A section of another major version is unreadable, and so is
+                            // everything after it (its blocks may differ): the capture ends
+                            // there, as in Wireshark, with what came before.
+                            if shb.major_version != 1 {
+                                eprintln!(
+                                    "{name}: pcapng section of version {}.{} after {} frames: \
+                                     only 1.x is defined; reading stops there",
+                                    shb.major_version, shb.minor_version, self.frames
+                                );
+                                return Ok(false);
+                            }
+                            self.big_endian = shb.big_endian();
+                            self.interfaces.clear();
+                        }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                             self.interfaces.push(Interface {
                                 linktype: normalize_linktype(idb.linktype.0),
@@ -175,12 +204,7 @@ impl<'a> CaptureReader<'a> {
                                 self.interfaces.get(epb.if_id as usize).ok_or_else(|| {
                                     format!("{name}: packet on undeclared interface {}", epb.if_id)
                                 })?;
-                            let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                            let ns = u128::from(ticks) * 1_000_000_000
-                                / u128::from(iface.units_per_second.max(1));
-                            let ns = (ns as i128 + i128::from(iface.offset_s) * 1_000_000_000)
-                                .clamp(0, i128::from(u64::MAX))
-                                as u64;
+                            let ns = iface.ts_ns(epb.ts_high, epb.ts_low);
                             let len = (epb.caplen as usize).min(epb.data.len());
                             batch.push(iface.linktype, ns, &epb.data[..len]);
                             self.frames += 1;
@@ -192,6 +216,47 @@ impl<'a> CaptureReader<'a> {
                             })?;
                             batch.push(iface.linktype, self.last_ts, spb.data);
                             self.frames += 1;
+                        }
+                        // The obsolete Packet Block (type 2, pcapng draft §A): interface id (2),
+                        // drops count (2), timestamp high and low (4 + 4), captured length (4),
+                        // packet length (4), data. pcap-parser hands it over as unknown.
+                        PcapBlockOwned::NG(Block::Unknown(b))
+                            if b.block_type == 2 || b.block_type == 2u32.swap_bytes() =>
+                        {
+                            let u16_at = |at: usize| {
+                                let v = [b.data[at], b.data[at + 1]];
+                                if self.big_endian {
+                                    u16::from_be_bytes(v)
+                                } else {
+                                    u16::from_le_bytes(v)
+                                }
+                            };
+                            let u32_at = |at: usize| {
+                                let v =
+                                    [b.data[at], b.data[at + 1], b.data[at + 2], b.data[at + 3]];
+                                if self.big_endian {
+                                    u32::from_be_bytes(v)
+                                } else {
+                                    u32::from_le_bytes(v)
+                                }
+                            };
+                            if b.data.len() < 20 {
+                                return Err(format!(
+                                    "{name}: malformed capture after {} frames: a packet block of {} bytes",
+                                    self.frames,
+                                    b.data.len()
+                                ));
+                            }
+                            let if_id = u16_at(0);
+                            let iface =
+                                self.interfaces.get(usize::from(if_id)).ok_or_else(|| {
+                                    format!("{name}: packet on undeclared interface {if_id}")
+                                })?;
+                            let ns = iface.ts_ns(u32_at(4), u32_at(8));
+                            let len = (u32_at(12) as usize).min(b.data.len() - 20);
+                            batch.push(iface.linktype, ns, &b.data[20..20 + len]);
+                            self.frames += 1;
+                            self.last_ts = ns;
                         }
                         PcapBlockOwned::NG(_) => {}
                     }
@@ -322,5 +387,90 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
         batches: full_rx,
         recycle: empty_tx,
         thread,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::read_from;
+
+    /// A pcapng block of `kind` around `body` (padded to 4 bytes), in the given byte order.
+    fn block(be: bool, kind: u32, body: &[u8]) -> Vec<u8> {
+        let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut body = body.to_vec();
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = 12 + body.len() as u32;
+        let mut out = u32b(kind).to_vec();
+        out.extend_from_slice(&u32b(len));
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&u32b(len));
+        out
+    }
+
+    /// A section header (major version `major`) and one Ethernet interface (microseconds).
+    fn section(be: bool, major: u16) -> Vec<u8> {
+        let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut shb = u32b(0x1A2B_3C4D).to_vec();
+        shb.extend_from_slice(&u16b(major));
+        shb.extend_from_slice(&u16b(0));
+        shb.extend_from_slice(&[0xff; 8]); // section length unknown
+        let mut idb = u16b(1).to_vec(); // LINKTYPE_ETHERNET
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&u32b(0)); // snaplen
+        let mut out = block(be, 0x0A0D_0D0A, &shb);
+        out.extend(block(be, 1, &idb));
+        out
+    }
+
+    /// An obsolete Packet Block (type 2) of `frame` on interface 0 at `ts_us`.
+    fn packet_block(be: bool, ts_us: u64, frame: &[u8]) -> Vec<u8> {
+        let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut body = u16b(0).to_vec(); // interface
+        body.extend_from_slice(&u16b(0)); // drops
+        body.extend_from_slice(&u32b((ts_us >> 32) as u32));
+        body.extend_from_slice(&u32b(ts_us as u32));
+        body.extend_from_slice(&u32b(frame.len() as u32));
+        body.extend_from_slice(&u32b(frame.len() as u32));
+        body.extend_from_slice(frame);
+        block(be, 2, &body)
+    }
+
+    #[test]
+    fn obsolete_packet_blocks_are_read_in_either_byte_order() {
+        for be in [false, true] {
+            let frame: Vec<u8> = (0..61u8).collect();
+            let mut file = section(be, 1);
+            file.extend(packet_block(be, 1_700_000_000_000_001, &frame));
+            file.extend(packet_block(be, 1_700_000_000_000_002, &frame[..14]));
+            let frames = read_from("test", &file[..]).unwrap();
+            assert_eq!(frames.len(), 2, "big endian {be}");
+            assert_eq!(frames[0].data, frame);
+            assert_eq!(frames[0].linktype, 1);
+            assert_eq!(frames[0].ts_ns, 1_700_000_000_000_001_000);
+            assert_eq!(frames[1].data, &frame[..14]);
+        }
+    }
+
+    #[test]
+    fn a_section_of_another_major_version_ends_the_capture() {
+        let frame = [0u8; 60];
+        let mut file = section(false, 1);
+        file.extend(packet_block(false, 1, &frame));
+        file.extend(section(false, 2));
+        file.extend(packet_block(false, 2, &frame));
+        let frames = read_from("test", &file[..]).unwrap();
+        assert_eq!(frames.len(), 1);
+    }
+
+    #[test]
+    fn a_packet_block_too_short_for_its_header_is_an_error() {
+        let mut file = section(false, 1);
+        file.extend(block(false, 2, &[0; 8]));
+        let err = read_from("test", &file[..]).err().unwrap();
+        assert!(err.contains("a packet block of 8 bytes"), "{err}");
     }
 }
