@@ -18,11 +18,12 @@
 //! - GRE (IP protocol 47; RFC 2784 with RFC 2890 key and sequence number; PPTP's enhanced GRE,
 //!   version 1, RFC 2637 §4.1): IPv4/IPv6, transparent Ethernet bridging (0x6558), PPP (0x880B),
 //!   MPLS, any other EtherType via etherparse;
-//! - VXLAN (UDP destination port 4789, RFC 7348) when the header is valid (I flag set and a whole
-//!   inner Ethernet header follows), else the datagram stays a plain UDP flow;
-//! - Geneve (UDP destination port 6081, RFC 8926) with its options, carrying Ethernet or any
-//!   EtherType, and GRE in UDP (UDP destination port 4754, RFC 8086), when the header is valid,
-//!   else the datagram stays a plain UDP flow;
+//! - VXLAN (UDP port 4789, RFC 7348) when the header is valid (I flag set and a whole inner
+//!   Ethernet header follows), else the datagram stays a plain UDP flow;
+//! - VXLAN-GPE (UDP port 4790) carrying IPv4, IPv6 or Ethernet;
+//! - Geneve (UDP port 6081, RFC 8926) with its options, carrying Ethernet or any EtherType, and
+//!   GRE in UDP (UDP port 4754, RFC 8086), when the header is valid, else the datagram stays a
+//!   plain UDP flow;
 //! - IP in IP: IP protocols 4 and 41 (IPv4 or IPv6 inside) in IPv4 or IPv6 (4in4, 6in4, 4in6,
 //!   6in6);
 //! - MPLS label stacks (EtherTypes 0x8847/0x8848, RFC 3032) popped to the bottom of the stack,
@@ -34,9 +35,12 @@
 //!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
 //!   counts them (no inner transport header).
 //!
-//! A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA) whose inner packet has no TCP/UDP header
-//! (ICMP, IGMP, ARP ...) counts in the UDP flow of the tunnel endpoints: the outer UDP header
-//! is then the innermost transport header, as Wireshark counts it.
+//! VXLAN, VXLAN-GPE, Geneve and GRE in UDP are recognized by their port as the destination, or as
+//! the source when it is the lower of the two ports (the tunnel end's replies; Wireshark tries
+//! the lower port's dissector first, so a DNS query from port 4789 to 53 stays DNS). A UDP tunnel
+//! whose inner packet has no TCP/UDP header (ICMP, IGMP, ARP ...) counts in the UDP flow of the
+//! tunnel endpoints: the outer UDP header is then the innermost transport header, as Wireshark
+//! counts it.
 //!
 //! At most [`MAX_ENCAP_DEPTH`] encapsulation layers (each MPLS label counts as one) are decoded,
 //! deeper is [`DropReason::EncapTooDeep`]; a tunnel header cut short or malformed is
@@ -365,9 +369,8 @@ fn fast_ethernet(frame: &[u8]) -> Option<PacketView<'_>> {
             let header: &[u8; 8] = l4.first_chunk()?;
             // The UDP length agrees with the IP length; no port a tunnel is decoded on.
             if usize::from(u16::from_be_bytes([header[4], header[5]])) != l4.len()
-                || [VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT].contains(&dst_port)
-                || [GTPU_PORT, AYIYA_PORT].contains(&dst_port)
-                || [GTPU_PORT, AYIYA_PORT].contains(&src_port)
+                || UDP_TUNNEL_PORTS.contains(&dst_port)
+                || UDP_TUNNEL_PORTS.contains(&src_port)
             {
                 return None;
             }
@@ -572,6 +575,18 @@ const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 /// VXLAN's IANA UDP port (RFC 7348 §5).
 const VXLAN_PORT: u16 = 4789;
+/// VXLAN-GPE's IANA UDP port (draft-ietf-nvo3-vxlan-gpe §3.2).
+const VXLAN_GPE_PORT: u16 = 4790;
+/// UDP ports of the tunnels decoded here: a datagram from or to one of them is no plain UDP
+/// packet for [`fast_ethernet`].
+const UDP_TUNNEL_PORTS: [u16; 6] = [
+    VXLAN_PORT,
+    VXLAN_GPE_PORT,
+    GENEVE_PORT,
+    GRE_UDP_PORT,
+    GTPU_PORT,
+    AYIYA_PORT,
+];
 /// Geneve's IANA UDP port (RFC 8926 §3.3).
 const GENEVE_PORT: u16 = 6081;
 /// GRE-in-UDP's IANA UDP port (RFC 8086 §3.1).
@@ -705,19 +720,29 @@ fn inner_ip(version: Option<u8>, packet: &[u8]) -> Result<LaxSlicedPacket<'_>, D
 #[inline]
 fn udp_tunnel<'a>(udp: &UdpSlice<'a>, depth: &mut u32) -> Result<Option<Inner<'a>>, DropReason> {
     let (src, dst) = (udp.source_port(), udp.destination_port());
-    if dst == VXLAN_PORT {
+    // A tunnel's port as the destination, or as the source when it is the lower port (a reply
+    // from the tunnel's port to an ephemeral one): Wireshark tries the lower port's dissector
+    // first, so a DNS query from port 4789 to 53 stays DNS.
+    let on = |port: u16| dst == port || (src == port && dst > port);
+    if on(VXLAN_PORT) {
         if let Some(frame) = vxlan(udp.payload()) {
             enter(depth)?;
             return Ok(Some(Inner::Ethernet(frame)));
         }
     }
-    if dst == GENEVE_PORT {
+    if on(VXLAN_GPE_PORT) {
+        if let Some(inner) = vxlan_gpe(udp.payload()) {
+            enter(depth)?;
+            return Ok(Some(inner));
+        }
+    }
+    if on(GENEVE_PORT) {
         if let Some(inner) = geneve(udp.payload()) {
             enter(depth)?;
             return Ok(Some(inner));
         }
     }
-    if dst == GRE_UDP_PORT {
+    if on(GRE_UDP_PORT) {
         // RFC 8086: a GRE header right after the UDP header; not GRE, a plain UDP flow.
         if let Ok(inner) = gre(udp.payload()) {
             enter(depth)?;
@@ -775,6 +800,24 @@ fn geneve(payload: &[u8]) -> Option<Inner<'_>> {
         ETHERTYPE_TRANSPARENT_BRIDGING if inner.len() >= 14 => Some(Inner::Ethernet(inner)),
         ETHERTYPE_TRANSPARENT_BRIDGING => None,
         ether_type => Some(Inner::EtherType(ether_type, inner)),
+    }
+}
+
+/// What a VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe-12 §3.3: flags with P (0x04, next
+/// protocol present), 16 reserved bits, next protocol, 24-bit VNI, 8 reserved bits) says follows:
+/// IPv4 (1), IPv6 (2) or Ethernet (3, a whole header); anything else stays a plain UDP flow.
+fn vxlan_gpe(payload: &[u8]) -> Option<Inner<'_>> {
+    let [flags, _, _, next, _, _, _, _, inner @ ..] = payload else {
+        return None;
+    };
+    if flags & 0x04 == 0 {
+        return None;
+    }
+    match next {
+        1 => Some(Inner::Ip(Some(4), inner)),
+        2 => Some(Inner::Ip(Some(6), inner)),
+        3 if inner.len() >= 14 => Some(Inner::Ethernet(inner)),
+        _ => None,
     }
 }
 
@@ -1296,8 +1339,8 @@ mod tests {
             v6 in any::<bool>(),
             tcp in any::<bool>(),
             vlan in any::<bool>(),
-            ports in (prop::sample::select(vec![443u16, 53, 4789, 6081, 4754, 2152, 5072, 50000]),
-                      prop::sample::select(vec![443u16, 53, 4789, 6081, 4754, 2152, 5072, 50000])),
+            ports in (prop::sample::select(vec![443u16, 53, 4789, 4790, 6081, 4754, 2152, 5072, 50000]),
+                      prop::sample::select(vec![443u16, 53, 4789, 4790, 6081, 4754, 2152, 5072, 50000])),
             flags in any::<u8>(),
             seq in any::<u32>(),
             payload in prop::collection::vec(any::<u8>(), 0..64),
@@ -1313,8 +1356,9 @@ mod tests {
             let ip = test_raw::ip(tcp, (src, ports.0), (dst, ports.1), flags, seq, &payload);
             let whole = ethernet(vlan, &ip);
             let tunnel_port = !tcp
-                && ([4789, 6081, 4754, 2152, 5072].contains(&ports.1)
-                    || [2152, 5072].contains(&ports.0));
+                && [4789, 4790, 6081, 4754, 2152, 5072]
+                    .iter()
+                    .any(|p| *p == ports.0 || *p == ports.1);
             prop_assert_eq!(fast_ethernet(&whole).is_some(), !tunnel_port);
             prop_assert_eq!(
                 parse(LinkType::Ethernet, &whole),
@@ -1867,11 +1911,58 @@ mod tests {
                     other => panic!("{other:?}"),
                 }
             }
-            // From port 4789 (not to it): plain UDP.
-            let udp = outer_udp(4789, 51000, &e::vxlan(42, &frame));
+            // From port 4789 to a higher port (the tunnel end's reply): VXLAN, as Wireshark tries
+            // the lower port first; to a lower port (a DNS query from port 4789): plain UDP.
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[], ether_type_of(&packet), &packet);
+                assert_inner(
+                    LinkType::Raw,
+                    &outer_udp(4789, 51000, &e::vxlan(42, &frame)),
+                    v6,
+                );
+            }
+            let udp = outer_udp(4789, 53, &e::vxlan(42, &frame));
             assert!(
                 matches!(parse(LinkType::Raw, &udp), Ok(Parsed::Packet(v)) if v.src_port == 4789)
             );
+        }
+
+        /// A VXLAN-GPE header with next protocol `next` around `payload`.
+        fn vxlan_gpe_header(next: u8, payload: &[u8]) -> Vec<u8> {
+            let mut h = vec![0x0c, 0, 0, next, 0, 0, 42, 0];
+            h.extend_from_slice(payload);
+            h
+        }
+
+        #[test]
+        fn vxlan_gpe_carrying_ip_or_ethernet_either_way() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[], ether_type_of(&packet), &packet);
+                let next = if v6 { 2 } else { 1 };
+                for (src, dst) in [(51000, 4790), (4790, 51000)] {
+                    let ip = vxlan_gpe_header(next, &packet);
+                    assert_inner(LinkType::Raw, &outer_udp(src, dst, &ip), v6);
+                    let eth = vxlan_gpe_header(3, &frame);
+                    assert_inner(LinkType::Raw, &outer_udp(src, dst, &eth), v6);
+                }
+            }
+            // No P flag, NSH (4), or Ethernet cut short: the tunnel endpoints' UDP flow.
+            let packet = inner(false);
+            let mut no_p = vxlan_gpe_header(1, &packet);
+            no_p[0] = 0x08;
+            for payload in [
+                no_p,
+                vxlan_gpe_header(4, &packet),
+                vxlan_gpe_header(3, &[0; 13]),
+            ] {
+                let udp = outer_udp(51000, 4790, &payload);
+                assert!(matches!(
+                    parse(LinkType::Raw, &udp),
+                    Ok(Parsed::Packet(v)) if (v.src_port, v.dst_port) == (51000, 4790)
+                ));
+            }
         }
 
         /// A Geneve header (RFC 8926 §3.4) with `options` 4-byte words of options.
@@ -1892,6 +1983,8 @@ mod tests {
                 for options in [0, 2] {
                     let g = geneve_header(options, 0x6558, &frame);
                     assert_inner(LinkType::Raw, &outer_udp(51000, 6081, &g), v6);
+                    // The reply, from the tunnel's port.
+                    assert_inner(LinkType::Raw, &outer_udp(6081, 51000, &g), v6);
                     let g = geneve_header(options, ether_type_of(&packet), &packet);
                     assert_inner(LinkType::Raw, &outer_udp(51000, 6081, &g), v6);
                 }

@@ -237,6 +237,30 @@ fn vxlan() {
 }
 
 #[test]
+fn geneve_and_vxlan_gpe_with_replies_from_the_tunnel_port() {
+    // The tunnel end answers from its well-known port to the other end's port: both directions
+    // are the one inner flow (a reply was a plain UDP flow of its own before).
+    for v6 in [false, true] {
+        run(LinkType::Ethernet, v6, &|up, p| {
+            let ports = if up { (51000, 6081) } else { (6081, 51000) };
+            // Geneve: version 0, no options, protocol transparent Ethernet bridging, VNI 42.
+            let mut g = vec![0, 0, 0x65, 0x58, 0, 0, 42, 0];
+            g.extend(ethernet(&[], ether_type_of(p), p));
+            let o = outer_udp(up, ports, &g);
+            ethernet(&[], ether_type_of(&o), &o)
+        });
+        run(LinkType::Ethernet, v6, &|up, p| {
+            let ports = if up { (51000, 4790) } else { (4790, 51000) };
+            // VXLAN-GPE: P flag, next protocol IPv4 (1) or IPv6 (2), VNI 42.
+            let mut g = vec![0x0c, 0, 0, if v6 { 2 } else { 1 }, 0, 0, 42, 0];
+            g.extend_from_slice(p);
+            let o = outer_udp(up, ports, &g);
+            ethernet(&[], ether_type_of(&o), &o)
+        });
+    }
+}
+
+#[test]
 fn ip_in_ip_4in4_6in4_4in6_6in6() {
     for outer_v6 in [false, true] {
         for inner_v6 in [false, true] {

@@ -362,6 +362,30 @@ fn an_mdns_query_with_several_questions_and_known_answers_makes_its_sender_the_c
 }
 
 #[test]
+fn an_llmnr_response_alone_makes_its_receiver_the_client() {
+    // LLMNR (RFC 4795, UDP 5355): the query goes to 224.0.0.252, the answer comes back unicast
+    // from the responder's port 5355 to the querier's ephemeral port. A capture holding only the
+    // answer still has the querier as the client, as Wireshark has it (the DNS rule, not the
+    // first sender).
+    let engine = Engine::new(Config::default()).unwrap();
+    let answer = cloudsight_testkit::dns::response(9, "fileserver", [10, 0, 2, 7], 30);
+    let responder: std::net::IpAddr = [10, 0, 2, 7].into();
+    let querier: std::net::IpAddr = [10, 0, 2, 8].into();
+    let frame =
+        cloudsight_testkit::raw::ip(false, (responder, 5355), (querier, 61000), 0, 0, &answer);
+    engine.process_packet(cloudsight::LinkType::Raw, &frame, 1, None);
+    engine.flush(2);
+    let records = engine.drain(10);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!((r.client_ip, r.client_port), (querier, 61000));
+    assert_eq!((r.server_ip, r.server_port), (responder, 5355));
+    assert_eq!((r.packets_up, r.packets_down), (0, 1));
+    assert_eq!(r.server_name, None, "LLMNR answers name nothing");
+    assert_eq!(engine.stats().dns_cache_entries, 0);
+}
+
+#[test]
 fn a_dns_name_with_a_nul_is_shown_escaped() {
     let engine = Engine::new(Config::default()).unwrap();
     let server = [198, 51, 100, 9];

@@ -22,6 +22,10 @@ use cloudsight::Engine;
 
 use crate::reader::{Batch, Stream};
 
+/// UDP ports of the tunnels the engine decodes (VXLAN, VXLAN-GPE, Geneve, GRE in UDP, GTP-U,
+/// AYIYA): their datagrams go by address pair.
+const UDP_TUNNEL_PORTS: [u16; 6] = [4789, 4790, 6081, 4754, 2152, 5072];
+
 /// Frame classes besides a worker index.
 const SYNC: u8 = u8::MAX;
 
@@ -357,7 +361,7 @@ pub fn classify(linktype: u32, d: &[u8], threads: u32) -> u8 {
             if sp == 53 || dp == 53 {
                 return SYNC;
             }
-            if proto == 17 && (dp == 4789 || sp == 2152 || dp == 2152) {
+            if proto == 17 && [sp, dp].iter().any(|p| UDP_TUNNEL_PORTS.contains(p)) {
                 return (mix(pair) % u64::from(threads.max(1))) as u8;
             }
             let (lo, hi) = (sp.min(dp), sp.max(dp));

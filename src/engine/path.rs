@@ -43,9 +43,10 @@ fn cap_alpn(alpn: Box<[u8]>) -> (Box<[u8]>, bool) {
     }
 }
 
-/// DNS (port 53) and mDNS (5353), by either port.
+/// DNS (port 53), mDNS (5353) and LLMNR (5355, RFC 4795: DNS messages between neighbours), by
+/// either port.
 fn is_dns_port(view: &PacketView<'_>) -> bool {
-    matches!(view.src_port, 53 | 5353) || matches!(view.dst_port, 53 | 5353)
+    matches!(view.src_port, 53 | 5353 | 5355) || matches!(view.dst_port, 53 | 5353 | 5355)
 }
 
 impl Engine {
@@ -392,7 +393,7 @@ impl Engine {
     }
 
     /// Read a DNS message: client evidence, and answers into the name cache (port 53 only; mDNS on
-    /// 5353 gives evidence but names nothing).
+    /// 5353 and LLMNR on 5355 give evidence but name nothing).
     fn dns_packet(&self, e: &mut FlowEntry, side: Side, view: &PacketView<'_>, ts: u64) {
         e.inspect_done = true;
         let msg = match view.transport {
