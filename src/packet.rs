@@ -654,7 +654,12 @@ fn encapsulated<'a>(
             match payload.ip_number {
                 IpNumber::TCP => Ok(None),
                 IpNumber::UDP => match &sliced.transport {
-                    Some(TransportSlice::Udp(udp)) => udp_tunnel(udp, depth),
+                    // A bogus UDP length: no tunnel, dropped as the flow's own (`from_sliced`).
+                    Some(TransportSlice::Udp(udp))
+                        if udp.length() >= 8 || ip_length_unstated(sliced) =>
+                    {
+                        udp_tunnel(udp, depth)
+                    }
                     _ => Ok(None),
                 },
                 IpNumber::GRE => {
@@ -1137,10 +1142,29 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
 
     match (&sliced.transport, transport) {
         (Some(TransportSlice::Tcp(tcp)), _) => Ok(Parsed::Packet(tcp_view(tcp, src, dst, ip_len))),
-        (Some(TransportSlice::Udp(udp)), _) => Ok(Parsed::Packet(udp_view(udp, src, dst, ip_len))),
+        (Some(TransportSlice::Udp(udp)), _) => {
+            // A UDP length below the header's 8 bytes is bogus (Linux drops the datagram,
+            // Wireshark gives it no stream) except 0 in a super-packet whose IP header states
+            // no length either (UDP GSO / BIG TCP tunnels on the sending host, an IPv6
+            // jumbogram): those count by the captured bytes like any super-packet.
+            if udp.length() < 8 && !(udp.length() == 0 && ip_length_unstated(sliced)) {
+                return Err(DropReason::TransportMalformed);
+            }
+            Ok(Parsed::Packet(udp_view(udp, src, dst, ip_len)))
+        }
         (_, transport) => {
             transport_view(transport, src, dst, payload.payload, ip_len, 1).map(Parsed::Packet)
         }
+    }
+}
+
+/// Whether the IP header directly around the transport header states no length (IPv4 Total
+/// Length 0, IPv6 Payload Length 0): a TSO/GSO super-packet or a jumbogram.
+fn ip_length_unstated(sliced: &LaxSlicedPacket<'_>) -> bool {
+    match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => v4.header().total_len() == 0,
+        Some(LaxNetSlice::Ipv6(v6)) => v6.header().payload_length() == 0,
+        _ => false,
     }
 }
 
@@ -1327,6 +1351,51 @@ mod tests {
         });
         f.extend_from_slice(ip);
         f
+    }
+
+    #[test]
+    fn a_bogus_udp_length_is_malformed_except_in_a_super_packet() {
+        for v6 in [false, true] {
+            let (src, dst): (IpAddr, IpAddr) = if v6 {
+                (
+                    "2001:db8::1".parse().unwrap(),
+                    "2001:db8::2".parse().unwrap(),
+                )
+            } else {
+                ("10.0.0.1".parse().unwrap(), "192.0.2.7".parse().unwrap())
+            };
+            let length_at = if v6 { 44 } else { 24 };
+            for (port, payload) in [(53u16, vec![7u8; 30]), (4789, vec![0x08; 40])] {
+                let good = test_raw::ip(false, (src, 50000), (dst, port), 0, 0, &payload);
+                for bogus in [0u16, 1, 7] {
+                    let mut frame = good.clone();
+                    frame[length_at..length_at + 2].copy_from_slice(&bogus.to_be_bytes());
+                    assert_eq!(
+                        parse(LinkType::Raw, &frame),
+                        Err(DropReason::TransportMalformed),
+                        "UDP length {bogus}, v6 {v6}, port {port}"
+                    );
+                    let eth = ethernet(false, &frame);
+                    assert_eq!(
+                        parse(LinkType::Ethernet, &eth),
+                        Err(DropReason::TransportMalformed)
+                    );
+                }
+                // UDP length 0 in a super-packet (the IP header states no length either): the
+                // captured bytes.
+                let mut frame = good.clone();
+                frame[length_at..length_at + 2].copy_from_slice(&[0, 0]);
+                let ip_length_at = if v6 { 4 } else { 2 };
+                frame[ip_length_at..ip_length_at + 2].copy_from_slice(&[0, 0]);
+                match parse(LinkType::Raw, &frame) {
+                    Ok(Parsed::Packet(view)) => {
+                        assert_eq!(view.ip_len, frame.len() as u32);
+                        assert_eq!(view.dst_port, port);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
     }
 
     proptest! {
