@@ -386,6 +386,37 @@ fn an_llmnr_response_alone_makes_its_receiver_the_client() {
 }
 
 #[test]
+fn after_the_end_a_syn_with_a_new_isn_starts_a_flow_and_a_retransmitted_one_does_not() {
+    use cloudsight::internal::packet::tcp_flags::{ACK, RST, SYN};
+    use cloudsight_testkit::raw::ip;
+    let engine = Engine::new(Config::default()).unwrap();
+    let client: std::net::IpAddr = [10, 0, 0, 5].into();
+    let server: std::net::IpAddr = [198, 51, 100, 1].into();
+    let (c, s) = ((client, 40_000), (server, 443));
+    let frames = [
+        ip(true, c, s, SYN, 100, &[]),
+        ip(true, s, c, SYN | ACK, 7000, &[]),
+        ip(true, c, s, RST, 101, &[]),
+        // The first SYN again (its retransmission, late): the same connection.
+        ip(true, c, s, SYN, 100, &[]),
+        // A SYN with another initial sequence number: port reuse, a new flow.
+        ip(true, c, s, SYN, 90_000, &[]),
+    ];
+    for (i, frame) in frames.iter().enumerate() {
+        engine.process_packet(cloudsight::LinkType::Raw, frame, 1 + i as u64, None);
+    }
+    engine.flush(10);
+    let mut records = engine.drain(10);
+    records.sort_by_key(|r| r.first_seen_ns);
+    let counts: Vec<_> = records
+        .iter()
+        .map(|r| (r.packets_up, r.packets_down))
+        .collect();
+    assert_eq!(counts, [(3, 1), (1, 0)]);
+    assert_eq!(engine.stats().flows_created, 2);
+}
+
+#[test]
 fn a_dns_name_with_a_nul_is_shown_escaped() {
     let engine = Engine::new(Config::default()).unwrap();
     let server = [198, 51, 100, 9];

@@ -296,7 +296,9 @@ impl Engine {
         syn_only: bool,
         restarted: &mut Option<u64>,
     ) -> Verdict {
-        if syn_only && e.ended() {
+        // A SYN repeating the connection's own initial sequence number is a retransmission,
+        // not a new connection (Wireshark keeps it in the stream).
+        if syn_only && e.ended() && e.syn_next_seq != Some(view.seq.wrapping_add(1)) {
             // Port reuse: a SYN on a connection that has ended starts a new flow (as
             // Wireshark's stream numbering does); the old one is recorded now.
             let reason = e.end_reason();
