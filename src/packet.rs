@@ -267,7 +267,7 @@ const SLL2_HEADER_LEN: usize = 20;
 ///
 /// The common frame (Ethernet, at most one VLAN tag, an unfragmented IPv4 or IPv6 packet with no
 /// extension headers, a whole TCP or UDP header, no tunnel port, lengths that agree) is read by
-/// [`fast_ethernet`] directly; everything else, and anything it is unsure of, by
+/// a fast path directly; everything else, and anything it is unsure of, by
 /// [`parse_sliced`]. Both give the same answer for every frame the fast one takes (a unit
 /// proptest and the `packet` fuzz target compare them).
 #[inline]
