@@ -164,8 +164,49 @@ def ayiya(ip):
     return outer_udp(40000, 5072, head + b"\x5a" * 36 + ip)
 
 
+def llc_snap(ip):
+    return b"\xaa\xaa\x03\x00\x00\x00" + struct.pack(">H", ether_type(ip)) + ip
+
+
+def wlan_data(flags, qos, body):
+    # Data (QoS data with the QoS control's first byte `qos`), duration, three addresses,
+    # sequence control; a fourth address with ToDS and FromDS; HT control with QoS and +HTC.
+    f = bytes([0x88 if qos is not None else 0x08, flags, 0x2C, 0]) + b"\x0a" * 6 + b"\x0b" * 6
+    f += b"\x0c" * 6 + struct.pack("<H", 0x123 << 4)
+    if flags & 3 == 3:
+        f += b"\x0d" * 6
+    if qos is not None:
+        f += bytes([qos | 5, 0])
+        if flags & 0x80:
+            f += b"\x11\x22\x33\x44"
+    return f + body
+
+
+def amsdu(ips):
+    out = b""
+    for i, ip in enumerate(ips):
+        msdu = llc_snap(ip)
+        out += b"\x0a" * 6 + b"\x0c" * 6 + struct.pack(">H", len(msdu)) + msdu
+        if i + 1 < len(ips):
+            out += b"\x00" * (-len(out) % 4)
+    return out
+
+
+def radiotap(fcs, frame):
+    # Present: TSFT, Flags, Rate; the TSFT at offset 8, the flags (FCS at the end: 0x10) at 16.
+    head = struct.pack("<BBHIQBB", 0, 0, 18, 0x7, 0x0102030405060708, 0x10 if fcs else 0, 0x0C)
+    return head + frame + (b"\xf1\xf2\xf3\xf4" if fcs else b"")
+
+
+def aruba(ip):
+    # Aruba's GRE (0x8240) carrying an 802.11 QoS data frame from the AP with an A-MSDU.
+    wlan = wlan_data(0x02, 0x80, amsdu([ip, ip]))
+    return outer_ipv4(47, struct.pack(">BBH", 0, 0, 0x8240) + wlan)
+
+
 # Link layers, indices of the testkit's LINK_TYPES: ARCNET BSD (9), PPP (10), FDDI (11), PPP in
-# HDLC framing (12), Cisco HDLC (13), ARCNET Linux (14), PPI around Ethernet (15).
+# HDLC framing (12), Cisco HDLC (13), ARCNET Linux (14), PPI around Ethernet (15), 802.11 (16),
+# 802.11 with Prism (17), radiotap (18) and AVS (19) headers.
 def link_layers(ip):
     v6 = ip[0] >> 4 == 6
     ppp = b"\xff\x03" + struct.pack(">H", 0x57 if v6 else 0x21) + ip
@@ -179,6 +220,10 @@ def link_layers(ip):
         (13, b"\x0f\x00" + struct.pack(">H", ether_type(ip)) + ip),
         (14, b"\xbe\x50\xab\x08" + arc),
         (15, struct.pack("<BBHI", 0, 0, 8, 1) + ETH_HEADER + struct.pack(">H", ether_type(ip)) + ip),
+        (16, wlan_data(0x03 | 0x80, 0, llc_snap(ip))),
+        (17, struct.pack("<II", 0x44, 144) + b"wlan0".ljust(136, b"\x00") + wlan_data(0x01, None, llc_snap(ip))),
+        (18, radiotap(True, wlan_data(0x02, 0x80, amsdu([ip, ip])))),
+        (19, struct.pack(">II", 0x80211002, 64) + b"\x00" * 56 + wlan_data(0x01, 0, llc_snap(ip))),
     ]
 
 
@@ -321,9 +366,9 @@ def main():
         write("packet", frames_seed(8, 1, [nflog(i) for i in ips]))
         for wrap in (pppoe_qinq, mpls_ethernet):
             write("packet", frames_seed(1, 1, [wrap(i) for i in ips]))
-        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u, ayiya):
+        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u, ayiya, aruba):
             write("packet", frames_seed(2, 1, [wrap(i) for i in ips]))
-        for index in range(9, 16):
+        for index in range(9, 20):
             write("packet", frames_seed(index, 1, [dict(link_layers(i))[index] for i in ips]))
 
     # tls_reassembly: [isn u32, flag] + (seq u32, len u16, bytes)*

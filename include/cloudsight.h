@@ -1344,7 +1344,7 @@ CLOUDSIGHT_API void cloudsight_engine_free(struct cloudsight_engine *engine);
 
 /**
  * Feed one captured frame. `link_type` is a pcap LINKTYPE number (0, 1, 7, 9, 10, 50, 101, 104,
- * 108, 113, 129, 192, 228, 229, 239, 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
+ * 105, 108, 113, 119, 127, 129, 163, 192, 228, 229, 239, 276); `ts_ns` the capture time in ns since the Unix epoch; `ctx` the process and user behind the
  * packet, or NULL. `*verdict` (if `verdict` is not NULL) gets the verdict for the packet's flow:
  * on success the policy's answer, on any error `CLOUDSIGHT_VERDICT_ALLOW` (fail open; initialise
  * it anyway). Frames that are not TCP/UDP over IP, or malformed, are counted in the stats and

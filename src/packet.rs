@@ -30,6 +30,8 @@
 //!   then IPv4/IPv6 by the first nibble, or an Ethernet pseudowire after a control word (first
 //!   nibble 0, RFC 4385/4448);
 //! - AYIYA (UDP port 5072, SixXS's "anything in anything") forward messages;
+//! - IEEE 802.11 frames in Aruba's GRE (protocol types 0x8200 to 0x8370 in steps of 0x10, those
+//!   Wireshark hands to its 802.11 dissector), read like the 802.11 link types below;
 //! - GTP-U (UDP port 2152, GTPv1 G-PDU, 3GPP TS 29.281 §5) with its sequence number, N-PDU number
 //!   and extension headers. Other GTP-U messages (echo, error indication, end marker) and
 //!   datagrams that are not GTPv1 stay plain UDP flows of the tunnel endpoints, as Wireshark
@@ -41,6 +43,13 @@
 //! whose inner packet has no TCP/UDP header (ICMP, IGMP, ARP ...) counts in the UDP flow of the
 //! tunnel endpoints: the outer UDP header is then the innermost transport header, as Wireshark
 //! counts it.
+//!
+//! **IEEE 802.11** ([`LinkType::Ieee80211`], and under radiotap, Prism, AVS or PPI headers): data
+//! frames (3 or 4 addresses, QoS, HT Control) carry 802.2 LLC/SNAP; management, control and
+//! null-data frames, protected (encrypted) frames and later fragments of an MSDU are
+//! [`DropReason::NotIp`]. A QoS data frame with A-MSDU Present carries several MSDUs, each its own
+//! packet, possibly of different flows: [`Parsed::Aggregate`], whose [`Msdus`] the engine takes
+//! one by one (its doc says how the frame counts).
 //!
 //! At most [`MAX_ENCAP_DEPTH`] encapsulation layers (each MPLS label counts as one) are decoded,
 //! deeper is [`DropReason::EncapTooDeep`]; a tunnel header cut short or malformed is
@@ -86,13 +95,25 @@ pub enum LinkType {
     Raw = 101,
     /// LINKTYPE_C_HDLC (104): Cisco HDLC: address, control, then an EtherType.
     CiscoHdlc = 104,
+    /// LINKTYPE_IEEE802_11 (105): an IEEE 802.11 MAC frame without FCS; data frames carry 802.2
+    /// LLC/SNAP, or an A-MSDU whose every subframe is a packet of its own.
+    Ieee80211 = 105,
     /// LINKTYPE_LOOP (108): OpenBSD loopback, 4-byte address family in network byte order.
     Loop = 108,
     /// LINKTYPE_LINUX_SLL (113): Linux cooked capture v1, 16-byte header.
     LinuxSll = 113,
+    /// LINKTYPE_IEEE802_11_PRISM (119): a 144-byte Prism monitor-mode header (or an AVS header,
+    /// by its magic, as some drivers write under this link type), then an 802.11 frame.
+    Ieee80211Prism = 119,
+    /// LINKTYPE_IEEE802_11_RADIOTAP (127): a radiotap header (its length little-endian), then an
+    /// 802.11 frame, its FCS at the end cut off when the radiotap Flags field says it is there.
+    Ieee80211Radiotap = 127,
     /// LINKTYPE_ARCNET_LINUX (129): like [`LinkType::ArcnetBsd`] with a 2-byte offset field
     /// after the addresses and no exception packets.
     ArcnetLinux = 129,
+    /// LINKTYPE_IEEE802_11_AVS (163): an AVS monitor-mode header (its length big-endian in bytes
+    /// 4..8), then an 802.11 frame.
+    Ieee80211Avs = 163,
     /// LINKTYPE_PPI (192): a Per-Packet Information header (its length and the link type of the
     /// frame it wraps, little-endian), then that frame, of any link type here but PPI.
     Ppi = 192,
@@ -121,9 +142,13 @@ impl LinkType {
             50 => LinkType::PppHdlc,
             101 => LinkType::Raw,
             104 => LinkType::CiscoHdlc,
+            105 => LinkType::Ieee80211,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,
+            119 => LinkType::Ieee80211Prism,
+            127 => LinkType::Ieee80211Radiotap,
             129 => LinkType::ArcnetLinux,
+            163 => LinkType::Ieee80211Avs,
             192 => LinkType::Ppi,
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
@@ -184,7 +209,9 @@ pub struct PacketView<'a> {
     pub ip_len: u32,
     /// Transport payload as captured (may be shorter than on the wire when the snaplen cut it).
     pub payload: &'a [u8],
-    /// IP packets this view stands for: 1, or the number of fragments of a reassembled datagram.
+    /// IP packets this view stands for: 1, or the number of fragments of a reassembled datagram;
+    /// 0 (and `ip_len` 0) for an 802.11 A-MSDU subframe followed by one of the same flow, which
+    /// counts the frame (see [`Msdus`]).
     pub packets: u32,
 }
 
@@ -226,6 +253,8 @@ pub enum Parsed<'a> {
     Packet(PacketView<'a>),
     /// An IP fragment of a TCP or UDP datagram (the first one included).
     Fragment(Fragment<'a>),
+    /// An 802.11 A-MSDU: several packets in one frame, each a [`Parsed`] of its own.
+    Aggregate(Msdus<'a>),
 }
 
 /// Why a frame is not a flow packet. Each reason has its own counter in the engine's stats.
@@ -245,8 +274,8 @@ pub enum DropReason {
     /// offset still counts toward the flow of its ports, as Wireshark counts it).
     TransportMalformed,
     /// A tunnel or encapsulation header (PPPoE, PPP, NFLOG TLVs, GRE, MPLS, GTP-U extension
-    /// headers, the Ethernet frame inside VXLAN or GRE) is malformed, unsupported (GRE source
-    /// routing, GRE versions above 1) or cut short.
+    /// headers, the Ethernet frame inside VXLAN or GRE, the 802.11 frame inside Aruba's GRE) is
+    /// malformed, unsupported (GRE source routing, GRE versions above 1) or cut short.
     EncapMalformed,
     /// More than [`MAX_ENCAP_DEPTH`] encapsulation layers.
     EncapTooDeep,
@@ -398,11 +427,29 @@ pub fn parse_sliced(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReas
         LinkType::Ppi => ppi(frame)?,
         _ => (link, frame),
     };
-    let sliced = link_layer(link, frame)?;
+    let sliced = match link {
+        LinkType::Ieee80211
+        | LinkType::Ieee80211Prism
+        | LinkType::Ieee80211Radiotap
+        | LinkType::Ieee80211Avs => {
+            let (mac, pad) = wlan_link(link, frame)?;
+            match ieee80211(mac, pad).map_err(link_cut)? {
+                Wlan::Msdu(inner) => slice_link(Ok(inner))?,
+                Wlan::Amsdu(body) => return Ok(Parsed::Aggregate(Msdus::new(body, 0, true))),
+            }
+        }
+        _ => link_layer(link, frame)?,
+    };
+    packet_of(&sliced, 0)
+}
+
+/// The packet of a frame sliced past its link layer (or of an A-MSDU subframe), `depth`
+/// encapsulation layers in: its own, or the innermost one of the tunnels it carries.
+#[inline]
+fn packet_of<'a>(sliced: &LaxSlicedPacket<'a>, mut depth: u32) -> Result<Parsed<'a>, DropReason> {
     // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
-    let mut depth = 0;
-    match encapsulated(&sliced, &mut depth)? {
-        None => from_sliced(&sliced),
+    match encapsulated(sliced, &mut depth)? {
+        None => from_sliced(sliced),
         Some(inner) => match decapsulate(inner, depth) {
             // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA) whose inner packet has no
             // TCP/UDP header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost
@@ -411,7 +458,7 @@ pub fn parse_sliced(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReas
             Err(DropReason::NotIp | DropReason::OtherProtocol)
                 if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
             {
-                from_sliced(&sliced)
+                from_sliced(sliced)
             }
             other => other,
         },
@@ -502,17 +549,26 @@ fn link_layer(link: LinkType, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropR
             slice_link(llc_snap(llc))?
         }
         LinkType::ArcnetBsd | LinkType::ArcnetLinux => slice_link(arcnet(link, frame))?,
-        LinkType::Ppi => return Err(DropReason::NotIp),
+        // Unwrapped (PPI) or decoded (802.11) before, in `parse_sliced`.
+        LinkType::Ppi
+        | LinkType::Ieee80211
+        | LinkType::Ieee80211Prism
+        | LinkType::Ieee80211Radiotap
+        | LinkType::Ieee80211Avs => return Err(DropReason::NotIp),
     })
 }
 
 /// A link layer's payload sliced, its errors those of the link layer: a header cut short is
 /// [`DropReason::LinkTruncated`], not a tunnel's malformed header.
 fn slice_link(inner: Result<Inner<'_>, DropReason>) -> Result<LaxSlicedPacket<'_>, DropReason> {
-    match inner {
-        Err(DropReason::EncapMalformed) => Err(DropReason::LinkTruncated),
-        Err(other) => Err(other),
-        Ok(inner) => slice_inner(inner),
+    slice_inner(inner.map_err(link_cut)?)
+}
+
+/// A layer's error as the link layer's: a header cut short is [`DropReason::LinkTruncated`].
+fn link_cut(drop: DropReason) -> DropReason {
+    match drop {
+        DropReason::EncapMalformed => DropReason::LinkTruncated,
+        other => other,
     }
 }
 
@@ -557,6 +613,264 @@ fn arcnet(link: LinkType, frame: &[u8]) -> Result<Inner<'_>, DropReason> {
     }
 }
 
+/// The 802.11 frame of a LinkType::Ieee80211* frame past its capture header, and whether the
+/// radiotap data-pad flag pads the 802.11 header to a multiple of 4 bytes.
+fn wlan_link(link: LinkType, frame: &[u8]) -> Result<(&[u8], bool), DropReason> {
+    match link {
+        LinkType::Ieee80211Radiotap => radiotap(frame),
+        // Some drivers write an AVS header under the Prism link type: its magic tells.
+        LinkType::Ieee80211Prism => match frame {
+            [0x80, 0x21, 0x10, ..] => avs(frame).map(|mac| (mac, false)),
+            _ => Ok((
+                frame
+                    .get(PRISM_HEADER_LEN..)
+                    .ok_or(DropReason::LinkTruncated)?,
+                false,
+            )),
+        },
+        LinkType::Ieee80211Avs => avs(frame).map(|mac| (mac, false)),
+        _ => Ok((frame, false)),
+    }
+}
+
+/// The Prism monitor-mode header: message code and length (4 each), device name (16), ten
+/// 12-byte items.
+const PRISM_HEADER_LEN: usize = 144;
+
+/// The 802.11 frame after an AVS capture header (version 4 bytes, header length 4, big-endian).
+fn avs(frame: &[u8]) -> Result<&[u8], DropReason> {
+    let [_, _, _, _, l0, l1, l2, l3, ..] = frame else {
+        return Err(DropReason::LinkTruncated);
+    };
+    let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]);
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| frame.get(len.max(8)..))
+        .ok_or(DropReason::LinkTruncated)
+}
+
+// Radiotap (radiotap.org): present-bitmap bits of the first two fields, the extension bit, and
+// the Flags field's bits read here.
+const RADIOTAP_TSFT: u32 = 1 << 0;
+const RADIOTAP_FLAGS: u32 = 1 << 1;
+const RADIOTAP_EXT: u32 = 1 << 31;
+const RADIOTAP_FLAG_FCS: u8 = 0x10;
+const RADIOTAP_FLAG_DATAPAD: u8 = 0x20;
+
+/// The 802.11 frame of a radiotap capture: version, pad, header length (little-endian), present
+/// bitmaps (little-endian, each with bit 31 set followed by another), then the fields, each
+/// aligned to its size from the header's start. The Flags field (bit 1; after TSFT, bit 0, 8
+/// bytes) says whether the frame ends in an FCS (0x10, cut off here) and whether the 802.11
+/// header is padded to 4 bytes (0x20, returned).
+fn radiotap(frame: &[u8]) -> Result<(&[u8], bool), DropReason> {
+    let [_, _, l0, l1, ..] = frame else {
+        return Err(DropReason::LinkTruncated);
+    };
+    let len = usize::from(u16::from_le_bytes([*l0, *l1]));
+    let header = frame.get(..len).ok_or(DropReason::LinkTruncated)?;
+    let mac = &frame[len..];
+    let word = |at: usize| match header.get(at..at + 4) {
+        Some(&[a, b, c, d]) => Ok(u32::from_le_bytes([a, b, c, d])),
+        _ => Err(DropReason::LinkTruncated),
+    };
+    let present = word(4)?;
+    let mut at = 8;
+    let mut last = present;
+    while last & RADIOTAP_EXT != 0 {
+        last = word(at)?;
+        at += 4;
+    }
+    let mut flags = 0;
+    if present & RADIOTAP_FLAGS != 0 {
+        if present & RADIOTAP_TSFT != 0 {
+            at = at.next_multiple_of(8) + 8;
+        }
+        flags = *header.get(at).ok_or(DropReason::LinkTruncated)?;
+    }
+    let mac = if flags & RADIOTAP_FLAG_FCS != 0 {
+        mac.len()
+            .checked_sub(4)
+            .map(|end| &mac[..end])
+            .ok_or(DropReason::LinkTruncated)?
+    } else {
+        mac
+    };
+    Ok((mac, flags & RADIOTAP_FLAG_DATAPAD != 0))
+}
+
+/// What an 802.11 data frame carries.
+enum Wlan<'a> {
+    /// One MSDU: the EtherType and payload of its LLC/SNAP header.
+    Msdu(Inner<'a>),
+    /// An A-MSDU: the subframes of its body ([`Msdus`]).
+    Amsdu(&'a [u8]),
+}
+
+// IEEE 802.11 frame control (IEEE Std 802.11-2020 §9.2.4.1): byte 0 holds the protocol version
+// (bits 0-1), type (2-3) and subtype (4-7); byte 1 the flags.
+const WLAN_TYPE_DATA: u8 = 2;
+/// Data subtypes with this bit carry no frame body (Null, QoS Null, CF-Ack/Poll without data).
+const WLAN_SUBTYPE_NO_DATA: u8 = 0x4;
+/// Data subtypes with this bit are QoS data: a QoS Control field follows the addresses.
+const WLAN_SUBTYPE_QOS: u8 = 0x8;
+const WLAN_TO_DS: u8 = 0x01;
+const WLAN_FROM_DS: u8 = 0x02;
+const WLAN_PROTECTED: u8 = 0x40;
+/// +HTC/Order: in a QoS data frame, a 4-byte HT Control field follows the QoS Control.
+const WLAN_ORDER: u8 = 0x80;
+/// The first byte of QoS Control: A-MSDU Present (§9.2.4.5.9).
+const WLAN_QOS_AMSDU: u8 = 0x80;
+
+/// The body of an IEEE 802.11 data frame (IEEE Std 802.11-2020 §9.3.2.1): frame control (2),
+/// duration (2), three addresses (18), sequence control (2), a fourth address when both ToDS
+/// and FromDS are set, the QoS Control (2) of a QoS data frame and its HT Control (4) with
+/// +HTC/Order; `pad` rounds that header up to 4 bytes (radiotap's data pad). The body is 802.2
+/// LLC/SNAP, or an A-MSDU when QoS Control says so. Management, control and extension frames,
+/// data frames without a body, protected (encrypted) frames and fragments after an MSDU's first
+/// are not IP (the first fragment of a fragmented MSDU is read as far as it goes). A header cut
+/// short is [`DropReason::EncapMalformed`].
+fn ieee80211(frame: &[u8], pad: bool) -> Result<Wlan<'_>, DropReason> {
+    let [fc, flags, ..] = *frame else {
+        return Err(DropReason::EncapMalformed);
+    };
+    let subtype = fc >> 4;
+    if fc & 0x03 != 0
+        || (fc >> 2) & 0x03 != WLAN_TYPE_DATA
+        || subtype & WLAN_SUBTYPE_NO_DATA != 0
+        || flags & WLAN_PROTECTED != 0
+    {
+        return Err(DropReason::NotIp);
+    }
+    let mut len = 24;
+    if flags & (WLAN_TO_DS | WLAN_FROM_DS) == WLAN_TO_DS | WLAN_FROM_DS {
+        len += 6;
+    }
+    let qos_at = len;
+    let qos = subtype & WLAN_SUBTYPE_QOS != 0;
+    if qos {
+        len += 2;
+        if flags & WLAN_ORDER != 0 {
+            len += 4;
+        }
+    }
+    let header = frame.get(..len).ok_or(DropReason::EncapMalformed)?;
+    // Fragment number (the low 4 bits of sequence control): a later fragment of an MSDU.
+    if header[22] & 0x0f != 0 {
+        return Err(DropReason::NotIp);
+    }
+    if pad {
+        len = len.next_multiple_of(4);
+    }
+    let body = frame.get(len..).ok_or(DropReason::EncapMalformed)?;
+    if qos && header[qos_at] & WLAN_QOS_AMSDU != 0 {
+        // At least one subframe header.
+        if body.len() < AMSDU_SUBFRAME_HEADER {
+            return Err(DropReason::EncapMalformed);
+        }
+        Ok(Wlan::Amsdu(body))
+    } else {
+        llc_snap(body).map(Wlan::Msdu)
+    }
+}
+
+/// A-MSDU subframe header: destination (6), source (6), length of the MSDU (2, big-endian).
+const AMSDU_SUBFRAME_HEADER: usize = 14;
+
+/// The packets of an 802.11 A-MSDU (IEEE Std 802.11-2020 §9.3.2.2.2), in order: its subframes,
+/// each a subframe header and an MSDU (802.2 LLC/SNAP, then the packet of its EtherType, tunnels
+/// decoded as anywhere else), padded to 4 bytes but the last. A length past the captured bytes
+/// reads what is there (the snaplen cut it); bytes after a subframe too few for a subframe
+/// header are padding. A body too short for one subframe header is not an A-MSDU but a cut
+/// frame.
+///
+/// **Counts.** The frame counts once toward each flow it carries, with the IP length of that
+/// flow's last subframe in a run: a subframe followed by one of the same flow (same addresses,
+/// ports and direction) comes out with `packets` and `ip_len` 0, its payload still read. That is
+/// how Wireshark's per-frame view counts it (a frame belongs to a TCP/UDP stream once; its
+/// innermost, last, IP header is the frame's), where its conversation table would count each
+/// subframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Msdus<'a> {
+    rest: &'a [u8],
+    depth: u32,
+    /// At the link layer: a cut subframe is [`DropReason::LinkTruncated`], not a tunnel's
+    /// [`DropReason::EncapMalformed`].
+    link: bool,
+}
+
+impl<'a> Msdus<'a> {
+    fn new(body: &'a [u8], depth: u32, link: bool) -> Msdus<'a> {
+        Msdus {
+            rest: body,
+            depth,
+            link,
+        }
+    }
+
+    /// The next subframe's MSDU and the bytes after it; `None` at the end.
+    fn split(rest: &'a [u8]) -> Option<(Result<Inner<'a>, DropReason>, &'a [u8])> {
+        // Too short for a subframe header: the end, or padding after the last subframe.
+        let (header, body) = rest.split_first_chunk::<AMSDU_SUBFRAME_HEADER>()?;
+        let len = usize::from(u16::from_be_bytes([header[12], header[13]]));
+        let msdu = body.get(..len).unwrap_or(body);
+        let next = rest
+            .get((AMSDU_SUBFRAME_HEADER + len).next_multiple_of(4)..)
+            .unwrap_or(&[]);
+        Some((llc_snap(msdu), next))
+    }
+
+    /// The packet of one MSDU.
+    fn packet(&self, msdu: Result<Inner<'a>, DropReason>) -> Result<Parsed<'a>, DropReason> {
+        let msdu = if self.link {
+            msdu.map_err(link_cut)?
+        } else {
+            msdu?
+        };
+        packet_of(&slice_inner(msdu)?, self.depth)
+    }
+}
+
+impl<'a> Iterator for Msdus<'a> {
+    type Item = Result<Parsed<'a>, DropReason>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (msdu, next) = Self::split(self.rest)?;
+        self.rest = next;
+        let parsed = self.packet(msdu);
+        let Ok(Parsed::Packet(view)) = parsed else {
+            return Some(parsed);
+        };
+        // The next subframe of the same flow counts the frame.
+        let same_flow = |other: &PacketView<'_>| {
+            (
+                view.transport,
+                view.src,
+                view.src_port,
+                view.dst,
+                view.dst_port,
+            ) == (
+                other.transport,
+                other.src,
+                other.src_port,
+                other.dst,
+                other.dst_port,
+            )
+        };
+        let counted_later = Self::split(next)
+            .map(|(msdu, _)| self.packet(msdu))
+            .is_some_and(|later| matches!(later, Ok(Parsed::Packet(ref v)) if same_flow(v)));
+        Some(Ok(Parsed::Packet(if counted_later {
+            PacketView {
+                packets: 0,
+                ip_len: 0,
+                ..view
+            }
+        } else {
+            view
+        })))
+    }
+}
+
 fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
     if frame.is_empty() {
         return Err(DropReason::LinkTruncated);
@@ -597,6 +911,10 @@ const GTPU_PORT: u16 = 2152;
 const AYIYA_PORT: u16 = 5072;
 /// GTP message type G-PDU: a user packet (3GPP TS 29.281 §6.1).
 const GTP_G_PDU: u8 = 255;
+/// Aruba's GRE protocol types of 802.11 frames ("ARUBA WLAN"): 0x8200 to 0x8370 in steps of
+/// 0x10, those Wireshark hands to its 802.11 dissector (`tshark -G decodes`, `gre.proto`).
+const GRE_ARUBA_FIRST: u16 = 0x8200;
+const GRE_ARUBA_LAST: u16 = 0x8370;
 /// NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h): the logged packet.
 const NFULA_PAYLOAD: u16 = 9;
 
@@ -609,6 +927,8 @@ enum Inner<'a> {
     EtherType(u16, &'a [u8]),
     /// An IP packet of this version (4 or 6), or of the version its first nibble says.
     Ip(Option<u8>, &'a [u8]),
+    /// An IEEE 802.11 frame (Aruba's GRE).
+    Wlan(&'a [u8]),
 }
 
 /// The innermost TCP/UDP packet of what a tunnel carries, `depth` layers in: while that is a
@@ -618,7 +938,15 @@ enum Inner<'a> {
 #[inline(never)]
 fn decapsulate(mut inner: Inner<'_>, mut depth: u32) -> Result<Parsed<'_>, DropReason> {
     loop {
-        let sliced = slice_inner(inner)?;
+        let sliced = match inner {
+            Inner::Wlan(frame) => match ieee80211(frame, false)? {
+                Wlan::Msdu(msdu) => slice_inner(msdu)?,
+                Wlan::Amsdu(body) => {
+                    return Ok(Parsed::Aggregate(Msdus::new(body, depth, false)));
+                }
+            },
+            other => slice_inner(other)?,
+        };
         match encapsulated(&sliced, &mut depth)? {
             None => return from_sliced(&sliced),
             Some(next) => inner = next,
@@ -709,6 +1037,11 @@ fn slice_inner(inner: Inner<'_>) -> Result<LaxSlicedPacket<'_>, DropReason> {
             payload,
         )),
         Inner::Ip(version, packet) => inner_ip(version, packet),
+        // `decapsulate` takes an A-MSDU apart before; one found here is not sliced.
+        Inner::Wlan(frame) => match ieee80211(frame, false)? {
+            Wlan::Msdu(msdu) => slice_inner(msdu),
+            Wlan::Amsdu(_) => Err(DropReason::NotIp),
+        },
     }
 }
 
@@ -919,6 +1252,7 @@ fn gre(packet: &[u8]) -> Result<Inner<'_>, DropReason> {
     let payload = rest.get(at..).ok_or(DropReason::EncapMalformed)?;
     match protocol {
         ETHERTYPE_TRANSPARENT_BRIDGING => Ok(Inner::Ethernet(payload)),
+        GRE_ARUBA_FIRST..=GRE_ARUBA_LAST if protocol & 0x0f == 0 => Ok(Inner::Wlan(payload)),
         ETHERTYPE_PPP => {
             let payload = match ppp_len {
                 Some(0) => return Err(DropReason::NotIp),
@@ -2352,6 +2686,356 @@ mod tests {
                 parse(LinkType::Raw, outer_piece),
                 Err(DropReason::OtherProtocol)
             );
+        }
+    }
+
+    mod wifi {
+        use super::super::test_encap::{self as e, ethernet};
+        use super::super::test_raw::{ip, ip_packet};
+        use super::super::*;
+
+        const PSH_ACK: u8 = 0x18;
+        const ARUBA: u16 = e::GRE_ARUBA_WLAN;
+
+        fn addr(a: &str) -> IpAddr {
+            a.parse().unwrap()
+        }
+
+        /// A TCP packet `client`:40000 -> `server`:443 with `len` bytes of payload.
+        fn tcp(client: &str, server: &str, len: usize) -> Vec<u8> {
+            ip(
+                true,
+                (addr(client), 40000),
+                (addr(server), 443),
+                PSH_ACK,
+                7,
+                &vec![0x16; len],
+            )
+        }
+
+        /// The flow packet of `frame`: (source, destination, IP length, payload length).
+        fn packet(link: LinkType, frame: &[u8]) -> (IpAddr, IpAddr, u32, usize) {
+            match parse(link, frame) {
+                Ok(Parsed::Packet(v)) => {
+                    assert_eq!((v.src_port, v.dst_port, v.packets), (40000, 443, 1));
+                    (v.src, v.dst, v.ip_len, v.payload.len())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// Every item of an A-MSDU frame: (source, IP length, packets) of each packet, or the drop.
+        fn aggregate(link: LinkType, frame: &[u8]) -> Vec<Result<(IpAddr, u32, u32), DropReason>> {
+            match parse(link, frame) {
+                Ok(Parsed::Aggregate(msdus)) => msdus
+                    .map(|m| match m {
+                        Ok(Parsed::Packet(v)) => Ok((v.src, v.ip_len, v.packets)),
+                        Ok(other) => panic!("{other:?}"),
+                        Err(drop) => Err(drop),
+                    })
+                    .collect(),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// Aruba's GRE around `wlan` in an outer IPv4 packet on Ethernet.
+        fn aruba(protocol: u16, wlan: &[u8]) -> Vec<u8> {
+            let gre = e::gre(false, None, None, protocol, wlan);
+            let outer = ip_packet(addr("10.226.22.9"), addr("10.102.16.187"), 47, &gre);
+            ethernet(&[], 0x0800, &outer)
+        }
+
+        /// Every cut of `frame` parses without panicking, A-MSDUs taken apart to the end; cuts
+        /// in `from..header` are `drop`.
+        fn assert_cuts(link: LinkType, frame: &[u8], from: usize, header: usize, drop: DropReason) {
+            for len in 0..=frame.len() {
+                let mut got = parse(link, &frame[..len]);
+                if let Ok(Parsed::Aggregate(msdus)) = got {
+                    // As the engine counts it: a packet, or the first subframe's drop.
+                    let items: Vec<_> = msdus.collect();
+                    if !items.iter().any(Result::is_ok) {
+                        got = Err(items.first().map_or(DropReason::NotIp, |i| i.unwrap_err()));
+                    }
+                }
+                if (from..header).contains(&len) {
+                    assert_eq!(got, Err(drop), "cut at {len}");
+                }
+            }
+        }
+
+        #[test]
+        fn data_frames_bare_and_under_radiotap_prism_avs_ppi() {
+            for (c, s) in [("10.0.0.5", "198.51.100.7"), ("2001:db8::5", "2001:db8::7")] {
+                let p = tcp(c, s, 100);
+                let body = e::wlan_msdu(&p);
+                // Data and QoS data, to and from the AP, 4 addresses (a mesh or WDS link), with
+                // the HT Control of +HTC; the order bit without QoS adds nothing.
+                let frames = [
+                    e::wlan_data(e::WLAN_TO_DS, None, &body),
+                    e::wlan_data(e::WLAN_FROM_DS, Some(0), &body),
+                    e::wlan_data(e::WLAN_TO_DS | e::WLAN_FROM_DS, None, &body),
+                    e::wlan_data(e::WLAN_TO_DS | e::WLAN_FROM_DS, Some(0), &body),
+                    e::wlan_data(e::WLAN_FROM_DS | e::WLAN_ORDER, Some(0), &body),
+                    e::wlan_data(
+                        e::WLAN_TO_DS | e::WLAN_FROM_DS | e::WLAN_ORDER,
+                        Some(0),
+                        &body,
+                    ),
+                    e::wlan_data(e::WLAN_TO_DS | e::WLAN_ORDER, None, &body),
+                ];
+                let want = (addr(c), addr(s), p.len() as u32, 100);
+                for wlan in &frames {
+                    assert_eq!(packet(LinkType::Ieee80211, wlan), want);
+                    for extended in [false, true] {
+                        for fcs in [false, true] {
+                            let r = e::radiotap(extended, fcs, wlan);
+                            assert_eq!(packet(LinkType::Ieee80211Radiotap, &r), want);
+                        }
+                    }
+                    assert_eq!(packet(LinkType::Ieee80211Prism, &e::prism(wlan)), want);
+                    assert_eq!(packet(LinkType::Ieee80211Avs, &e::avs(wlan)), want);
+                    // An AVS header under the Prism link type, as some drivers write it.
+                    assert_eq!(packet(LinkType::Ieee80211Prism, &e::avs(wlan)), want);
+                    assert_eq!(packet(LinkType::Ppi, &e::ppi(105, wlan)), want);
+                    assert_eq!(
+                        packet(LinkType::Ppi, &e::ppi(127, &e::radiotap(false, true, wlan))),
+                        want
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn radiotap_fcs_is_cut_off_and_data_pad_skipped() {
+            // IPv4 with Total Length 0 (TSO): the captured bytes count, without the FCS.
+            let mut p = tcp("10.0.0.5", "198.51.100.7", 100);
+            p[2..4].copy_from_slice(&[0, 0]);
+            let wlan = e::wlan_data(e::WLAN_TO_DS, Some(0), &e::wlan_msdu(&p));
+            let r = e::radiotap(false, true, &wlan);
+            assert_eq!(packet(LinkType::Ieee80211Radiotap, &r).2, p.len() as u32);
+            // Without the FCS flag the same 4 bytes would have been IP bytes.
+            let mut no_flag = r.clone();
+            no_flag[16] = 0;
+            assert_eq!(
+                packet(LinkType::Ieee80211Radiotap, &no_flag).2,
+                p.len() as u32 + 4
+            );
+            // Data pad: the 26-byte QoS header padded to 28 bytes before the LLC.
+            let mut padded = wlan[..26].to_vec();
+            padded.extend_from_slice(&[0, 0]);
+            padded.extend_from_slice(&wlan[26..]);
+            let mut r = e::radiotap(false, false, &padded);
+            r[16] = 0x20;
+            assert_eq!(packet(LinkType::Ieee80211Radiotap, &r).2, p.len() as u32);
+            // A radiotap length past the frame, an FCS flag on fewer than 4 bytes: cut short.
+            let mut long = e::radiotap(false, false, &wlan);
+            long[2..4].copy_from_slice(&u16::MAX.to_le_bytes());
+            assert_eq!(
+                parse(LinkType::Ieee80211Radiotap, &long),
+                Err(DropReason::LinkTruncated)
+            );
+            let header = e::radiotap(false, true, &[]);
+            assert_eq!(
+                parse(LinkType::Ieee80211Radiotap, &header[..header.len() - 2]),
+                Err(DropReason::LinkTruncated)
+            );
+        }
+
+        #[test]
+        fn amsdu_subframes_are_packets_of_their_own_flows() {
+            let a = tcp("10.0.0.5", "198.51.100.7", 100);
+            let b = tcp("2001:db8::5", "2001:db8::7", 30);
+            let (va, vb) = (addr("10.0.0.5"), addr("2001:db8::5"));
+            let (la, lb) = (a.len() as u32, b.len() as u32);
+            let wlan = |packets: &[&[u8]]| {
+                e::wlan_data(e::WLAN_FROM_DS, Some(e::WLAN_QOS_AMSDU), &e::amsdu(packets))
+            };
+            // Two flows: a packet each.
+            let two = wlan(&[&a, &b]);
+            assert_eq!(
+                aggregate(LinkType::Ieee80211, &two),
+                [Ok((va, la, 1)), Ok((vb, lb, 1))]
+            );
+            // One flow twice: the frame counts once, with the last subframe's length; a flow
+            // coming back after another counts again.
+            let small = tcp("10.0.0.5", "198.51.100.7", 3);
+            let same = wlan(&[&a, &small]);
+            assert_eq!(
+                aggregate(LinkType::Ieee80211, &same),
+                [Ok((va, 0, 0)), Ok((va, small.len() as u32, 1))]
+            );
+            let aba = wlan(&[&a, &b, &a]);
+            assert_eq!(
+                aggregate(LinkType::Ieee80211, &aba),
+                [Ok((va, la, 1)), Ok((vb, lb, 1)), Ok((va, la, 1))]
+            );
+            // The same under radiotap, with an FCS, and in Aruba's GRE.
+            let r = e::radiotap(true, true, &two);
+            assert_eq!(
+                aggregate(LinkType::Ieee80211Radiotap, &r),
+                [Ok((va, la, 1)), Ok((vb, lb, 1))]
+            );
+            assert_eq!(
+                aggregate(LinkType::Ethernet, &aruba(0x8240, &two)),
+                [Ok((va, la, 1)), Ok((vb, lb, 1))]
+            );
+            // Padding after the last subframe; a subframe that is not IP beside one that is.
+            let mut padded = two.clone();
+            padded.extend_from_slice(&[0; 3]);
+            assert_eq!(aggregate(LinkType::Ieee80211, &padded).len(), 2);
+            let mut arp = e::amsdu(&[&a, &b]);
+            let second = (14 + 8 + a.len()).next_multiple_of(4);
+            arp[second + 14 + 6..second + 14 + 8].copy_from_slice(&[0x08, 0x06]);
+            let arp = e::wlan_data(e::WLAN_FROM_DS, Some(e::WLAN_QOS_AMSDU), &arp);
+            assert_eq!(
+                aggregate(LinkType::Ieee80211, &arp),
+                [Ok((va, la, 1)), Err(DropReason::NotIp)]
+            );
+            // An A-MSDU without a subframe is cut short.
+            let empty = wlan(&[]);
+            assert_eq!(
+                parse(LinkType::Ieee80211, &empty),
+                Err(DropReason::LinkTruncated)
+            );
+            // A subframe length past the frame (the snaplen): what is there is read.
+            let cut = &two[..two.len() - 10];
+            assert_eq!(
+                aggregate(LinkType::Ieee80211, cut),
+                [Ok((va, la, 1)), Ok((vb, lb, 1))]
+            );
+        }
+
+        #[test]
+        fn aruba_gre_carries_80211() {
+            let p = tcp("10.0.0.5", "198.51.100.7", 100);
+            let want = (addr("10.0.0.5"), addr("198.51.100.7"), p.len() as u32, 100);
+            let wlan = e::wlan_data(e::WLAN_FROM_DS, Some(0), &e::wlan_msdu(&p));
+            for protocol in [0x8200, 0x8210, 0x8240, 0x8370] {
+                assert_eq!(packet(LinkType::Ethernet, &aruba(protocol, &wlan)), want);
+            }
+            // Not Aruba's 802.11 types: not decoded as 802.11.
+            for protocol in [0x8201, 0x8380, 0x9000] {
+                assert_eq!(
+                    parse(LinkType::Ethernet, &aruba(protocol, &wlan)),
+                    Err(DropReason::NotIp)
+                );
+            }
+            // Cut inside the 802.11 header or the LLC: the tunnel's malformed header.
+            let frame = aruba(ARUBA, &wlan);
+            let at = frame.len() - wlan.len();
+            for len in at..at + 26 + 8 {
+                let mut cut = frame[..len].to_vec();
+                // The outer IP and GRE lengths as if the frame ended there.
+                let total = (len - 14) as u16;
+                cut[14 + 2..14 + 4].copy_from_slice(&total.to_be_bytes());
+                assert_eq!(
+                    parse(LinkType::Ethernet, &cut),
+                    Err(DropReason::EncapMalformed),
+                    "{len}"
+                );
+            }
+            // A protected frame inside: not IP.
+            let protected = e::wlan_data(
+                e::WLAN_FROM_DS | e::WLAN_PROTECTED,
+                Some(0),
+                &e::wlan_msdu(&p),
+            );
+            assert_eq!(
+                parse(LinkType::Ethernet, &aruba(ARUBA, &protected)),
+                Err(DropReason::NotIp)
+            );
+        }
+
+        #[test]
+        fn frames_without_an_ip_msdu_are_not_ip() {
+            let p = tcp("10.0.0.5", "198.51.100.7", 100);
+            let body = e::wlan_msdu(&p);
+            let data = e::wlan_data(e::WLAN_TO_DS, Some(0), &body);
+            let with = |f: fn(&mut Vec<u8>)| {
+                let mut frame = data.clone();
+                f(&mut frame);
+                parse(LinkType::Ieee80211, &frame).map(|p| matches!(p, Parsed::Packet(_)))
+            };
+            // Protected (encrypted), Null, QoS Null, management (beacon), control (ACK),
+            // protocol version 1, a later fragment, LLC without SNAP, an EAPOL MSDU.
+            let cases: [fn(&mut Vec<u8>); 9] = [
+                |f| f[1] |= e::WLAN_PROTECTED,
+                |f| f[0] = 0x48,
+                |f| f[0] = 0xc8,
+                |f| f[0] = 0x80,
+                |f| f[0] = 0xd4,
+                |f| f[0] |= 1,
+                |f| f[22] |= 1,
+                |f| f[26..29].copy_from_slice(&[0x42, 0x42, 0x03]),
+                |f| f[32..34].copy_from_slice(&[0x88, 0x8e]),
+            ];
+            for (i, case) in cases.iter().enumerate() {
+                assert_eq!(with(*case), Err(DropReason::NotIp), "case {i}");
+            }
+            // The first fragment of a fragmented MSDU is read as far as it goes.
+            assert_eq!(with(|f| f[1] |= e::WLAN_MORE_FRAGMENTS), Ok(true));
+        }
+
+        #[test]
+        fn cut_short_at_every_length() {
+            let p = tcp("10.0.0.5", "198.51.100.7", 100);
+            let q = tcp("2001:db8::5", "2001:db8::7", 30);
+            let body = e::wlan_msdu(&p);
+            let four = e::WLAN_TO_DS | e::WLAN_FROM_DS;
+            // (link type, frame, link-layer header length with the LLC/SNAP header)
+            let frames = [
+                (
+                    LinkType::Ieee80211,
+                    e::wlan_data(e::WLAN_TO_DS, None, &body),
+                    24 + 8,
+                ),
+                (
+                    LinkType::Ieee80211,
+                    e::wlan_data(four | e::WLAN_ORDER, Some(0), &body),
+                    36 + 8,
+                ),
+                (
+                    LinkType::Ieee80211Radiotap,
+                    e::radiotap(true, false, &e::wlan_data(0, Some(0), &body)),
+                    26 + 26 + 8,
+                ),
+                (
+                    LinkType::Ieee80211Prism,
+                    e::prism(&e::wlan_data(0, None, &body)),
+                    144 + 24 + 8,
+                ),
+                (
+                    LinkType::Ieee80211Avs,
+                    e::avs(&e::wlan_data(0, None, &body)),
+                    64 + 24 + 8,
+                ),
+                (
+                    LinkType::Ieee80211,
+                    e::wlan_data(0, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[&p, &q])),
+                    26 + 14 + 8,
+                ),
+            ];
+            for (link, frame, header) in &frames {
+                assert_cuts(*link, frame, 0, *header, DropReason::LinkTruncated);
+            }
+            // With the FCS flag, the last 4 bytes are the FCS whatever the cut: cuts never panic.
+            let r = e::radiotap(
+                false,
+                true,
+                &e::wlan_data(0, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[&p, &q])),
+            );
+            assert_cuts(
+                LinkType::Ieee80211Radiotap,
+                &r,
+                0,
+                18,
+                DropReason::LinkTruncated,
+            );
+            let gre = aruba(
+                ARUBA,
+                &e::wlan_data(0, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[&p, &q])),
+            );
+            assert_cuts(LinkType::Ethernet, &gre, 0, 0, DropReason::LinkTruncated);
         }
     }
 }

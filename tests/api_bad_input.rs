@@ -192,7 +192,7 @@ fn huge_lengths_are_refused_without_touching_memory() {
 fn every_unknown_link_type_is_an_error_and_every_known_one_takes_empty_and_short_frames() {
     let engine = new_engine(&default_config()).unwrap();
     let known = [
-        0u32, 1, 7, 9, 10, 50, 101, 104, 108, 113, 129, 192, 228, 229, 239, 276,
+        0u32, 1, 7, 9, 10, 50, 101, 104, 105, 108, 113, 119, 127, 129, 163, 192, 228, 229, 239, 276,
     ];
     let mut verdict = cloudsight_verdict::Block;
     for link in (0..=1024u32).chain([u32::MAX, u32::MAX - 1, 1 << 16, 1 << 31]) {

@@ -4,6 +4,8 @@
 //! endpoints make no flow; the flow is named from its ClientHello; its counts are the inner IP
 //! packets' lengths and numbers, up and down; nothing is dropped. Also the ClientHello in inner IP
 //! fragments (reassembled like any other), the nesting bound, and the same through the C API.
+//! IEEE 802.11 (bare, radiotap, Prism, AVS, PPI; in Aruba's GRE) the same way, and A-MSDUs: each
+//! frame counted once toward each flow it carries.
 
 use std::net::IpAddr;
 
@@ -340,6 +342,287 @@ fn link_layers_ppp_cisco_hdlc_fddi_arcnet_ppi() {
     ] {
         assert_eq!(LinkType::from_linktype(number), Some(link));
         assert_eq!(link as u32, number);
+    }
+}
+
+/// An 802.11 data frame carrying `p` up (to the AP) or down (from it), QoS with `qos` when given.
+fn wlan(up: bool, flags: u8, qos: Option<u8>, p: &[u8]) -> Vec<u8> {
+    let ds = if up { e::WLAN_TO_DS } else { e::WLAN_FROM_DS };
+    e::wlan_data(ds | flags, qos, &e::wlan_msdu(p))
+}
+
+/// Aruba's GRE (`protocol`) around the 802.11 frame `wlan` between the tunnel endpoints.
+fn aruba(up: bool, protocol: u16, wlan: &[u8]) -> Vec<u8> {
+    let o = outer(false, up, 47, &e::gre(false, None, None, protocol, wlan));
+    ethernet(&[], 0x0800, &o)
+}
+
+#[test]
+fn ieee80211_bare_radiotap_prism_avs_ppi() {
+    let four = e::WLAN_TO_DS | e::WLAN_FROM_DS;
+    for v6 in [false, true] {
+        run(LinkType::Ieee80211, v6, &|up, p| wlan(up, 0, None, p));
+        run(LinkType::Ieee80211, v6, &|up, p| wlan(up, 0, Some(0), p));
+        // QoS with the HT Control of +HTC.
+        run(LinkType::Ieee80211, v6, &|up, p| {
+            wlan(up, e::WLAN_ORDER, Some(0), p)
+        });
+        // ToDS and FromDS: four addresses (WDS, mesh), with and without QoS and HTC.
+        run(LinkType::Ieee80211, v6, &|_, p| {
+            e::wlan_data(four, None, &e::wlan_msdu(p))
+        });
+        run(LinkType::Ieee80211, v6, &|_, p| {
+            e::wlan_data(four | e::WLAN_ORDER, Some(0), &e::wlan_msdu(p))
+        });
+        // Radiotap with and without the FCS, one or two present bitmaps.
+        run(LinkType::Ieee80211Radiotap, v6, &|up, p| {
+            e::radiotap(up, !up, &wlan(up, 0, Some(0), p))
+        });
+        run(LinkType::Ieee80211Radiotap, v6, &|up, p| {
+            e::radiotap(!up, up, &wlan(up, e::WLAN_ORDER, Some(0), p))
+        });
+        run(LinkType::Ieee80211Prism, v6, &|up, p| {
+            e::prism(&wlan(up, 0, None, p))
+        });
+        run(LinkType::Ieee80211Avs, v6, &|up, p| {
+            e::avs(&wlan(up, 0, Some(0), p))
+        });
+        run(LinkType::Ppi, v6, &|up, p| {
+            e::ppi(105, &wlan(up, 0, None, p))
+        });
+    }
+    // The numbers reach the same decoders.
+    for (number, link) in [
+        (105, LinkType::Ieee80211),
+        (119, LinkType::Ieee80211Prism),
+        (127, LinkType::Ieee80211Radiotap),
+        (163, LinkType::Ieee80211Avs),
+    ] {
+        assert_eq!(LinkType::from_linktype(number), Some(link));
+        assert_eq!(link as u32, number);
+    }
+}
+
+#[test]
+fn aruba_gre_80211_plain_and_amsdu() {
+    for v6 in [false, true] {
+        run(LinkType::Ethernet, v6, &|up, p| {
+            aruba(up, 0x8200, &wlan(up, 0, Some(0), p))
+        });
+        // One packet per A-MSDU, as Aruba's controllers forward them.
+        run(LinkType::Ethernet, v6, &|up, p| {
+            let ds = if up { e::WLAN_TO_DS } else { e::WLAN_FROM_DS };
+            let frame = e::wlan_data(ds, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[p]));
+            aruba(up, 0x8240, &frame)
+        });
+    }
+}
+
+/// A second connection, 10.0.0.6:40001 -> 198.51.100.9:8443, of `n` packets (100 bytes up, then
+/// 300 bytes down, alternating).
+fn other_flow(n: usize) -> Vec<(bool, Vec<u8>)> {
+    let client = (addr("10.0.0.6"), 40001);
+    let server = (addr("198.51.100.9"), 8443);
+    (0..n)
+        .map(|i| {
+            let up = i % 2 == 0;
+            let (a, b, len) = if up {
+                (client, server, 100)
+            } else {
+                (server, client, 300)
+            };
+            (up, ip(true, a, b, PSH_ACK, i as u32, &vec![0x17; len]))
+        })
+        .collect()
+}
+
+#[test]
+fn amsdu_subframes_of_two_flows_count_in_both() {
+    // Each frame an A-MSDU of the TLS connection's packet and the other flow's: both flows
+    // exact, the verdict the stricter of the two (the TLS flow is blocked once named).
+    let engine = engine();
+    let tls = inner_packets(false);
+    let other = other_flow(tls.len());
+    let mut ts = 1_000_000_000;
+    let mut verdicts = Vec::new();
+    for ((up, p), (_, q)) in tls.iter().zip(&other) {
+        ts += 1_000_000;
+        let ds = if *up { e::WLAN_TO_DS } else { e::WLAN_FROM_DS };
+        let frame = e::wlan_data(ds, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[p, q]));
+        verdicts.push(engine.process_packet(LinkType::Ieee80211, &frame, ts, None));
+    }
+    let want: Vec<Verdict> = (0..tls.len())
+        .map(|i| {
+            if i < 3 {
+                Verdict::Allow
+            } else {
+                Verdict::Block
+            }
+        })
+        .collect();
+    assert_eq!(verdicts, want);
+    engine.flush(ts + 1);
+    let mut records = engine.drain(usize::MAX);
+    records.sort_by_key(|r| r.server_port);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let (tls_rec, other_rec) = (&records[0], &records[1]);
+    assert_eq!(tls_rec.server_port, 443);
+    assert_eq!(tls_rec.server_name.as_deref(), Some(SNI));
+    assert_eq!(tls_rec.verdict, Verdict::Block);
+    let c = counts(&tls);
+    assert_eq!(
+        (
+            tls_rec.bytes_up,
+            tls_rec.packets_up,
+            tls_rec.bytes_down,
+            tls_rec.packets_down
+        ),
+        c
+    );
+    assert_eq!(
+        (other_rec.client_port, other_rec.server_port),
+        (40001, 8443)
+    );
+    assert_eq!(other_rec.verdict, Verdict::Allow);
+    let o = counts(&other);
+    assert_eq!(
+        (
+            other_rec.bytes_up,
+            other_rec.packets_up,
+            other_rec.bytes_down,
+            other_rec.packets_down
+        ),
+        o
+    );
+    let stats = engine.stats();
+    assert_eq!(stats.packets, tls.len() as u64, "frames");
+    assert_eq!(stats.ip_bytes, c.0 + c.2 + o.0 + o.2);
+    assert_eq!(stats.flows_created, 2);
+    assert_eq!(stats.drop_not_ip + stats.drop_link_truncated, 0);
+}
+
+#[test]
+fn amsdu_subframes_of_one_flow_count_the_frame_once() {
+    // The ClientHello in two segments in one A-MSDU (inside Aruba's GRE), the server's two data
+    // segments in another: each frame counts one packet, of its last subframe's IP length, as
+    // Wireshark's per-frame view counts it; both halves of the hello are read and name the flow.
+    let engine = engine();
+    let packets = inner_packets(false);
+    let hello = client_hello(SNI, &["h2", "http/1.1"], 7);
+    let (c, s) = INNER4;
+    let client = (addr(c), 40000);
+    let server = (addr(s), 443);
+    let first = ip(true, client, server, PSH_ACK, 101, &hello[..60]);
+    let second = ip(true, client, server, PSH_ACK, 161, &hello[60..]);
+    let mut ts = 1_000_000_000;
+    let mut feed = |up: bool, subframes: &[&[u8]]| {
+        ts += 1_000_000;
+        let ds = if up { e::WLAN_TO_DS } else { e::WLAN_FROM_DS };
+        let frame = e::wlan_data(ds, Some(e::WLAN_QOS_AMSDU), &e::amsdu(subframes));
+        engine.process_packet(LinkType::Ethernet, &aruba(up, 0x8240, &frame), ts, None)
+    };
+    let mut verdicts = Vec::new();
+    for (up, p) in &packets[..3] {
+        verdicts.push(feed(*up, &[p]));
+    }
+    verdicts.push(feed(true, &[&first, &second]));
+    verdicts.push(feed(false, &[&packets[4].1, &packets[5].1]));
+    verdicts.push(feed(true, &[&packets[6].1]));
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Allow,
+            Verdict::Allow,
+            Verdict::Allow,
+            Verdict::Block,
+            Verdict::Block,
+            Verdict::Block
+        ]
+    );
+    engine.flush(ts + 1);
+    let records = engine.drain(usize::MAX);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let r = &records[0];
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    assert_eq!(r.name_source, Some(NameSource::TlsSni));
+    let len = |p: &[u8]| p.len() as u64;
+    let up = len(&packets[0].1) + len(&packets[2].1) + len(&second) + len(&packets[6].1);
+    let down = len(&packets[1].1) + len(&packets[5].1);
+    assert_eq!(
+        (r.bytes_up, r.packets_up, r.bytes_down, r.packets_down),
+        (up, 4, down, 2)
+    );
+    let stats = engine.stats();
+    assert_eq!((stats.packets, stats.ip_bytes), (6, up + down));
+}
+
+#[test]
+fn ieee80211_drops_and_cuts_never_panic() {
+    let engine = engine();
+    let (_, p) = &inner_packets(false)[3];
+    // Protected (encrypted), QoS Null, a beacon: not IP, no flow.
+    let protected = wlan(true, e::WLAN_PROTECTED, Some(0), p);
+    let null = e::wlan_data(e::WLAN_TO_DS, Some(0), &[]);
+    let mut null = null;
+    null[0] = 0xc8;
+    let mut beacon = wlan(false, 0, None, p);
+    beacon[0] = 0x80;
+    for frame in [&protected, &null, &beacon] {
+        assert_eq!(
+            engine.process_packet(LinkType::Ieee80211, frame, 1, None),
+            Verdict::Allow
+        );
+    }
+    // Protected in Aruba's GRE too.
+    engine.process_packet(
+        LinkType::Ethernet,
+        &aruba(true, 0x8200, &protected),
+        1,
+        None,
+    );
+    // An A-MSDU whose only subframe is ARP.
+    let arp = e::llc_snap(0x0806, &[0; 28]);
+    let mut body = vec![0x0a; 12];
+    body.extend_from_slice(&(arp.len() as u16).to_be_bytes());
+    body.extend_from_slice(&arp);
+    let only_arp = e::wlan_data(0, Some(e::WLAN_QOS_AMSDU), &body);
+    engine.process_packet(LinkType::Ieee80211, &only_arp, 1, None);
+    let stats = engine.stats();
+    assert_eq!((stats.drop_not_ip, stats.flows_created), (5, 0));
+    // Every cut of every framing: counted, allowed, never a panic; a cut inside the 802.11
+    // header (24 bytes, QoS 2) and LLC/SNAP (8) is the link layer's.
+    let amsdu = e::wlan_data(0, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[p, p]));
+    // (link type, frame, cuts that are drop_link_truncated, cuts that are drop_encap_malformed)
+    let frames = [
+        (LinkType::Ieee80211, wlan(true, 0, Some(0), p), 26 + 8, 0),
+        (LinkType::Ieee80211, amsdu.clone(), 26 + 14 + 8, 0),
+        // The radiotap header (26 bytes), then its FCS flag takes the last 4 bytes.
+        (
+            LinkType::Ieee80211Radiotap,
+            e::radiotap(true, true, &amsdu),
+            26 + 4 + 26 + 14 + 8,
+            0,
+        ),
+        (LinkType::Ieee80211Prism, e::prism(&amsdu), 144 + 48, 0),
+        (LinkType::Ieee80211Avs, e::avs(&amsdu), 64 + 48, 0),
+        // Ethernet (14), the outer IPv4 header (malformed IP), then GRE and what it carries.
+        (LinkType::Ethernet, aruba(true, 0x8200, &amsdu), 14, 4 + 48),
+    ];
+    for (link, frame, truncated, malformed) in &frames {
+        let cuts = self::engine();
+        for len in 0..=frame.len() {
+            // Cuts past the headers read part of the ClientHello, or all of it (then the flow
+            // is blocked).
+            cuts.process_packet(*link, &frame[..len], 1, None);
+        }
+        let stats = cuts.stats();
+        assert_eq!(stats.packets, frame.len() as u64 + 1);
+        assert_eq!(
+            (stats.drop_link_truncated, stats.drop_encap_malformed),
+            (*truncated, *malformed),
+            "{link:?}"
+        );
+        assert_eq!(stats.flows_created, 1);
     }
 }
 

@@ -62,34 +62,86 @@ impl Engine {
     ) -> Verdict {
         bump(self.counters.per_packet.frame());
         match packet::parse(link, frame) {
-            Ok(Parsed::Packet(view)) => {
-                self.counters
-                    .per_packet
-                    .ip_bytes()
-                    .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
-                self.on_packet(&view, ts_ns, context, Input::Packet)
-            }
-            Ok(Parsed::Fragment(fragment)) => {
-                self.counters
-                    .per_packet
-                    .ip_bytes()
-                    .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
-                bump(&self.counters.fragments);
-                self.on_fragment(&fragment, ts_ns, context)
-            }
-            Err(drop) => {
-                bump(match drop {
-                    DropReason::LinkTruncated => &self.counters.drop_link_truncated,
-                    DropReason::NotIp => &self.counters.drop_not_ip,
-                    DropReason::IpMalformed => &self.counters.drop_ip_malformed,
-                    DropReason::OtherProtocol => &self.counters.drop_other_protocol,
-                    DropReason::TransportMalformed => &self.counters.drop_transport_malformed,
-                    DropReason::EncapMalformed => &self.counters.drop_encap_malformed,
-                    DropReason::EncapTooDeep => &self.counters.drop_encap_too_deep,
-                });
-                Verdict::Allow
+            Ok(Parsed::Packet(view)) => self.on_view(&view, ts_ns, context),
+            Ok(Parsed::Fragment(fragment)) => self.on_ip_fragment(&fragment, ts_ns, context),
+            Ok(Parsed::Aggregate(msdus)) => match self.on_aggregate(msdus, ts_ns, context) {
+                Ok(verdict) => verdict,
+                Err(drop) => self.on_drop(drop),
+            },
+            Err(drop) => self.on_drop(drop),
+        }
+    }
+
+    /// One whole TCP/UDP packet of a frame.
+    #[inline]
+    fn on_view(&self, view: &PacketView<'_>, ts: u64, context: Option<ContextRef<'_>>) -> Verdict {
+        self.counters
+            .per_packet
+            .ip_bytes()
+            .fetch_add(u64::from(view.ip_len), Ordering::Relaxed);
+        self.on_packet(view, ts, context, Input::Packet)
+    }
+
+    /// One IP fragment of a frame.
+    fn on_ip_fragment(
+        &self,
+        fragment: &Fragment<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Verdict {
+        self.counters
+            .per_packet
+            .ip_bytes()
+            .fetch_add(u64::from(fragment.ip_len), Ordering::Relaxed);
+        bump(&self.counters.fragments);
+        self.on_fragment(fragment, ts, context)
+    }
+
+    /// A frame that is no flow packet: counted by its reason, allowed.
+    fn on_drop(&self, drop: DropReason) -> Verdict {
+        bump(match drop {
+            DropReason::LinkTruncated => &self.counters.drop_link_truncated,
+            DropReason::NotIp => &self.counters.drop_not_ip,
+            DropReason::IpMalformed => &self.counters.drop_ip_malformed,
+            DropReason::OtherProtocol => &self.counters.drop_other_protocol,
+            DropReason::TransportMalformed => &self.counters.drop_transport_malformed,
+            DropReason::EncapMalformed => &self.counters.drop_encap_malformed,
+            DropReason::EncapTooDeep => &self.counters.drop_encap_too_deep,
+        });
+        Verdict::Allow
+    }
+
+    /// The packets of an 802.11 A-MSDU, each through the packet path; the strictest of their
+    /// verdicts. The frame is a drop (the first subframe's reason; `NotIp` for an A-MSDU without
+    /// subframes) only when none of its subframes is a packet or fragment; subframes that are
+    /// not, beside ones that are, are not counted. An A-MSDU nested in a subframe's tunnel (each
+    /// nesting is at least one more encapsulation layer, so within [`packet::MAX_ENCAP_DEPTH`])
+    /// is taken apart the same way.
+    #[cold]
+    #[inline(never)]
+    fn on_aggregate(
+        &self,
+        msdus: packet::Msdus<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Result<Verdict, DropReason> {
+        let mut verdict = None::<Verdict>;
+        let mut first_drop = None;
+        for msdu in msdus {
+            let taken = match msdu {
+                Ok(Parsed::Packet(view)) => Ok(self.on_view(&view, ts, context)),
+                Ok(Parsed::Fragment(fragment)) => Ok(self.on_ip_fragment(&fragment, ts, context)),
+                Ok(Parsed::Aggregate(inner)) => self.on_aggregate(inner, ts, context),
+                Err(drop) => Err(drop),
+            };
+            match taken {
+                Ok(v) => verdict = Some(verdict.map_or(v, |w| w.max(v))),
+                Err(drop) => {
+                    first_drop.get_or_insert(drop);
+                }
             }
         }
+        verdict.ok_or(first_drop.unwrap_or(DropReason::NotIp))
     }
 
     /// Like [`Engine::process_packet`], with the link type as a pcap LINKTYPE number.

@@ -1,8 +1,10 @@
 //! Encapsulations an endpoint meets, written around a raw IP packet or an Ethernet frame (the
 //! inner packets come from [`crate::packet`]): Ethernet with 802.1Q/802.1ad tags, PPPoE and PPP,
 //! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U, AYIYA and IP in
-//! IP (with `ip_packet` of [`crate::raw`]); the link layers PPI, FDDI, Cisco HDLC and ARCNET. Each function returns the bytes of its layer and what it
-//! wraps; checksums are zero (the engine does not verify them).
+//! IP (with `ip_packet` of [`crate::raw`]); the link layers PPI, FDDI, Cisco HDLC and ARCNET; IEEE
+//! 802.11 data frames (A-MSDUs too) bare, under radiotap, Prism or AVS, or in Aruba's GRE. Each
+//! function returns the bytes of its layer and what it wraps; checksums are zero (the engine does
+//! not verify them).
 
 /// EtherType IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -265,5 +267,110 @@ pub fn ayiya(identity_log2: u8, packet: &[u8]) -> Vec<u8> {
     let mut f = vec![(identity_log2 << 4) | 1, 0x52, 0x11, next, 0, 0, 0, 0];
     f.resize(8 + (1 << identity_log2) + 20, 0x5a);
     f.extend_from_slice(packet);
+    f
+}
+
+/// 802.11 frame control flags (the second byte): ToDS.
+pub const WLAN_TO_DS: u8 = 0x01;
+/// FromDS.
+pub const WLAN_FROM_DS: u8 = 0x02;
+/// More fragments.
+pub const WLAN_MORE_FRAGMENTS: u8 = 0x04;
+/// Protected (the body is encrypted).
+pub const WLAN_PROTECTED: u8 = 0x40;
+/// +HTC/Order (a QoS data frame then has an HT Control field).
+pub const WLAN_ORDER: u8 = 0x80;
+/// QoS Control's first byte: A-MSDU present.
+pub const WLAN_QOS_AMSDU: u8 = 0x80;
+/// The first of Aruba's GRE protocol types carrying 802.11 frames (0x8200-0x8370, steps of 0x10).
+pub const GRE_ARUBA_WLAN: u16 = 0x8200;
+
+/// An IEEE 802.11 data frame (IEEE Std 802.11-2020 §9.3.2.1) with the frame control `flags`
+/// (its second byte): subtype Data, or QoS Data with `qos` as the QoS Control's first byte (TID
+/// 5) when given; duration, three addresses, sequence control (sequence number 0x123, fragment
+/// 0), a fourth address when both ToDS and FromDS, the QoS Control, an HT Control when QoS and
+/// [`WLAN_ORDER`], then `body`.
+pub fn wlan_data(flags: u8, qos: Option<u8>, body: &[u8]) -> Vec<u8> {
+    let subtype = if qos.is_some() { 0x80 } else { 0x00 };
+    let mut f = vec![subtype | 0x08, flags, 0x2c, 0x00];
+    f.extend_from_slice(&[0x0a; 6]);
+    f.extend_from_slice(&[0x0b; 6]);
+    f.extend_from_slice(&[0x0c; 6]);
+    f.extend_from_slice(&(0x123u16 << 4).to_le_bytes());
+    if flags & (WLAN_TO_DS | WLAN_FROM_DS) == WLAN_TO_DS | WLAN_FROM_DS {
+        f.extend_from_slice(&[0x0d; 6]);
+    }
+    if let Some(qos) = qos {
+        f.extend_from_slice(&[qos | 5, 0]);
+        if flags & WLAN_ORDER != 0 {
+            f.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
+        }
+    }
+    f.extend_from_slice(body);
+    f
+}
+
+/// The body of an 802.11 data frame carrying the IP packet `packet`: [`llc_snap`].
+pub fn wlan_msdu(packet: &[u8]) -> Vec<u8> {
+    llc_snap(ether_type_of(packet), packet)
+}
+
+/// An A-MSDU body (IEEE Std 802.11-2020 §9.3.2.2.2): a subframe per IP packet of `packets`
+/// (destination, source, length, then [`wlan_msdu`]), each but the last padded to 4 bytes.
+pub fn amsdu(packets: &[&[u8]]) -> Vec<u8> {
+    let mut f = Vec::new();
+    for (i, packet) in packets.iter().enumerate() {
+        let msdu = wlan_msdu(packet);
+        f.extend_from_slice(&[0x0a; 6]);
+        f.extend_from_slice(&[0x0c; 6]);
+        f.extend_from_slice(&(msdu.len() as u16).to_be_bytes());
+        f.extend_from_slice(&msdu);
+        if i + 1 < packets.len() {
+            f.resize(f.len().next_multiple_of(4), 0);
+        }
+    }
+    f
+}
+
+/// A LINKTYPE_IEEE802_11_RADIOTAP frame: a radiotap header (version 0, present TSFT, Flags and
+/// Rate; with `extended`, a second, empty, present bitmap, which moves TSFT to the next 8-byte
+/// boundary), then `frame`; with `fcs`, the Flags field's FCS bit set and 4 FCS bytes appended.
+pub fn radiotap(extended: bool, fcs: bool, frame: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 0, 0, 0];
+    f.extend_from_slice(&(0x7u32 | if extended { 1 << 31 } else { 0 }).to_le_bytes());
+    if extended {
+        f.extend_from_slice(&0u32.to_le_bytes());
+    }
+    f.resize(f.len().next_multiple_of(8), 0);
+    f.extend_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+    f.push(if fcs { 0x10 } else { 0 });
+    f.push(0x0c);
+    let len = f.len() as u16;
+    f[2..4].copy_from_slice(&len.to_le_bytes());
+    f.extend_from_slice(frame);
+    if fcs {
+        f.extend_from_slice(&[0xf1, 0xf2, 0xf3, 0xf4]);
+    }
+    f
+}
+
+/// A LINKTYPE_IEEE802_11_PRISM frame: a 144-byte Prism header (message code 0x44, its length),
+/// then `frame`.
+pub fn prism(frame: &[u8]) -> Vec<u8> {
+    let mut f = vec![0; 144];
+    f[0..4].copy_from_slice(&0x44u32.to_le_bytes());
+    f[4..8].copy_from_slice(&144u32.to_le_bytes());
+    f[8..13].copy_from_slice(b"wlan0");
+    f.extend_from_slice(frame);
+    f
+}
+
+/// A LINKTYPE_IEEE802_11_AVS frame: an AVS header (version 2, 0x80211002, and its length, 64
+/// bytes, big-endian), then `frame`.
+pub fn avs(frame: &[u8]) -> Vec<u8> {
+    let mut f = vec![0; 64];
+    f[0..4].copy_from_slice(&0x8021_1002u32.to_be_bytes());
+    f[4..8].copy_from_slice(&64u32.to_be_bytes());
+    f.extend_from_slice(frame);
     f
 }

@@ -7,7 +7,7 @@ use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep, TcpHeader};
 pub use crate::raw::{fragment, fragment_at, ip, ip_packet};
 
 /// Every link type the engine decodes (for floods and fuzzing: garbage under each framing).
-pub const LINK_TYPES: [LinkType; 16] = [
+pub const LINK_TYPES: [LinkType; 20] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -24,6 +24,10 @@ pub const LINK_TYPES: [LinkType; 16] = [
     LinkType::CiscoHdlc,
     LinkType::ArcnetLinux,
     LinkType::Ppi,
+    LinkType::Ieee80211,
+    LinkType::Ieee80211Prism,
+    LinkType::Ieee80211Radiotap,
+    LinkType::Ieee80211Avs,
 ];
 
 /// TCP flags (the byte at offset 13 of the TCP header).
