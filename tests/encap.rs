@@ -83,6 +83,20 @@ fn engine() -> Engine {
     engine
 }
 
+/// The verdicts of the `n` packets of [`inner_packets`]: allowed until the ClientHello (the
+/// fourth packet) names the flow, blocked from then on.
+fn blocked_from_the_hello(n: usize) -> Vec<Verdict> {
+    (0..n)
+        .map(|i| {
+            if i < 3 {
+                Verdict::Allow
+            } else {
+                Verdict::Block
+            }
+        })
+        .collect()
+}
+
 /// Feed the connection wrapped by `wrap` under `link`; check the one record and the stats.
 fn run(link: LinkType, v6: bool, wrap: &Wrap) -> ActivityRecord {
     let engine = engine();
@@ -93,17 +107,7 @@ fn run(link: LinkType, v6: bool, wrap: &Wrap) -> ActivityRecord {
         ts += 1_000_000;
         verdicts.push(engine.process_packet(link, &wrap(*up, packet), ts, None));
     }
-    // Allowed until the ClientHello names the flow, blocked from then on.
-    let want: Vec<Verdict> = (0..packets.len())
-        .map(|i| {
-            if i < 3 {
-                Verdict::Allow
-            } else {
-                Verdict::Block
-            }
-        })
-        .collect();
-    assert_eq!(verdicts, want);
+    assert_eq!(verdicts, blocked_from_the_hello(packets.len()));
     engine.flush(ts + 1);
     let records = engine.drain(usize::MAX);
     assert_eq!(records.len(), 1, "one flow, the inner one: {records:#?}");
@@ -451,16 +455,7 @@ fn amsdu_subframes_of_two_flows_count_in_both() {
         let frame = e::wlan_data(ds, Some(e::WLAN_QOS_AMSDU), &e::amsdu(&[p, q]));
         verdicts.push(engine.process_packet(LinkType::Ieee80211, &frame, ts, None));
     }
-    let want: Vec<Verdict> = (0..tls.len())
-        .map(|i| {
-            if i < 3 {
-                Verdict::Allow
-            } else {
-                Verdict::Block
-            }
-        })
-        .collect();
-    assert_eq!(verdicts, want);
+    assert_eq!(verdicts, blocked_from_the_hello(tls.len()));
     engine.flush(ts + 1);
     let mut records = engine.drain(usize::MAX);
     records.sort_by_key(|r| r.server_port);
