@@ -2,12 +2,9 @@
 //! drafts 23-32), HKDF-Expand-Label (RFC 8446 §7.1), and the per-connection AEAD and header
 //! protection ciphers (RFC 9001 §5.3-§5.4).
 
-use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
-use aes::Aes128;
-#[cfg(not(fuzzing))]
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::Aes128Gcm;
 use hkdf::Hkdf;
+use ring::aead::quic::{HeaderProtectionKey, AES_128};
+use ring::aead::{LessSafeKey, UnboundKey, AES_128_GCM};
 use sha2::Sha256;
 
 use super::{MAX_CID_LEN, VERSION_1, VERSION_2};
@@ -144,15 +141,17 @@ pub(super) fn derive_client_keys(params: &VersionParams, dcid: &[u8]) -> Option<
     Some(keys)
 }
 
-/// Ciphers ready for one connection: derived once per (version, DCID), not per packet.
+/// Ciphers ready for one connection: derived once per (version, DCID), not per packet. The AEAD
+/// and the header protection are ring's (BoringSSL's AES-GCM: AES-NI, VAES and carry-less
+/// multiplication where the CPU has them); HKDF stays RustCrypto's, which uses the SHA extensions.
 pub(super) struct ConnKeys {
     pub(super) version: u32,
     pub(super) dcid: [u8; MAX_CID_LEN],
     pub(super) dcid_len: u8,
     #[cfg_attr(fuzzing, allow(dead_code))]
-    pub(super) aead: Aes128Gcm,
+    pub(super) aead: LessSafeKey,
     pub(super) iv: [u8; 12],
-    pub(super) hp: Aes128,
+    pub(super) hp: HeaderProtectionKey,
 }
 
 impl ConnKeys {
@@ -164,9 +163,9 @@ impl ConnKeys {
             version,
             dcid: stored,
             dcid_len: u8::try_from(dcid.len()).ok()?,
-            aead: Aes128Gcm::new(GenericArray::from_slice(&raw.key)),
+            aead: LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &raw.key).ok()?),
             iv: raw.iv,
-            hp: Aes128::new(GenericArray::from_slice(&raw.hp)),
+            hp: HeaderProtectionKey::new(&AES_128, &raw.hp).ok()?,
         })
     }
 
@@ -174,11 +173,11 @@ impl ConnKeys {
         self.version == version && &self.dcid[..usize::from(self.dcid_len)] == dcid
     }
 
-    /// RFC 9001 §5.4.3: mask = AES-ECB(hp_key, sample).
-    pub(super) fn mask(&self, sample: &[u8]) -> [u8; 16] {
-        let mut block = GenericArray::clone_from_slice(sample);
-        self.hp.encrypt_block(&mut block);
-        block.into()
+    /// RFC 9001 §5.4.3: the first 5 bytes of AES-ECB(hp_key, sample), all a long header uses
+    /// (the first byte's low bits and up to 4 packet number bytes). `None` if `sample` is not
+    /// 16 bytes.
+    pub(super) fn mask(&self, sample: &[u8]) -> Option<[u8; 5]> {
+        self.hp.new_mask(sample).ok()
     }
 
     /// RFC 9001 §5.3: the nonce is the IV XORed with the packet number, left-padded to 12 bytes.
@@ -192,14 +191,12 @@ impl ConnKeys {
 
     #[cfg(not(fuzzing))]
     pub(super) fn open(&self, packet_number: u64, aad: &[u8], body: &mut [u8], tag: &[u8]) -> bool {
-        let nonce = self.nonce(packet_number);
+        let nonce = ring::aead::Nonce::assume_unique_for_key(self.nonce(packet_number));
+        let Ok(tag) = ring::aead::Tag::try_from(tag) else {
+            return false;
+        };
         self.aead
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&nonce),
-                aad,
-                body,
-                GenericArray::from_slice(tag),
-            )
+            .open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, body, 0..)
             .is_ok()
     }
 
@@ -287,8 +284,8 @@ mod tests {
     #[test]
     fn rfc9001_a2_header_protection_mask() {
         let keys = ConnKeys::new(VERSION_1, &PARAMS_V1, &hex(RFC_DCID)).unwrap();
-        let mask = keys.mask(&hex("d1b1c98dd7689fb8ec11d242b123dc9b"));
-        assert_eq!(mask[..5].to_vec(), hex("437b9aec36"));
+        let mask = keys.mask(&hex("d1b1c98dd7689fb8ec11d242b123dc9b")).unwrap();
+        assert_eq!(mask.to_vec(), hex("437b9aec36"));
         assert_eq!(keys.nonce(2).to_vec(), hex("fa044b2f42a3fd3b46fb255e"));
     }
 }
