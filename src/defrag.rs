@@ -4,8 +4,10 @@
 //! datagram is whole, in any arrival order; the whole datagram then goes through the packet path
 //! as one packet that counts the sum of its fragments' IP lengths in as many packets as it had
 //! fragments. A datagram given up (timed out, overlapping, over budget) is handed back with its
-//! counts and, when its first fragment held the whole transport header, that header, so its
-//! fragments still count toward their flow exactly once.
+//! counts and, when its first fragment held the whole transport header, that header, so the
+//! engine can count its fragments toward their flow exactly once: it does for a datagram dropped
+//! by a policy below, and counts those of one that never became whole (timed out, or pending at a
+//! flush) as orphans, as the receiver discards them and Wireshark leaves them undissected.
 //!
 //! Policies:
 //! - **Overlap.** A fragment whose bytes are all already held, identical, is a duplicate: it counts

@@ -572,7 +572,7 @@ pub struct cloudsight_stats {
     pub drop_transport_malformed: u64,
     /// IP fragments of TCP and UDP datagrams taken in (first ones included).
     pub fragments: u64,
-    /// IP fragments counted in no flow (datagram given up without its first fragment).
+    /// IP fragments counted in no flow (datagram never whole, or dropped without its first fragment).
     pub fragments_orphaned: u64,
     /// Flows created.
     pub flows_created: u64,

@@ -52,7 +52,8 @@ pub struct Config {
     /// up (counted in `defrag_over_budget`).
     pub max_defrag_bytes: usize,
     /// How long a fragmented datagram may take to arrive whole from its first fragment seen, ns;
-    /// then it is given up (`defrag_timed_out`) and its fragments only counted. Default 60 s:
+    /// then it is given up (`defrag_timed_out`) and its fragments counted in no flow
+    /// (`fragments_orphaned`: the receiver never delivers it). Default 60 s:
     /// what RFC 8200 §4.5 sets for IPv6 (Linux's `ip6frag_time`) and Windows keeps for IPv4
     /// (Linux's `ipfrag_time` is 30 s); a datagram a receiver could still reassemble is not
     /// given up first here.

@@ -211,8 +211,12 @@ impl Engine {
         }
     }
 
-    /// A datagram given up by reassembly: counted, and its fragments counted toward their flow
-    /// when its first fragment held the transport header (its payload is not inspected).
+    /// A datagram given up by reassembly, counted. One that never became whole (timed out, or
+    /// still incomplete at a flush) was never delivered: the receiving host discards it and
+    /// Wireshark does not dissect its transport header, so its fragments are orphans, not
+    /// traffic of a flow. One dropped by a policy (overlap, malformed, over budget) was whole or
+    /// could have been: its fragments count toward their flow when its first fragment held the
+    /// transport header (its payload is not inspected).
     pub(super) fn give_up(&self, up: GivenUp, context: Option<ContextRef<'_>>) -> Verdict {
         let counter = match up.why {
             GiveUp::TimedOut => Some(&self.counters.defrag_timed_out),
@@ -225,6 +229,12 @@ impl Engine {
             bump(counter);
         }
         if up.fragments == 0 {
+            return Verdict::Allow;
+        }
+        if matches!(up.why, GiveUp::TimedOut | GiveUp::Flushed) {
+            self.counters
+                .fragments_orphaned
+                .fetch_add(u64::from(up.fragments), Ordering::Relaxed);
             return Verdict::Allow;
         }
         let ip_len = u32::try_from(up.ip_bytes).unwrap_or(u32::MAX);

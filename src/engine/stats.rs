@@ -26,8 +26,9 @@ pub struct Stats {
     pub drop_transport_malformed: u64,
     /// IP fragments of TCP and UDP datagrams taken in (the first ones included).
     pub fragments: u64,
-    /// IP fragments counted in no flow: their datagram was given up (timed out, overlapping, over
-    /// budget) without a first fragment holding its transport header.
+    /// IP fragments counted in no flow: their datagram never became whole (timed out, or still
+    /// incomplete at a flush), or was dropped (overlapping, over budget) without a first fragment
+    /// holding its transport header.
     pub fragments_orphaned: u64,
     /// Flows created.
     pub flows_created: u64,
