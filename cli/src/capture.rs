@@ -39,7 +39,12 @@ pub fn read_from(name: &str, input: impl Read + Send) -> Result<Vec<Frame>, Stri
         }));
         batch.clear();
         if !more {
-            return Ok(frames);
+            // Strict: a capture cut inside a record is an error here (the `discover` stream
+            // reads up to the cut and says so).
+            return match reader.take_cut() {
+                Some(cut) => Err(cut),
+                None => Ok(frames),
+            };
         }
     }
 }

@@ -113,6 +113,9 @@ pub struct CaptureReader<'a> {
     big_endian: bool,
     frames: u64,
     last_ts: u64,
+    /// Why reading stopped early: the file ends inside a record (a capture still being written,
+    /// or copied short). The frames before the cut were read, as Wireshark and tcpdump read them.
+    cut: Option<String>,
 }
 
 impl CaptureReader<'static> {
@@ -142,7 +145,14 @@ impl<'a> CaptureReader<'a> {
             big_endian: false,
             frames: 0,
             last_ts: 0,
+            cut: None,
         })
+    }
+
+    /// Why the capture ended before its end of file, once [`CaptureReader::fill`] said it ended:
+    /// it is cut inside a packet record. Taken, so it is reported once.
+    pub fn take_cut(&mut self) -> Option<String> {
+        self.cut.take()
     }
 
     /// Bytes consumed so far.
@@ -150,7 +160,9 @@ impl<'a> CaptureReader<'a> {
         self.reader.consumed() as u64
     }
 
-    /// Append frames to `batch` until it is full (`Ok(true)`) or the capture ends (`Ok(false)`).
+    /// Append frames to `batch` until it is full (`Ok(true)`) or the capture ends (`Ok(false)`:
+    /// at its end of file, or cut short inside a record, which [`CaptureReader::take_cut`] then
+    /// tells).
     pub fn fill(&mut self, batch: &mut Batch) -> Result<bool, String> {
         let name = &self.name;
         let mut stalled = false;
@@ -280,10 +292,12 @@ impl<'a> CaptureReader<'a> {
                     stalled = true;
                 }
                 Err(PcapError::UnexpectedEof) => {
-                    return Err(format!(
+                    // The capture ends here, with what came before ([`CaptureReader::take_cut`]).
+                    self.cut = Some(format!(
                         "{name}: truncated: the file ends inside a packet record (after {} frames)",
                         self.frames
-                    ))
+                    ));
+                    return Ok(false);
                 }
                 Err(e) => {
                     return Err(format!(
@@ -312,15 +326,17 @@ pub struct Stream {
     pub batches: Receiver<Result<Batch, String>>,
     /// Give a batch back once done with it (`try_send`: there is always room).
     pub recycle: SyncSender<Batch>,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<Vec<String>>,
 }
 
 impl Stream {
-    /// Wait for the reader thread (after the channel closed or was dropped).
-    pub fn join(self) {
+    /// Wait for the reader thread (after the channel closed or was dropped); returns the
+    /// captures it read only up to a cut inside a record ([`CaptureReader::take_cut`]), each
+    /// followed by the next capture.
+    pub fn join(self) -> Vec<String> {
         drop(self.batches);
         drop(self.recycle);
-        let _ = self.thread.join();
+        self.thread.join().unwrap_or_default()
     }
 }
 
@@ -334,6 +350,7 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
             let mut allocated = 1;
             let mut base = 0u64;
             let mut batch = Batch::default();
+            let mut cut = Vec::new();
             for source in sources {
                 let opened = match &source {
                     Source::File(path) => CaptureReader::open(path),
@@ -343,7 +360,7 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = full_tx.send(Err(e));
-                        return;
+                        return cut;
                     }
                 };
                 loop {
@@ -351,7 +368,7 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
                         Ok(more) => more,
                         Err(e) => {
                             let _ = full_tx.send(Err(e));
-                            return;
+                            return cut;
                         }
                     };
                     if !more {
@@ -359,7 +376,7 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
                     }
                     batch.position = base + reader.consumed();
                     if full_tx.send(Ok(batch)).is_err() {
-                        return;
+                        return cut;
                     }
                     // A recycled batch, or a new one while fewer than POOL exist.
                     batch = match empty_rx.try_recv() {
@@ -370,17 +387,19 @@ pub fn spawn(sources: Vec<Source>) -> Stream {
                         }
                         Err(_) => match empty_rx.recv() {
                             Ok(b) => b,
-                            Err(_) => return,
+                            Err(_) => return cut,
                         },
                     };
                     batch.clear();
                 }
                 base += reader.consumed();
+                cut.extend(reader.take_cut());
             }
             if !batch.frames.is_empty() {
                 batch.position = base;
                 let _ = full_tx.send(Ok(batch));
             }
+            cut
         })
         .expect("spawn the capture reader thread");
     Stream {

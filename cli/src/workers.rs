@@ -38,6 +38,8 @@ pub struct Outcome {
     pub last_ts: u64,
     /// Link types the engine refused.
     pub unknown_link: BTreeSet<u32>,
+    /// Captures read only up to a cut inside a packet record (what the reader says of each).
+    pub cut_short: Vec<String>,
 }
 
 /// Feed every batch of `stream` to `engine` from `threads` workers (1: the calling thread);
@@ -85,7 +87,7 @@ pub fn run(
     } else {
         parallel(engine, &stream, threads, tick, &mut out, &mut between)
     };
-    stream.join();
+    out.cut_short = stream.join();
     result.map(|()| out)
 }
 

@@ -65,6 +65,7 @@ fn bad_inputs_fail_with_a_clear_message() {
     std::fs::write(&text, "these are not packets\n").unwrap();
     let cases = [
         (dir.join("missing.pcap"), "cannot open"),
+        // Read up to the cut, and still a failure (see the test below).
         (truncated, "truncated"),
         (text, "not a pcap or pcapng file"),
     ];
@@ -80,5 +81,56 @@ fn bad_inputs_fail_with_a_clear_message() {
     }
     let out = run(&["--block", "no-such-app"]);
     assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Packets in the JSON-lines records of `stdout`.
+fn packets_in(stdout: &[u8]) -> u64 {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|r| r["packets_up"].as_u64().unwrap() + r["packets_down"].as_u64().unwrap())
+        .sum()
+}
+
+/// A capture cut inside its last record (tcpdump still writing, a copy cut short) is read up to
+/// the cut, as Wireshark and tcpdump read it: the report covers every frame before it, stderr
+/// says where it stopped, and the exit status is 1. A capture after it is still read.
+#[test]
+fn a_capture_cut_inside_a_record_is_read_up_to_the_cut() {
+    let dir = std::env::temp_dir().join(format!("cloudsight-cli-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = std::fs::read(sample()).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let whole = run(&["--format", "jsonl", sample().to_str().unwrap()]);
+    assert!(whole.status.success());
+    let all = packets_in(&whole.stdout);
+    assert!(all > 100, "{all}");
+    for threads in ["1", "2"] {
+        let out = run(&["--threads", threads, "--format", "jsonl", cut.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "threads {threads}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "truncated: the file ends inside a packet record (after {} frames)",
+                all - 1
+            )),
+            "{err}"
+        );
+        // Every frame but the cut one, each in its flow.
+        assert_eq!(packets_in(&out.stdout), all - 1, "threads {threads}");
+        // The cut capture, then the whole one: both read.
+        let out = run(&[
+            "--threads",
+            threads,
+            "--format",
+            "jsonl",
+            cut.to_str().unwrap(),
+            sample().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(packets_in(&out.stdout) > all, "threads {threads}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -358,6 +358,12 @@ pub fn main() -> ExitCode {
             run.unknown_link
         );
     }
+    // A capture cut inside a record (still being written, or copied short) is read up to the
+    // cut, as Wireshark and tcpdump read it; the report covers those frames and the exit status
+    // says the input was damaged.
+    for cut in &run.cut_short {
+        eprintln!("discover: {cut}: reading stopped there; the report covers the frames before");
+    }
 
     if options.usage && written.is_ok() {
         written = write_usage(&mut out, &engine, options.format);
@@ -381,7 +387,11 @@ pub fn main() -> ExitCode {
             run.frames as f64 / secs.max(1e-9)
         );
     }
-    ExitCode::SUCCESS
+    if run.cut_short.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn hostname() -> String {
