@@ -913,6 +913,11 @@ const AYIYA_PORT: u16 = 5072;
 const GTP_G_PDU: u8 = 255;
 /// Aruba's GRE protocol types of 802.11 frames ("ARUBA WLAN"): 0x8200 to 0x8370 in steps of
 /// 0x10, those Wireshark hands to its 802.11 dissector (`tshark -G decodes`, `gre.proto`).
+/// GRE protocol of Cisco's ERSPAN types I and II (draft-foschiano-erspan §4.1, §4.2), port
+/// mirroring: a copy of an Ethernet frame seen elsewhere.
+const GRE_ERSPAN_II: u16 = 0x88be;
+/// GRE protocol of ERSPAN type III (draft-foschiano-erspan §4.3).
+const GRE_ERSPAN_III: u16 = 0x22eb;
 const GRE_ARUBA_FIRST: u16 = 0x8200;
 const GRE_ARUBA_LAST: u16 = 0x8370;
 /// NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h): the logged packet.
@@ -1253,6 +1258,24 @@ fn gre(packet: &[u8]) -> Result<Inner<'_>, DropReason> {
     match protocol {
         ETHERTYPE_TRANSPARENT_BRIDGING => Ok(Inner::Ethernet(payload)),
         GRE_ARUBA_FIRST..=GRE_ARUBA_LAST if protocol & 0x0f == 0 => Ok(Inner::Wlan(payload)),
+        // ERSPAN, as Wireshark reads it: type I has no header of its own and no GRE sequence
+        // number; type II has both, an 8-byte header of version 1 (VLAN, COS, session, index).
+        GRE_ERSPAN_II if f0 & 0x10 == 0 => Ok(Inner::Ethernet(payload)),
+        GRE_ERSPAN_II => match payload {
+            [v, _, _, _, _, _, _, _, frame @ ..] if v >> 4 == 1 => Ok(Inner::Ethernet(frame)),
+            _ => Err(DropReason::EncapMalformed),
+        },
+        // Type III: a 12-byte header of version 2, and 8 bytes of platform-specific subheader
+        // when its last bit (O) is set.
+        GRE_ERSPAN_III => match payload {
+            [v, _, _, _, _, _, _, _, _, _, _, o, rest @ ..] if v >> 4 == 2 => {
+                let skip = if o & 1 != 0 { 8 } else { 0 };
+                rest.get(skip..)
+                    .map(Inner::Ethernet)
+                    .ok_or(DropReason::EncapMalformed)
+            }
+            _ => Err(DropReason::EncapMalformed),
+        },
         ETHERTYPE_PPP => {
             let payload = match ppp_len {
                 Some(0) => return Err(DropReason::NotIp),
@@ -2229,6 +2252,52 @@ mod tests {
             }
         }
 
+        /// ERSPAN (draft-foschiano-erspan): a mirrored Ethernet frame, as Wireshark reads it.
+        #[test]
+        fn erspan_types_one_two_and_three_carry_ethernet() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let frame = ethernet(&[(e::ETHERTYPE_VLAN, 5)], ether_type_of(&packet), &packet);
+                // Type I: no sequence number, no ERSPAN header.
+                let one = e::gre(false, None, None, 0x88be, &frame);
+                assert_inner(LinkType::Raw, &outer(false, 47, &one), v6);
+                // Type II: sequence number, 8-byte header of version 1.
+                let mut two = vec![0x10, 0x05, 0x00, 0x2a, 0, 0, 0, 3];
+                two.extend_from_slice(&frame);
+                let two = e::gre(false, None, Some(9), 0x88be, &two);
+                assert_inner(LinkType::Raw, &outer(true, 47, &two), v6);
+                // Type III: 12-byte header of version 2, with and without its 8-byte subheader.
+                for o in [false, true] {
+                    let mut three = vec![0x20, 0x05, 0x00, 0x2a, 1, 2, 3, 4, 0, 0, 0, u8::from(o)];
+                    if o {
+                        three.extend_from_slice(&[7; 8]);
+                    }
+                    three.extend_from_slice(&frame);
+                    let three = e::gre(false, None, Some(9), 0x22eb, &three);
+                    assert_inner(LinkType::Raw, &outer(false, 47, &three), v6);
+                }
+            }
+            // Cut inside the ERSPAN headers, or a type III header of another version.
+            let short = e::gre(false, None, Some(9), 0x88be, &[0x10, 0, 0]);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &short)),
+                Err(DropReason::EncapMalformed)
+            );
+            let mut three = vec![0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 7, 7];
+            let cut = e::gre(false, None, Some(9), 0x22eb, &three);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &cut)),
+                Err(DropReason::EncapMalformed)
+            );
+            three[0] = 0x10;
+            three[11] = 0;
+            let v1 = e::gre(false, None, Some(9), 0x22eb, &three);
+            assert_eq!(
+                parse(LinkType::Raw, &outer(false, 47, &v1)),
+                Err(DropReason::EncapMalformed)
+            );
+        }
+
         #[test]
         fn gre_bad_headers_are_counted_drops() {
             let packet = inner(false);
@@ -2277,10 +2346,11 @@ mod tests {
                 parse(LinkType::Raw, &outer(false, 47, &lcp)),
                 Err(DropReason::NotIp)
             );
+            // ERSPAN type II whose header is not version 1.
             let erspan = e::gre(false, None, Some(1), 0x88be, &[0; 40]);
             assert_eq!(
                 parse(LinkType::Raw, &outer(false, 47, &erspan)),
-                Err(DropReason::NotIp)
+                Err(DropReason::EncapMalformed)
             );
             // GRE carrying Ethernet cut inside the Ethernet header.
             let teb = e::gre(false, None, None, e::ETHERTYPE_TEB, &[4; 10]);

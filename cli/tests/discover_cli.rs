@@ -108,7 +108,13 @@ fn a_capture_cut_inside_a_record_is_read_up_to_the_cut() {
     let all = packets_in(&whole.stdout);
     assert!(all > 100, "{all}");
     for threads in ["1", "2"] {
-        let out = run(&["--threads", threads, "--format", "jsonl", cut.to_str().unwrap()]);
+        let out = run(&[
+            "--threads",
+            threads,
+            "--format",
+            "jsonl",
+            cut.to_str().unwrap(),
+        ]);
         assert_eq!(out.status.code(), Some(1), "threads {threads}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
