@@ -1149,17 +1149,19 @@ fn geneve(payload: &[u8]) -> Option<Inner<'_>> {
 /// What a VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe-12 §3.3: flags with P (0x04, next
 /// protocol present), 16 reserved bits, next protocol, 24-bit VNI, 8 reserved bits) says follows:
 /// IPv4 (1), IPv6 (2) or Ethernet (3, a whole header); anything else stays a plain UDP flow.
+/// Wireshark reads the next protocol whether P is set or not; without P an IP packet is taken
+/// only when its version nibble agrees (and Ethernet not at all), so other traffic to port 4790
+/// stays a UDP flow.
 fn vxlan_gpe(payload: &[u8]) -> Option<Inner<'_>> {
     let [flags, _, _, next, _, _, _, _, inner @ ..] = payload else {
         return None;
     };
-    if flags & 0x04 == 0 {
-        return None;
-    }
+    let stated = flags & 0x04 != 0;
+    let version = inner.first().map(|b| b >> 4);
     match next {
-        1 => Some(Inner::Ip(Some(4), inner)),
-        2 => Some(Inner::Ip(Some(6), inner)),
-        3 if inner.len() >= 14 => Some(Inner::Ethernet(inner)),
+        1 if stated || version == Some(4) => Some(Inner::Ip(Some(4), inner)),
+        2 if stated || version == Some(6) => Some(Inner::Ip(Some(6), inner)),
+        3 if stated && inner.len() >= 14 => Some(Inner::Ethernet(inner)),
         _ => None,
     }
 }
@@ -2421,12 +2423,25 @@ mod tests {
                     assert_inner(LinkType::Raw, &outer_udp(src, dst, &eth), v6);
                 }
             }
-            // No P flag, NSH (4), or Ethernet cut short: the tunnel endpoints' UDP flow.
+            // No P flag (what Wireshark also reads): IP whose version agrees with the next
+            // protocol, as arkime's synthetic capture has it.
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let mut no_p = vxlan_gpe_header(if v6 { 2 } else { 1 }, &packet);
+                no_p[0] = 0x08;
+                assert_inner(LinkType::Raw, &outer_udp(51000, 4790, &no_p), v6);
+            }
+            // No P flag with a version that disagrees or with Ethernet, NSH (4), or Ethernet
+            // cut short: the tunnel endpoints' UDP flow.
             let packet = inner(false);
-            let mut no_p = vxlan_gpe_header(1, &packet);
-            no_p[0] = 0x08;
+            let frame = ethernet(&[], ether_type_of(&packet), &packet);
+            let mut no_p_v6 = vxlan_gpe_header(2, &packet);
+            no_p_v6[0] = 0x08;
+            let mut no_p_eth = vxlan_gpe_header(3, &frame);
+            no_p_eth[0] = 0x08;
             for payload in [
-                no_p,
+                no_p_v6,
+                no_p_eth,
                 vxlan_gpe_header(4, &packet),
                 vxlan_gpe_header(3, &[0; 13]),
             ] {
