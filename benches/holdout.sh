@@ -4,6 +4,10 @@
 #
 #   benches/holdout.sh [OUT]            OUT defaults to ../holdout (next to the repository; never
 #                                       inside it: the captures are not committed)
+#   HOLDOUT_LIST=benches/holdout2-sources.tsv benches/holdout.sh ../holdout2
+#                                       the second holdout: 214 captures of arkime/arkime,
+#                                       google/gopacket, the-tcpdump-group/libpcap, CESNET/ipfixprobe
+#                                       and secdev/scapy (fetched the same way)
 #
 # Needs: the source repositories fetched as bare git directories under $MIRRORS
 # (default /work/.mirror/<owner>+<name>/repo: ntop/nDPI, zeek/zeek, OISF/suricata-verify,
@@ -23,7 +27,7 @@ repo="$(dirname "$here")"
 out="${1:-$repo/../holdout}"
 mirrors="${MIRRORS:-/work/.mirror}"
 corpus="${CORPUS:-$repo/../shared/corpus}"
-list="$here/holdout-sources.tsv"
+list="${HOLDOUT_LIST:-$here/holdout-sources.tsv}"
 jobs="${JOBS:-2}"
 
 if [[ "${HOLDOUT_SELECT:-0}" == 1 ]]; then
