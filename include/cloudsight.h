@@ -925,7 +925,7 @@ typedef struct cloudsight_stats {
      */
     uint64_t fragments;
     /**
-     * IP fragments counted in no flow (datagram given up without its first fragment).
+     * IP fragments counted in no flow (datagram never whole, or dropped without its first fragment).
      */
     uint64_t fragments_orphaned;
     /**
