@@ -132,13 +132,26 @@ impl CryptoStream {
     }
 }
 
-/// RFC 9000 §19: walk the frames allowed in a client Initial and feed CRYPTO data to `stream`.
-/// Returns the number of CRYPTO frames; stops quietly at a frame type an Initial should not carry.
-pub(super) fn walk_frames(plain: &[u8], stream: &mut CryptoStream) -> Result<usize, QuicError> {
+/// RFC 9000 §19: walk the frames allowed in a client Initial and feed CRYPTO data (frames of type
+/// `crypto_frame`: 0x06, or Google T05x's 0x08) to `stream`. Returns the number of CRYPTO frames;
+/// stops quietly at a frame type an Initial should not carry.
+pub(super) fn walk_frames(
+    plain: &[u8],
+    crypto_frame: u64,
+    stream: &mut CryptoStream,
+) -> Result<usize, QuicError> {
     let mut r = Reader::new(plain);
     let mut crypto_frames = 0;
     while r.remaining() > 0 {
         let frame_type = r.varint().ok_or(QuicError::BadFrame)?;
+        let frame_type = if frame_type == crypto_frame {
+            0x06
+        } else if frame_type == 0x06 {
+            // Not this version's CRYPTO frame: read no further.
+            break;
+        } else {
+            frame_type
+        };
         match frame_type {
             // §19.1 PADDING, §19.2 PING: type byte only; a run of PADDING is skipped at once.
             0x00 => r.skip_zeros(),

@@ -20,6 +20,8 @@ pub(super) struct VersionParams {
     pub(super) initial_type: u8,
     pub(super) zero_rtt_type: u8,
     pub(super) handshake_type: u8,
+    /// Frame type of CRYPTO: 0x06 (RFC 9000 §19.6), 0x08 in Google's T050/T051.
+    pub(super) crypto_frame: u64,
 }
 
 pub(super) const PARAMS_V1: VersionParams = VersionParams {
@@ -33,6 +35,7 @@ pub(super) const PARAMS_V1: VersionParams = VersionParams {
     initial_type: 0b00,
     zero_rtt_type: 0b01,
     handshake_type: 0b10,
+    crypto_frame: 0x06,
 };
 
 pub(super) const PARAMS_V2: VersionParams = VersionParams {
@@ -46,6 +49,7 @@ pub(super) const PARAMS_V2: VersionParams = VersionParams {
     initial_type: 0b01,
     zero_rtt_type: 0b10,
     handshake_type: 0b11,
+    crypto_frame: 0x06,
 };
 
 // The salt changed in draft-29, so drafts 27 and 28 cannot share it: they keep the draft-23 one.
@@ -65,6 +69,37 @@ pub(super) const PARAMS_DRAFT_23: VersionParams = VersionParams {
     ..PARAMS_V1
 };
 
+/// draft-ietf-quic-tls-22 §5.2 (draft 22, and mvfst's 0xfaceb001).
+pub(super) const PARAMS_DRAFT_22: VersionParams = VersionParams {
+    salt: [
+        0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e,
+        0xbd, 0x7a, 0x02, 0x64, 0x4a,
+    ],
+    ..PARAMS_V1
+};
+
+/// Google QUIC T050 (TLS 1.3 handshake in IETF-style long headers), the salt Chromium published
+/// in its QUIC sources and Wireshark decrypts with; its CRYPTO frame is type 0x08 (as Wireshark
+/// and nDPI read it).
+pub(super) const PARAMS_T050: VersionParams = VersionParams {
+    salt: [
+        0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80, 0x30, 0x4c, 0x43, 0xa2, 0x36,
+        0x7c, 0x60, 0x48, 0x83, 0x10,
+    ],
+    crypto_frame: 0x08,
+    ..PARAMS_V1
+};
+
+/// Google QUIC T051, as T050 with its own salt.
+pub(super) const PARAMS_T051: VersionParams = VersionParams {
+    salt: [
+        0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50, 0x6c, 0x19, 0x12, 0x4f, 0xc8,
+        0xcc, 0xda, 0x6e, 0x03, 0x3d,
+    ],
+    crypto_frame: 0x08,
+    ..PARAMS_V1
+};
+
 pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
     match version {
         VERSION_1 => Some(&PARAMS_V1),
@@ -75,6 +110,11 @@ pub(super) fn version_params(version: u32) -> Option<&'static VersionParams> {
         // mvfst's draft-27 versions (Facebook's QUIC, and its experimental 0xfaceb00e), as
         // Wireshark decodes them: draft 27, so the draft-23 salt.
         0xface_b002 | 0xface_b00e => Some(&PARAMS_DRAFT_23),
+        // Draft 22 and mvfst's draft-22 version.
+        0xff00_0016 | 0xface_b001 => Some(&PARAMS_DRAFT_22),
+        // Google's "T050" and "T051" (Q050 carries gQUIC's own handshake, not a ClientHello).
+        0x5430_3530 => Some(&PARAMS_T050),
+        0x5430_3531 => Some(&PARAMS_T051),
         // Reserved versions 0x?a?a?a?a (RFC 9000 §15), which clients send to exercise version
         // negotiation: their Initial keys are whatever the client chose; Wireshark reads them as
         // draft 29 (its draft-29 salt), which decrypts the Initials of the QUIC interop runner's
@@ -279,6 +319,17 @@ mod tests {
         for version in [0xface_b002, 0xface_b00e] {
             assert_eq!(version_params(version).unwrap().salt, PARAMS_DRAFT_23.salt);
         }
+        // Salts as Wireshark's QUIC dissector lists them: draft 22 (and mvfst 0xfaceb001),
+        // Google T050 and T051; each version its own.
+        for (version, salt) in [
+            (0xff00_0016, "7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a"),
+            (0xface_b001, "7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a"),
+            (0x5430_3530, "7ff579e5acd072915580304c43a2367c60488310"),
+            (0x5430_3531, "7a4edef4e7ccee5fa4506c19124fc8ccda6e033d"),
+        ] {
+            assert_eq!(version_params(version).unwrap().salt.to_vec(), hex(salt));
+        }
+        assert!(version_params(0x5130_3530).is_none(), "Q050 is gQUIC's handshake");
     }
 
     #[test]

@@ -432,7 +432,7 @@ impl QuicInitial {
             match self.decrypt_initial(packet, &header) {
                 Ok(plain_range) => {
                     let plain = &self.scratch[plain_range];
-                    match walk_frames(plain, &mut self.crypto) {
+                    match walk_frames(plain, header.params.crypto_frame, &mut self.crypto) {
                         Ok(n) => out.crypto_frames += n,
                         Err(e) => {
                             out.error.get_or_insert(e);
@@ -808,21 +808,36 @@ mod tests {
 
     #[test]
     fn reserved_versions_and_old_drafts_decode_with_their_salts() {
-        // 0x?a?a?a?a reserved (greased) versions as Wireshark reads them; drafts 23-26 and 29-34.
+        // 0x?a?a?a?a reserved (greased) versions as Wireshark reads them; drafts 22-26 and
+        // 29-34; mvfst's draft-22 version; Google's T050 and T051.
         for version in [
             0x1a2a_3a4a,
             0xfafa_fafa,
+            0xff00_0016,
             0xff00_0017,
             0xff00_001a,
             0xff00_0022,
+            0xface_b001,
+            0x5430_3530,
+            0x5430_3531,
         ] {
             let mut frames = hex(RFC_CRYPTO_FRAME);
             frames.resize(1162, 0);
+            let google = version >> 8 == 0x54_3035;
+            if google {
+                // Google's T05x number the CRYPTO frame 0x08.
+                frames[0] = 0x08;
+            }
             let packet = protect(version, &hex(RFC_DCID), 2, 4, &frames);
             assert!(QuicInitial::looks_like_initial(&packet), "{version:#x}");
             let q = complete(&[&packet]);
             assert_eq!(q.hello().unwrap(), &rfc_hello()[..]);
             assert_eq!(q.version(), version);
+            // The other numbering's CRYPTO frame is not read as one.
+            frames[0] = if google { 0x06 } else { 0x08 };
+            let packet = protect(version, &hex(RFC_DCID), 3, 4, &frames);
+            let mut q = QuicInitial::new();
+            assert_ne!(q.push_datagram(&packet), Progress::Complete, "{version:#x}");
         }
         // A reserved version's Initial under the v1 keys (what a v1-era client greasing the
         // version sends): the draft-29 keys fail, the v1 keys open it.
