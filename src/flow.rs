@@ -228,9 +228,11 @@ impl FlowEntry {
     }
 
     /// Track TCP flags: client evidence from SYN / SYN+ACK, end of the connection on RST or FINs
-    /// from both sides.
+    /// from both sides. The client's first payload sequence number comes from its SYN, or, when
+    /// the SYN was not seen, from the SYN+ACK's acknowledgment (as Wireshark takes it), so a late
+    /// retransmission of that SYN is known as one.
     #[inline]
-    pub fn tcp(&mut self, sender: Side, flags: u8, seq: u32, ts: u64) {
+    pub fn tcp(&mut self, sender: Side, flags: u8, seq: u32, ack: u32, ts: u64) {
         if flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0 {
             return;
         }
@@ -240,6 +242,9 @@ impl FlowEntry {
                 self.syn_next_seq = Some(seq.wrapping_add(1));
             } else {
                 self.evidence(sender.other(), Evidence::SynAck);
+                if self.syn_next_seq.is_none() {
+                    self.syn_next_seq = Some(ack);
+                }
             }
         }
         if flags & tcp_flags::FIN != 0 {
@@ -716,29 +721,29 @@ mod tests {
             Side::A,
             "port rule: sender from 443 is the server"
         );
-        e.tcp(Side::B, tcp_flags::SYN, 0, 1);
+        e.tcp(Side::B, tcp_flags::SYN, 0, 0, 1);
         assert_eq!(e.client_side, Side::B);
-        e.tcp(Side::B, tcp_flags::SYN | tcp_flags::ACK, 0, 2);
+        e.tcp(Side::B, tcp_flags::SYN | tcp_flags::ACK, 0, 0, 2);
         assert_eq!(e.client_side, Side::B, "a SYN-ACK does not override a SYN");
     }
 
     #[test]
     fn fins_from_both_sides_or_rst_end_the_connection() {
         let mut e = FlowEntry::new(1, 0);
-        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 5);
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 0, 5);
         assert!(!e.ended());
-        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 6);
+        e.tcp(Side::A, tcp_flags::FIN | tcp_flags::ACK, 0, 0, 6);
         assert!(
             !e.ended(),
             "a retransmitted FIN from one side does not end it"
         );
-        e.tcp(Side::B, tcp_flags::FIN | tcp_flags::ACK, 0, 7);
+        e.tcp(Side::B, tcp_flags::FIN | tcp_flags::ACK, 0, 0, 7);
         assert!(e.ended());
         assert_eq!(e.ended_at, 7);
         assert_eq!(e.end_reason(), Reason::Fin);
 
         let mut r = FlowEntry::new(2, 0);
-        r.tcp(Side::B, tcp_flags::RST, 0, 9);
+        r.tcp(Side::B, tcp_flags::RST, 0, 0, 9);
         assert!(r.ended());
         assert_eq!(r.end_reason(), Reason::Rst);
     }

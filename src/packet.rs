@@ -203,6 +203,8 @@ pub struct PacketView<'a> {
     pub tcp_flags: u8,
     /// TCP sequence number; 0 for UDP.
     pub seq: u32,
+    /// TCP acknowledgment number (meaningful with the ACK flag); 0 for UDP.
+    pub ack: u32,
     /// IP length as the header states it: IPv4 total length, IPv6 40 + payload length; the
     /// captured IP bytes when the header states 0 (a TSO/LSO or BIG TCP super-packet captured on
     /// the sending host); for a reassembled datagram, the sum of its fragments' IP lengths.
@@ -389,6 +391,7 @@ fn fast_ethernet(frame: &[u8]) -> Option<PacketView<'_>> {
                 dst_port,
                 tcp_flags: header[13],
                 seq: u32::from_be_bytes([header[4], header[5], header[6], header[7]]),
+                ack: u32::from_be_bytes([header[8], header[9], header[10], header[11]]),
                 ip_len,
                 payload: &l4[header_len..],
                 packets: 1,
@@ -411,6 +414,7 @@ fn fast_ethernet(frame: &[u8]) -> Option<PacketView<'_>> {
                 dst_port,
                 tcp_flags: 0,
                 seq: 0,
+                ack: 0,
                 ip_len,
                 payload: &l4[8..],
                 packets: 1,
@@ -1633,6 +1637,7 @@ fn tcp_view<'a>(tcp: &TcpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         // Byte 13 of the TCP header holds CWR ECE URG ACK PSH RST SYN FIN (RFC 9293 §3.1).
         tcp_flags: header.get(13).copied().unwrap_or(0),
         seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
         ip_len,
         payload: tcp.payload(),
         packets: 1,
@@ -1660,6 +1665,7 @@ fn bogus_tcp_view(
         dst_port: u16::from_be_bytes([*d0, *d1]),
         tcp_flags: 0,
         seq: 0,
+        ack: 0,
         ip_len,
         payload: &[],
         packets: 1,
@@ -1675,6 +1681,7 @@ fn udp_view<'a>(udp: &UdpSlice<'a>, src: IpAddr, dst: IpAddr, ip_len: u32) -> Pa
         dst_port: udp.destination_port(),
         tcp_flags: 0,
         seq: 0,
+        ack: 0,
         ip_len,
         payload: udp.payload(),
         packets: 1,

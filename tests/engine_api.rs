@@ -416,6 +416,44 @@ fn after_the_end_a_syn_with_a_new_isn_starts_a_flow_and_a_retransmitted_one_does
     assert_eq!(engine.stats().flows_created, 2);
 }
 
+/// A capture that starts at the SYN-ACK: the client's initial sequence number is its
+/// acknowledgment less one (as Wireshark takes it), so a late retransmission of the unseen SYN
+/// after the end stays in the flow, and a SYN with another number still starts the next one.
+#[test]
+fn without_the_syn_the_syn_acks_acknowledgment_tells_a_retransmitted_syn() {
+    use cloudsight::internal::packet::tcp_flags::{ACK, FIN, SYN};
+    use cloudsight_testkit::raw::ip;
+    let engine = Engine::new(Config::default()).unwrap();
+    let client: std::net::IpAddr = [10, 0, 0, 5].into();
+    let server: std::net::IpAddr = [198, 51, 100, 1].into();
+    let (c, s) = ((client, 40_009), (server, 443));
+    let mut syn_ack = ip(true, s, c, SYN | ACK, 7000, &[]);
+    // IPv4 header (20 bytes), then the TCP acknowledgment number at offset 8: the SYN's 30000 + 1.
+    syn_ack[28..32].copy_from_slice(&30_001u32.to_be_bytes());
+    let frames = [
+        syn_ack,
+        ip(true, c, s, ACK, 30_001, &[]),
+        ip(true, c, s, FIN | ACK, 30_001, &[]),
+        ip(true, s, c, FIN | ACK, 7001, &[]),
+        // The unseen SYN, late: the same connection.
+        ip(true, c, s, SYN, 30_000, &[]),
+        // Another initial sequence number: port reuse, a new flow.
+        ip(true, c, s, SYN, 90_000, &[]),
+    ];
+    for (i, frame) in frames.iter().enumerate() {
+        engine.process_packet(cloudsight::LinkType::Raw, frame, 1 + i as u64, None);
+    }
+    engine.flush(10);
+    let mut records = engine.drain(10);
+    records.sort_by_key(|r| r.first_seen_ns);
+    let counts: Vec<_> = records
+        .iter()
+        .map(|r| (r.client_port, r.packets_up, r.packets_down))
+        .collect();
+    assert_eq!(counts, [(40_009, 3, 2), (40_009, 1, 0)]);
+    assert_eq!(engine.stats().flows_created, 2);
+}
+
 #[test]
 fn a_dns_name_with_a_nul_is_shown_escaped() {
     let engine = Engine::new(Config::default()).unwrap();

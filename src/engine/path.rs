@@ -440,7 +440,7 @@ impl Engine {
         ts: u64,
     ) {
         let (client, evidence) = (e.client_side, e.evidence);
-        e.tcp(side, view.tcp_flags, view.seq, ts);
+        e.tcp(side, view.tcp_flags, view.seq, view.ack, ts);
         if e.client_side != client && e.name.is_none() {
             self.name_from_dns(e, key, ts);
         }

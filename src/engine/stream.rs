@@ -35,6 +35,7 @@ fn stream_view<'a>(
         dst_port,
         tcp_flags: 0,
         seq: 0,
+        ack: 0,
         ip_len,
         payload: data,
         packets: 1,

@@ -329,7 +329,10 @@ mod tests {
         ] {
             assert_eq!(version_params(version).unwrap().salt.to_vec(), hex(salt));
         }
-        assert!(version_params(0x5130_3530).is_none(), "Q050 is gQUIC's handshake");
+        assert!(
+            version_params(0x5130_3530).is_none(),
+            "Q050 is gQUIC's handshake"
+        );
     }
 
     #[test]
