@@ -385,14 +385,36 @@ fn an_llmnr_response_alone_makes_its_receiver_the_client() {
     assert_eq!(engine.stats().dns_cache_entries, 0);
 }
 
+/// Raw IP `frames` through a new engine, 1 ns apart, then flushed: each flow's (packets up,
+/// packets down) in order of first packet, and the flows created.
+fn packets_per_flow(frames: &[Vec<u8>]) -> (Vec<(u64, u64)>, u64) {
+    let engine = Engine::new(Config::default()).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        engine.process_packet(cloudsight::LinkType::Raw, frame, 1 + i as u64, None);
+    }
+    engine.flush(frames.len() as u64 + 5);
+    let mut records = engine.drain(usize::MAX);
+    records.sort_by_key(|r| r.first_seen_ns);
+    let counts = records
+        .iter()
+        .map(|r| (r.packets_up, r.packets_down))
+        .collect();
+    (counts, engine.stats().flows_created)
+}
+
+/// A client (10.0.0.5, `port`) and a server (198.51.100.1, 443).
+fn tcp_ends(port: u16) -> ((std::net::IpAddr, u16), (std::net::IpAddr, u16)) {
+    (
+        ([10, 0, 0, 5].into(), port),
+        ([198, 51, 100, 1].into(), 443),
+    )
+}
+
 #[test]
 fn after_the_end_a_syn_with_a_new_isn_starts_a_flow_and_a_retransmitted_one_does_not() {
     use cloudsight::internal::packet::tcp_flags::{ACK, RST, SYN};
     use cloudsight_testkit::raw::ip;
-    let engine = Engine::new(Config::default()).unwrap();
-    let client: std::net::IpAddr = [10, 0, 0, 5].into();
-    let server: std::net::IpAddr = [198, 51, 100, 1].into();
-    let (c, s) = ((client, 40_000), (server, 443));
+    let (c, s) = tcp_ends(40_000);
     let frames = [
         ip(true, c, s, SYN, 100, &[]),
         ip(true, s, c, SYN | ACK, 7000, &[]),
@@ -402,18 +424,7 @@ fn after_the_end_a_syn_with_a_new_isn_starts_a_flow_and_a_retransmitted_one_does
         // A SYN with another initial sequence number: port reuse, a new flow.
         ip(true, c, s, SYN, 90_000, &[]),
     ];
-    for (i, frame) in frames.iter().enumerate() {
-        engine.process_packet(cloudsight::LinkType::Raw, frame, 1 + i as u64, None);
-    }
-    engine.flush(10);
-    let mut records = engine.drain(10);
-    records.sort_by_key(|r| r.first_seen_ns);
-    let counts: Vec<_> = records
-        .iter()
-        .map(|r| (r.packets_up, r.packets_down))
-        .collect();
-    assert_eq!(counts, [(3, 1), (1, 0)]);
-    assert_eq!(engine.stats().flows_created, 2);
+    assert_eq!(packets_per_flow(&frames), (vec![(3, 1), (1, 0)], 2));
 }
 
 /// A capture that starts at the SYN-ACK: the client's initial sequence number is its
@@ -423,10 +434,7 @@ fn after_the_end_a_syn_with_a_new_isn_starts_a_flow_and_a_retransmitted_one_does
 fn without_the_syn_the_syn_acks_acknowledgment_tells_a_retransmitted_syn() {
     use cloudsight::internal::packet::tcp_flags::{ACK, FIN, SYN};
     use cloudsight_testkit::raw::ip;
-    let engine = Engine::new(Config::default()).unwrap();
-    let client: std::net::IpAddr = [10, 0, 0, 5].into();
-    let server: std::net::IpAddr = [198, 51, 100, 1].into();
-    let (c, s) = ((client, 40_009), (server, 443));
+    let (c, s) = tcp_ends(40_009);
     let mut syn_ack = ip(true, s, c, SYN | ACK, 7000, &[]);
     // IPv4 header (20 bytes), then the TCP acknowledgment number at offset 8: the SYN's 30000 + 1.
     syn_ack[28..32].copy_from_slice(&30_001u32.to_be_bytes());
@@ -440,18 +448,7 @@ fn without_the_syn_the_syn_acks_acknowledgment_tells_a_retransmitted_syn() {
         // Another initial sequence number: port reuse, a new flow.
         ip(true, c, s, SYN, 90_000, &[]),
     ];
-    for (i, frame) in frames.iter().enumerate() {
-        engine.process_packet(cloudsight::LinkType::Raw, frame, 1 + i as u64, None);
-    }
-    engine.flush(10);
-    let mut records = engine.drain(10);
-    records.sort_by_key(|r| r.first_seen_ns);
-    let counts: Vec<_> = records
-        .iter()
-        .map(|r| (r.client_port, r.packets_up, r.packets_down))
-        .collect();
-    assert_eq!(counts, [(40_009, 3, 2), (40_009, 1, 0)]);
-    assert_eq!(engine.stats().flows_created, 2);
+    assert_eq!(packets_per_flow(&frames), (vec![(3, 2), (1, 0)], 2));
 }
 
 #[test]

@@ -54,13 +54,20 @@ fn jsonl_is_one_record_per_line_and_nothing_else() {
     assert_eq!(mega[0]["server_name"], "mega.nz");
 }
 
-#[test]
-fn bad_inputs_fail_with_a_clear_message() {
-    let dir = std::env::temp_dir().join(format!("cloudsight-cli-{}", std::process::id()));
+/// A new temporary directory named after `what`, and the bundled sample cut 10 bytes short
+/// (inside its last record) in it.
+fn dir_with_cut_sample(what: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("cloudsight-cli-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bytes = std::fs::read(sample()).unwrap();
-    let truncated = dir.join("truncated.pcap");
-    std::fs::write(&truncated, &bytes[..bytes.len() - 10]).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    (dir, cut)
+}
+
+#[test]
+fn bad_inputs_fail_with_a_clear_message() {
+    let (dir, truncated) = dir_with_cut_sample("bad");
     let text = dir.join("notes.txt");
     std::fs::write(&text, "these are not packets\n").unwrap();
     let cases = [
@@ -98,23 +105,16 @@ fn packets_in(stdout: &[u8]) -> u64 {
 /// says where it stopped, and the exit status is 1. A capture after it is still read.
 #[test]
 fn a_capture_cut_inside_a_record_is_read_up_to_the_cut() {
-    let dir = std::env::temp_dir().join(format!("cloudsight-cli-cut-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bytes = std::fs::read(sample()).unwrap();
-    let cut = dir.join("cut.pcap");
-    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let (dir, cut) = dir_with_cut_sample("cut");
     let whole = run(&["--format", "jsonl", sample().to_str().unwrap()]);
     assert!(whole.status.success());
     let all = packets_in(&whole.stdout);
     assert!(all > 100, "{all}");
+    let (cut, sample) = (cut.to_str().unwrap(), sample());
     for threads in ["1", "2"] {
-        let out = run(&[
-            "--threads",
-            threads,
-            "--format",
-            "jsonl",
-            cut.to_str().unwrap(),
-        ]);
+        let jsonl =
+            |files: &[&str]| run(&[&["--threads", threads, "--format", "jsonl"], files].concat());
+        let out = jsonl(&[cut]);
         assert_eq!(out.status.code(), Some(1), "threads {threads}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -127,16 +127,9 @@ fn a_capture_cut_inside_a_record_is_read_up_to_the_cut() {
         // Every frame but the cut one, each in its flow.
         assert_eq!(packets_in(&out.stdout), all - 1, "threads {threads}");
         // The cut capture, then the whole one: both read.
-        let out = run(&[
-            "--threads",
-            threads,
-            "--format",
-            "jsonl",
-            cut.to_str().unwrap(),
-            sample().to_str().unwrap(),
-        ]);
+        let out = jsonl(&[cut, sample.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(packets_in(&out.stdout) > all, "threads {threads}");
+        assert_eq!(packets_in(&out.stdout), 2 * all - 1, "threads {threads}");
     }
     let _ = std::fs::remove_dir_all(dir);
 }
