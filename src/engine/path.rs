@@ -231,22 +231,17 @@ impl Engine {
         if up.fragments == 0 {
             return Verdict::Allow;
         }
-        if matches!(up.why, GiveUp::TimedOut | GiveUp::Flushed) {
-            self.counters
-                .fragments_orphaned
-                .fetch_add(u64::from(up.fragments), Ordering::Relaxed);
-            return Verdict::Allow;
-        }
+        let never_whole = matches!(up.why, GiveUp::TimedOut | GiveUp::Flushed);
         let ip_len = u32::try_from(up.ip_bytes).unwrap_or(u32::MAX);
         match packet::datagram(&up.id, &up.head, ip_len, up.fragments) {
-            Ok(view) => {
+            Ok(view) if !never_whole => {
                 let view = PacketView {
                     payload: &[],
                     ..view
                 };
                 self.on_packet(&view, up.last_ts, context, Input::Packet)
             }
-            Err(_) => {
+            _ => {
                 self.counters
                     .fragments_orphaned
                     .fetch_add(u64::from(up.fragments), Ordering::Relaxed);
