@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 die() { printf 'msrv.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 
-declared="$(sed -n 's/^[[:space:]]*rust-version[[:space:]]*=[[:space:]]*"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)"
+declared="$(sed -n 's/^[[:space:]]*rust-version[[:space:]]*=[[:space:]]*"\([0-9.]*\)".*/\1/p' Cargo.toml | sed -n 1p)"
 if [ -n "${MSRV:-}" ]; then
     version="$MSRV"
     source_of_version="MSRV override (Cargo.toml declares ${declared:-nothing})"
@@ -44,7 +44,7 @@ echo "== MSRV $version from $source_of_version: toolchain $toolchain"
 
 command -v rustup >/dev/null 2>&1 || die "rustup is needed to select toolchain $toolchain"
 
-installed() { rustup toolchain list | grep -q "^$toolchain-"; }
+installed() { local list; list="$(rustup toolchain list)"; grep -q "^$toolchain-" <<<"$list"; }
 
 if ! installed; then
     if [ -n "${CI:-}" ]; then

@@ -34,7 +34,7 @@ if ! cargo cinstall --version >/dev/null 2>&1; then
     say "installing cargo-c $CARGO_C_VERSION (cargo install --locked)"
     cargo install --locked cargo-c --version "$CARGO_C_VERSION"
 fi
-say "$(cargo cinstall --version 2>&1 | head -n 1)"
+say "$(cargo cinstall --version 2>&1 | sed -n 1p)"
 
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
@@ -48,7 +48,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         "${sudo[@]}" apt-get install -y "${missing[@]}"
     fi
 fi
-say "$(cmake --version | head -n 1); pkg-config $(pkg-config --version)"
+say "$(cmake --version | sed -n 1p); pkg-config $(pkg-config --version)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cloudsight-package.XXXXXX")"
 if [ "${KEEP_PACKAGE_TMP:-0}" = 1 ]; then
@@ -63,7 +63,7 @@ say "cargo cinstall --profile ship --prefix $prefix"
 cargo cinstall -p cloudsight --profile ship --locked --prefix "$prefix" --libdir "$prefix/lib" \
     --includedir "$prefix/include"
 
-version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p;T;q' Cargo.toml)"
 # The SONAME carries major.minor while the major is 0 (an 0.x minor may change the ABI).
 major="$(echo "$version" | cut -d. -f1-2)"
 lib="$prefix/lib"
@@ -103,8 +103,12 @@ exports="$(wc -l <"$work/keep.txt")"
 globals_a="$(readelf -sW "$work/cloudsight.o" | awk '($5=="GLOBAL"||$5=="WEAK") && $7!="UND"' | wc -l)"
 globals_so="$(readelf -sW --dyn-syms "$so" | awk '($5=="GLOBAL"||$5=="WEAK") && $7!="UND"' | grep -c cloudsight_ || true)"
 [ "$globals_a" -eq "$exports" ] || die "libcloudsight.a defines $globals_a global symbols, expected the $exports exports"
-if readelf -sW "$work/cloudsight.o" | grep -q 'cloudsight_test'; then die "a test hook is exported"; fi
-readelf -S "$so" | grep -q '\.debug_info' && die "the shipped .so still has debug info"
+# Each check reads the tool's whole output into a variable first: under pipefail, `tool | grep -q`
+# fails at random when grep exits at its first match and the tool dies of SIGPIPE.
+symbols="$(readelf -sW "$work/cloudsight.o")"
+if grep -q 'cloudsight_test' <<<"$symbols"; then die "a test hook is exported"; fi
+sections="$(readelf -S "$so")"
+if grep -q '\.debug_info' <<<"$sections"; then die "the shipped .so still has debug info"; fi
 glibc="$(readelf -sW --dyn-syms "$so" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k1,1 -k2,2n -k3,3n -V | tail -n 1)"
 say "shipped: libcloudsight.so $(du -h "$so" | cut -f1) ($globals_so cloudsight_* exports, needs $glibc), libcloudsight.a $(du -h "$lib/libcloudsight.a" | cut -f1) ($globals_a global symbols), debug info in lib/debug/"
 
@@ -150,11 +154,13 @@ for kind in shared static; do
     if [ "$kind" = shared ]; then
         saved_ld_path="${LD_LIBRARY_PATH-}"
         export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        ldd "$build/discover_c" | grep -q "libcloudsight.so.$major => $lib/" \
-            || { ldd "$build/discover_c" >&2; die "discover_c does not load $lib/libcloudsight.so.$major"; }
+        loads="$(ldd "$build/discover_c")"
+        grep -qF "libcloudsight.so.$major => $lib/" <<<"$loads" \
+            || { printf '%s\n' "$loads" >&2; die "discover_c does not load $lib/libcloudsight.so.$major"; }
     else
-        if ldd "$build/discover_cpp" | grep -q libcloudsight; then
-            ldd "$build/discover_cpp" >&2
+        loads="$(ldd "$build/discover_cpp")"
+        if grep -q libcloudsight <<<"$loads"; then
+            printf '%s\n' "$loads" >&2
             die "static build still loads libcloudsight.so"
         fi
     fi
