@@ -15,6 +15,7 @@ import hmac
 import os
 import struct
 import sys
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "fuzz", "seeds")
@@ -162,6 +163,14 @@ def ayiya(ip):
     # Forward, a 16-byte identity and a SHA-1 signature.
     head = bytes([0x41, 0x52, 0x11, 41 if ip[0] >> 4 == 6 else 4]) + b"\x00" * 4
     return outer_udp(40000, 5072, head + b"\x5a" * 36 + ip)
+
+
+def ah_ipcomp(ip):
+    # IPsec AH (24 bytes), then IPComp (RFC 3173) with the raw DEFLATE of the inner packet.
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    comp = deflate.compress(ip) + deflate.flush()
+    ah = bytes([108, 4]) + b"\x00\x00" + struct.pack(">II", 0x1000, 1) + b"\x00" * 12
+    return outer_ipv4(51, ah + bytes([41 if ip[0] >> 4 == 6 else 4, 0, 0x63, 0xE1]) + comp)
 
 
 def llc_snap(ip):
@@ -360,13 +369,14 @@ def main():
         write("packet", frames_seed(7, 3, [struct.pack(">HHI", 0x0800 if i[0] >> 4 == 4 else 0x86DD, 0, 1) + b"\x00\x01\x04\x06" + b"\x00" * 8 + i for i in ips]))
 
     # Tunnels around the raw IP packets of a few flows: NFLOG (index 8), PPPoE over QinQ and an
-    # MPLS stack in Ethernet (1), GRE, GRE/PPP, VXLAN, IP in IP and GTP-U in raw IP (2).
+    # MPLS stack in Ethernet (1), GRE, GRE/PPP, VXLAN, IP in IP, GTP-U, AYIYA, Aruba's GRE and
+    # AH + IPComp in raw IP (2).
     for key in order[:3]:
         ips = [ip_of_ethernet(f) for _, f, _ in flows[key]]
         write("packet", frames_seed(8, 1, [nflog(i) for i in ips]))
         for wrap in (pppoe_qinq, mpls_ethernet):
             write("packet", frames_seed(1, 1, [wrap(i) for i in ips]))
-        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u, ayiya, aruba):
+        for wrap in (gre, gre_ppp, vxlan, ip_in_ip, gtp_u, ayiya, aruba, ah_ipcomp):
             write("packet", frames_seed(2, 1, [wrap(i) for i in ips]))
         for index in range(9, 20):
             write("packet", frames_seed(index, 1, [dict(link_layers(i))[index] for i in ips]))

@@ -257,6 +257,76 @@ pub enum Parsed<'a> {
     Fragment(Fragment<'a>),
     /// An 802.11 A-MSDU: several packets in one frame, each a [`Parsed`] of its own.
     Aggregate(Msdus<'a>),
+    /// An IPComp payload (RFC 3173): to be inflated ([`inflate`]) and read ([`inflated`]).
+    Compressed(Compressed<'a>),
+}
+
+/// IP protocol number of IPComp, the IP Payload Compression Protocol (RFC 3173).
+const IPCOMP: IpNumber = IpNumber(108);
+/// Length of the IPComp header: next header, flags, Compression Parameter Index (RFC 3173 §2.2).
+const IPCOMP_HEADER_LEN: usize = 4;
+/// Most bytes an IPComp payload inflates to: an IP datagram's whole payload at most (RFC 3173
+/// §3.2: compression happens before fragmentation, on one datagram). More is a decompression
+/// bomb, not a packet.
+pub const MAX_INFLATED: usize = 65_535;
+
+/// An IPComp payload (RFC 3173): a datagram's payload compressed by its sender (IPsec, mostly
+/// with AH in front of it). Its compression algorithm is negotiated per Security Association
+/// (the CPI), so unseen here; DEFLATE (RFC 2394) is the one every IPsec stack implements and the
+/// one tried, as Wireshark does. The flow inside counts as its own: in tunnel mode the inner IP
+/// packet, in transport mode the compressed transport header with the outer addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compressed<'a> {
+    /// Outer source address.
+    pub src: IpAddr,
+    /// Outer destination address.
+    pub dst: IpAddr,
+    /// IP length of the outer packet (what a transport-mode flow counts).
+    pub ip_len: u32,
+    /// The IPComp header's next header: the protocol of what is compressed.
+    pub next_header: u8,
+    /// Encapsulation layers above the compressed payload.
+    pub depth: u32,
+    /// The compressed bytes (after the 4-byte IPComp header).
+    pub data: &'a [u8],
+}
+
+/// The DEFLATE (RFC 1951, raw, as RFC 2394 sends it) of an IPComp payload inflated, or `None`
+/// when it is no valid DEFLATE stream or inflates to more than [`MAX_INFLATED`] bytes.
+pub fn inflate(data: &[u8]) -> Option<Vec<u8>> {
+    miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_INFLATED).ok()
+}
+
+/// The packet an inflated IPComp payload carries: an IP packet in tunnel mode (IP in IP, maybe a
+/// tunnel again), a TCP or UDP header and payload in transport mode. An IPComp payload inside it
+/// is [`DropReason::EncapMalformed`]: a sender compresses a datagram once (RFC 3173 §3), and a
+/// frame is inflated at most once.
+pub fn inflated<'a>(outer: &Compressed<'_>, plain: &'a [u8]) -> Result<Parsed<'a>, DropReason> {
+    let mut depth = outer.depth;
+    let parsed = match IpNumber(outer.next_header) {
+        IpNumber::IPV4 | IpNumber::IPV6 => {
+            let version = if outer.next_header == IpNumber::IPV4.0 {
+                4
+            } else {
+                6
+            };
+            enter(&mut depth)?;
+            decapsulate(Inner::Ip(Some(version), plain), depth)?
+        }
+        _ => {
+            let id = FragmentId {
+                src: outer.src,
+                dst: outer.dst,
+                protocol: outer.next_header,
+                id: 0,
+            };
+            Parsed::Packet(datagram(&id, plain, outer.ip_len, 1)?)
+        }
+    };
+    match parsed {
+        Parsed::Compressed(_) => Err(DropReason::EncapMalformed),
+        other => Ok(other),
+    }
 }
 
 /// Why a frame is not a flow packet. Each reason has its own counter in the engine's stats.
@@ -453,7 +523,7 @@ pub fn parse_sliced(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReas
 fn packet_of<'a>(sliced: &LaxSlicedPacket<'a>, mut depth: u32) -> Result<Parsed<'a>, DropReason> {
     // The fast path: a frame that is no tunnel is sliced once, as before tunnels were decoded.
     match encapsulated(sliced, &mut depth)? {
-        None => from_sliced(sliced),
+        None => from_sliced(sliced, depth),
         Some(inner) => match decapsulate(inner, depth) {
             // A UDP tunnel (VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA) whose inner packet has no
             // TCP/UDP header (ICMP, IGMP, ARP ...): the outer UDP header is the innermost
@@ -462,7 +532,7 @@ fn packet_of<'a>(sliced: &LaxSlicedPacket<'a>, mut depth: u32) -> Result<Parsed<
             Err(DropReason::NotIp | DropReason::OtherProtocol)
                 if matches!(sliced.transport, Some(TransportSlice::Udp(_))) =>
             {
-                from_sliced(sliced)
+                from_sliced(sliced, depth)
             }
             other => other,
         },
@@ -957,7 +1027,7 @@ fn decapsulate(mut inner: Inner<'_>, mut depth: u32) -> Result<Parsed<'_>, DropR
             other => slice_inner(other)?,
         };
         match encapsulated(&sliced, &mut depth)? {
-            None => return from_sliced(&sliced),
+            None => return from_sliced(&sliced, depth),
             Some(next) => inner = next,
         }
     }
@@ -1401,7 +1471,7 @@ fn nflog(frame: &[u8]) -> Result<(u8, &[u8]), DropReason> {
     }
 }
 
-fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReason> {
+fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>, depth: u32) -> Result<Parsed<'a>, DropReason> {
     let (src, dst, ip_len, data_len, fragment, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let header = v4.header();
@@ -1489,6 +1559,25 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Parsed<'a>, DropReaso
     let transport = match payload.ip_number {
         IpNumber::TCP => Transport::Tcp,
         IpNumber::UDP => Transport::Udp,
+        // Fragments of a compressed datagram are not reassembled (RFC 3173 §3.2 has the sender
+        // compress before it fragments; IPsec stacks avoid it): counted as other protocols.
+        IPCOMP if fragment.is_none() => {
+            let mut depth = depth;
+            enter(&mut depth)?;
+            let data = payload
+                .payload
+                .get(IPCOMP_HEADER_LEN..)
+                .filter(|_| !payload.incomplete)
+                .ok_or(DropReason::EncapMalformed)?;
+            return Ok(Parsed::Compressed(Compressed {
+                src,
+                dst,
+                ip_len,
+                next_header: payload.payload[0],
+                depth,
+                data,
+            }));
+        }
         _ => return Err(DropReason::OtherProtocol),
     };
 

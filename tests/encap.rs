@@ -5,8 +5,10 @@
 //! packets' lengths and numbers, up and down; nothing is dropped. Also the ClientHello in inner IP
 //! fragments (reassembled like any other), the nesting bound, and the same through the C API.
 //! IEEE 802.11 (bare, radiotap, Prism, AVS, PPI; in Aruba's GRE) the same way, and A-MSDUs: each
-//! frame counted once toward each flow it carries.
+//! frame counted once toward each flow it carries. IPComp behind IPsec AH (tunnel and transport
+//! mode) inflated; an IPComp payload that does not inflate to one packet is a counted drop.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 
 use cloudsight::capi::*;
@@ -311,6 +313,110 @@ fn ayiya() {
             outer_udp(up, ports, &e::ayiya(if up { 8 } else { 4 }, p))
         });
     }
+}
+
+/// What an IPsec stack with IPComp sends for `payload` of protocol `next_header`: AH, then the
+/// IPComp payload when it carries data, else `payload` as it is (RFC 3173 §2.2: a sender skips
+/// datagrams too small to gain, as the capture of libpcap's tests does for bare ACKs);
+/// `compressed` counts the former.
+fn ah_ipcomp(next_header: u8, payload: &[u8], compressed: &Cell<usize>) -> Vec<u8> {
+    // Longer than an IPv6 and a TCP header: there is data.
+    if payload.len() > 60 {
+        let ipcomp = e::ipcomp(next_header, 0x63e1, payload);
+        compressed.set(compressed.get() + 1);
+        e::ah(e::IP_COMP, &ipcomp)
+    } else {
+        e::ah(next_header, payload)
+    }
+}
+
+#[test]
+fn ipcomp_tunnel_mode_behind_ah() {
+    for outer_v6 in [false, true] {
+        for inner_v6 in [false, true] {
+            let next = if inner_v6 { 41 } else { 4 };
+            let compressed = Cell::new(0);
+            run(LinkType::Raw, inner_v6, &|up, p| {
+                outer(outer_v6, up, e::IP_AH, &ah_ipcomp(next, p, &compressed))
+            });
+            // The ClientHello and the server's data; not the bare handshake packets.
+            assert_eq!(compressed.get(), 3);
+        }
+    }
+}
+
+#[test]
+fn ipcomp_transport_mode() {
+    for v6 in [false, true] {
+        let engine = engine();
+        let (c, s) = if v6 { INNER6 } else { INNER4 };
+        let header = if v6 { 40 } else { 20 };
+        let compressed = Cell::new(0);
+        // The inner packets' TCP segments compressed between the inner addresses: the flow counts
+        // the packets as sent, outer IP lengths.
+        let frames: Vec<(bool, Vec<u8>)> = inner_packets(v6)
+            .into_iter()
+            .map(|(up, p)| {
+                let (from, to) = if up { (c, s) } else { (s, c) };
+                let payload = ah_ipcomp(6, &p[header..], &compressed);
+                (up, ip_packet(addr(from), addr(to), e::IP_AH, &payload))
+            })
+            .collect();
+        assert_eq!(compressed.get(), 3);
+        let verdicts: Vec<Verdict> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, (_, f))| engine.process_packet(LinkType::Raw, f, 1_000 + i as u64, None))
+            .collect();
+        assert_eq!(verdicts, blocked_from_the_hello(frames.len()));
+        engine.flush(1_000_000);
+        let records = engine.drain(usize::MAX);
+        assert_eq!(records.len(), 1, "{records:#?}");
+        let r = &records[0];
+        assert_eq!((r.client_ip, r.client_port), (addr(c), 40000));
+        assert_eq!(r.server_name.as_deref(), Some(SNI));
+        assert_eq!(r.verdict, Verdict::Block);
+        assert_eq!(
+            (r.bytes_up, r.packets_up, r.bytes_down, r.packets_down),
+            counts(&frames)
+        );
+        assert_eq!(engine.stats().drop_encap_malformed, 0);
+    }
+}
+
+#[test]
+fn ipcomp_that_does_not_inflate_to_one_packet_is_a_counted_drop() {
+    let engine = engine();
+    let (inner_c, inner_s) = (addr(INNER4.0), addr(INNER4.1));
+    let hello = &inner_packets(false)[3].1;
+    let bomb = e::ipcomp(4, 2, &vec![0; 70_000]);
+    assert!(bomb.len() < 200, "a bomb: {} bytes inflate to 70,000", bomb.len());
+    let nested = e::ipcomp(
+        4,
+        2,
+        &ip_packet(inner_c, inner_s, e::IP_COMP, &e::ipcomp(6, 2, &hello[20..])),
+    );
+    let mut not_deflate = vec![4, 0, 0, 2];
+    not_deflate.extend_from_slice(&[0xff; 100]);
+    let payloads: [&[u8]; 4] = [&bomb, &nested, &not_deflate, &[4, 0, 0]];
+    for payload in payloads {
+        let frame = outer(false, true, e::IP_COMP, payload);
+        assert_eq!(
+            engine.process_packet(LinkType::Raw, &frame, 1_000, None),
+            Verdict::Allow
+        );
+    }
+    // The same hello compressed once, as a sender does, is a packet of the flow.
+    let once = outer(false, true, e::IP_COMP, &e::ipcomp(4, 2, hello));
+    engine.process_packet(LinkType::Raw, &once, 2_000, None);
+    let stats = engine.stats();
+    assert_eq!(stats.drop_encap_malformed, 4);
+    assert_eq!(stats.flows_created, 1);
+    engine.flush(1_000_000);
+    let records = engine.drain(usize::MAX);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].server_name.as_deref(), Some(SNI));
+    assert_eq!((records[0].bytes_up, records[0].packets_up), (hello.len() as u64, 1));
 }
 
 #[test]

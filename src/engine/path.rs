@@ -63,13 +63,42 @@ impl Engine {
         bump(self.counters.per_packet.frame());
         match packet::parse(link, frame) {
             Ok(Parsed::Packet(view)) => self.on_view(&view, ts_ns, context),
-            Ok(Parsed::Fragment(fragment)) => self.on_ip_fragment(&fragment, ts_ns, context),
-            Ok(Parsed::Aggregate(msdus)) => match self.on_aggregate(msdus, ts_ns, context) {
-                Ok(verdict) => verdict,
-                Err(drop) => self.on_drop(drop),
-            },
+            Ok(other) => self
+                .on_parsed(other, ts_ns, context)
+                .unwrap_or_else(|drop| self.on_drop(drop)),
             Err(drop) => self.on_drop(drop),
         }
+    }
+
+    /// Whatever a frame turned out to be, through the packet path.
+    fn on_parsed(
+        &self,
+        parsed: Parsed<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Result<Verdict, DropReason> {
+        match parsed {
+            Parsed::Packet(view) => Ok(self.on_view(&view, ts, context)),
+            Parsed::Fragment(fragment) => Ok(self.on_ip_fragment(&fragment, ts, context)),
+            Parsed::Aggregate(msdus) => self.on_aggregate(msdus, ts, context),
+            Parsed::Compressed(compressed) => self.on_compressed(&compressed, ts, context),
+        }
+    }
+
+    /// An IPComp payload: inflated (at most [`packet::MAX_INFLATED`] bytes, into a buffer of
+    /// its own that lives for this frame only), then the packet inside through the packet path.
+    /// A payload that does not inflate is [`DropReason::EncapMalformed`].
+    #[cold]
+    #[inline(never)]
+    fn on_compressed(
+        &self,
+        compressed: &packet::Compressed<'_>,
+        ts: u64,
+        context: Option<ContextRef<'_>>,
+    ) -> Result<Verdict, DropReason> {
+        let plain = packet::inflate(compressed.data).ok_or(DropReason::EncapMalformed)?;
+        let parsed = packet::inflated(compressed, &plain)?;
+        self.on_parsed(parsed, ts, context)
     }
 
     /// One whole TCP/UDP packet of a frame.
@@ -128,12 +157,7 @@ impl Engine {
         let mut verdict = None::<Verdict>;
         let mut first_drop = None;
         for msdu in msdus {
-            let taken = match msdu {
-                Ok(Parsed::Packet(view)) => Ok(self.on_view(&view, ts, context)),
-                Ok(Parsed::Fragment(fragment)) => Ok(self.on_ip_fragment(&fragment, ts, context)),
-                Ok(Parsed::Aggregate(inner)) => self.on_aggregate(inner, ts, context),
-                Err(drop) => Err(drop),
-            };
+            let taken = msdu.and_then(|parsed| self.on_parsed(parsed, ts, context));
             match taken {
                 Ok(v) => verdict = Some(verdict.map_or(v, |w| w.max(v))),
                 Err(drop) => {

@@ -1,7 +1,7 @@
 //! Encapsulations an endpoint meets, written around a raw IP packet or an Ethernet frame (the
 //! inner packets come from [`crate::packet`]): Ethernet with 802.1Q/802.1ad tags, PPPoE and PPP,
-//! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U, AYIYA and IP in
-//! IP (with `ip_packet` of [`crate::raw`]); the link layers PPI, FDDI, Cisco HDLC and ARCNET; IEEE
+//! Linux NFLOG, GRE (RFC 2784/2890, and PPTP's enhanced GRE), VXLAN, MPLS, GTP-U, AYIYA, IP in
+//! IP (with `ip_packet` of [`crate::raw`]), IPsec AH and IPComp; the link layers PPI, FDDI, Cisco HDLC and ARCNET; IEEE
 //! 802.11 data frames (A-MSDUs too) bare, under radiotap, Prism or AVS, or in Aruba's GRE. Each
 //! function returns the bytes of its layer and what it wraps; checksums are zero (the engine does
 //! not verify them).
@@ -267,6 +267,31 @@ pub fn ayiya(identity_log2: u8, packet: &[u8]) -> Vec<u8> {
     let mut f = vec![(identity_log2 << 4) | 1, 0x52, 0x11, next, 0, 0, 0, 0];
     f.resize(8 + (1 << identity_log2) + 20, 0x5a);
     f.extend_from_slice(packet);
+    f
+}
+
+/// IP protocol number of IPsec AH (RFC 4302).
+pub const IP_AH: u8 = 51;
+/// IP protocol number of IPComp (RFC 3173).
+pub const IP_COMP: u8 = 108;
+
+/// An IPsec Authentication Header (RFC 4302 §2) before `payload` of protocol `next_header`: SPI
+/// 0x1000, sequence number 1, a 96-bit ICV (HMAC-SHA1-96's; zeros here), 24 bytes in all.
+pub fn ah(next_header: u8, payload: &[u8]) -> Vec<u8> {
+    // Payload Length: the header's length in 32-bit words, minus 2.
+    let mut f = vec![next_header, 24 / 4 - 2, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 1];
+    f.resize(24, 0);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `payload` (of protocol `next_header`) as an IPComp datagram's payload (RFC 3173 §2.2): the
+/// 4-byte IPComp header with Compression Parameter Index `cpi`, then the raw DEFLATE (RFC 2394)
+/// of `payload` at the default level.
+pub fn ipcomp(next_header: u8, cpi: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![next_header, 0];
+    f.extend_from_slice(&cpi.to_be_bytes());
+    f.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(payload, 6));
     f
 }
 
