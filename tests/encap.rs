@@ -390,7 +390,11 @@ fn ipcomp_that_does_not_inflate_to_one_packet_is_a_counted_drop() {
     let (inner_c, inner_s) = (addr(INNER4.0), addr(INNER4.1));
     let hello = &inner_packets(false)[3].1;
     let bomb = e::ipcomp(4, 2, &vec![0; 70_000]);
-    assert!(bomb.len() < 200, "a bomb: {} bytes inflate to 70,000", bomb.len());
+    assert!(
+        bomb.len() < 200,
+        "a bomb: {} bytes inflate to 70,000",
+        bomb.len()
+    );
     let nested = e::ipcomp(
         4,
         2,
@@ -416,7 +420,10 @@ fn ipcomp_that_does_not_inflate_to_one_packet_is_a_counted_drop() {
     let records = engine.drain(usize::MAX);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].server_name.as_deref(), Some(SNI));
-    assert_eq!((records[0].bytes_up, records[0].packets_up), (hello.len() as u64, 1));
+    assert_eq!(
+        (records[0].bytes_up, records[0].packets_up),
+        (hello.len() as u64, 1)
+    );
 }
 
 #[test]

@@ -67,22 +67,75 @@ fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Methods registered for HTTP (RFC 9110 §9, RFC 5789): the only ones a loose request line may
-/// start with. Other token methods are taken in well-formed lines only, so text that merely
-/// starts with a word and a space (a server's body seen before the client is known, a mail or
-/// chat command) is let go at once.
+/// Methods known to be HTTP's: IANA's HTTP Method Registry and the extensions' methods Wireshark
+/// also reads as HTTP (a Cisco phone's `CCM_POST`, SSDP's `M-SEARCH` ...): the only ones a loose
+/// request line may start with. Other token methods are taken in well-formed lines only, so
+/// text that merely starts with a word and a space (a server's body seen before the client is
+/// known, a mail or chat command) is let go at once.
 fn is_registered_method(method: &[u8]) -> bool {
     matches!(
         method,
-        b"GET"
-            | b"HEAD"
-            | b"POST"
-            | b"PUT"
-            | b"DELETE"
+        // IANA's HTTP Method Registry (RFC 9110, WebDAV RFC 4918, DeltaV RFC 3253, RFC 5789,
+        // CalDAV, ACL, BIND, ordered collections, redirect references, QUERY), but PRI, the
+        // HTTP/2 preface.
+        b"ACL"
+            | b"BASELINE-CONTROL"
+            | b"BIND"
+            | b"CHECKIN"
+            | b"CHECKOUT"
             | b"CONNECT"
+            | b"COPY"
+            | b"DELETE"
+            | b"GET"
+            | b"HEAD"
+            | b"LABEL"
+            | b"LINK"
+            | b"LOCK"
+            | b"MERGE"
+            | b"MKACTIVITY"
+            | b"MKCALENDAR"
+            | b"MKCOL"
+            | b"MKREDIRECTREF"
+            | b"MKWORKSPACE"
+            | b"MOVE"
             | b"OPTIONS"
-            | b"TRACE"
+            | b"ORDERPATCH"
             | b"PATCH"
+            | b"POST"
+            | b"PROPFIND"
+            | b"PROPPATCH"
+            | b"PUT"
+            | b"QUERY"
+            | b"REBIND"
+            | b"REPORT"
+            | b"SEARCH"
+            | b"TRACE"
+            | b"UNBIND"
+            | b"UNCHECKOUT"
+            | b"UNLINK"
+            | b"UNLOCK"
+            | b"UPDATE"
+            | b"UPDATEREDIRECTREF"
+            | b"VERSION-CONTROL"
+            // Methods of HTTP's extensions outside the registry that Wireshark reads as HTTP
+            // too: Exchange's batch WebDAV, UPnP's GENA and SSDP, RFC 2774's mandatory
+            // extensions, Cisco CallManager, RPC over HTTP (MS-RPCH), SSTP.
+            | b"BCOPY"
+            | b"BDELETE"
+            | b"BMOVE"
+            | b"BPROPFIND"
+            | b"BPROPPATCH"
+            | b"POLL"
+            | b"NOTIFY"
+            | b"SUBSCRIBE"
+            | b"UNSUBSCRIBE"
+            | b"M-SEARCH"
+            | b"M-POST"
+            | b"CCM_POST"
+            | b"RPC_CONNECT"
+            | b"RPC_IN_DATA"
+            | b"RPC_OUT_DATA"
+            | b"SSTP_DUPLEX_POST"
     )
 }
 
@@ -91,10 +144,10 @@ fn is_registered_method(method: &[u8]) -> bool {
 //   Read as leniently as servers do: §3 lets a recipient split on whitespace words (any run of
 //   SP / HTAB as the separator; nginx also takes whitespace before the CRLF), §2.2 lets it
 //   ignore empty lines before the request line and accept a bare LF as the line end.
-//   Looser still for a registered method, as Wireshark reads them: the method alone, or followed
-//   by words that are not `target HTTP/1.x` ("OPTIONS HTTP/1.1", "GET /HTTP/1.1",
-//   "GET / HTTP/1.") is a loose request line; it names nothing itself, and [`parse_request`]
-//   then wants field lines and a Host header.
+//   Looser still for a known method (`is_registered_method`), as Wireshark reads them: the
+//   method alone, or followed by words that are not `target HTTP/1.x` ("OPTIONS HTTP/1.1",
+//   "GET /HTTP/1.1", "GET / HTTP/1.") is a loose request line; it names nothing itself, and
+//   [`parse_request`] then wants field lines and a Host header.
 /// Parses the request line at the start of `buf`, telling a short prefix from a non-request.
 fn request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     // RFC 9112 §2.2: at least one empty line (CRLF) before the request-line is ignored.
@@ -545,7 +598,7 @@ mod tests {
             b"NICK someone\r\nUSER a b c :Real Name\r\n",
             // A loose line needs a registered method: other words are a tag, a command, text.
             b"a1 LOGIN user pass\r\nHost: a.example\r\n\r\n",
-            b"CCM_POST / HTTP/1.\r\nHost: a.example\r\n\r\n",
+            b"FOO_POST / HTTP/1.\r\nHost: a.example\r\n\r\n",
             b"Some text of a page\r\nHost: a.example\r\n\r\n",
             b"CAPA\r\n",
         ];
@@ -561,10 +614,15 @@ mod tests {
 
     #[test]
     fn loose_request_lines_named_by_their_host_as_wireshark_reads_them() {
-        // zeek's http_methods / http_no-uri captures: request lines a server answers 400, whose
-        // Host Wireshark reads all the same.
+        // zeek's http_methods / http_no-uri captures: request lines a server answers 400 (or, for
+        // "CCM_POST / HTTP/1.", Google's front end 405: it read the request), whose Host
+        // Wireshark reads all the same.
         for line in [
             &b"OPTIONS HTTP/1.1"[..],
+            b"CCM_POST / HTTP/1.",
+            b"CCM_POST /HTTP/1.1",
+            b"PROPFIND /HTTP/1.1",
+            b"M-SEARCH * HTTP/1.",
             b"OPTIONS",
             b"GET / HTTP/1.",
             b"GET /HTTP/1.1",
