@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot stages (`cargo bench --bench micro`; filter with
 //! `cargo bench --bench micro -- flow_update`). Kept quick: small samples, short measurement.
 //!
-//! - `parse/*`: link + IP + TCP/UDP slicing of one frame (`cloudsight::internal::packet::parse`).
+//! - `parse/*`: link + IP + TCP/UDP slicing of one frame (`cloudsight::internal::packet::parse`);
+//!   `parse/ipcomp_inflate_*`: inflating an IPComp payload, a plain one and a bomb.
 //! - `flow_update/{1k,100k,1M}`: a packet of a known flow through the whole engine path (parse,
 //!   hash lookup in a warm table of that many flows, counters), flows visited in a shuffled
 //!   order so the large tables miss the caches as a busy sensor's would.
@@ -85,6 +86,21 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             cloudsight::internal::packet::parse(LinkType::Ethernet, black_box(&vxlan)).is_ok()
         })
+    });
+    // IPComp: inflating a compressed 1,400-byte HTTP-like payload, and a bomb (84 bytes that
+    // would inflate to 70,000, stopped at the 65,535-byte cap): what one such packet costs.
+    let mut text = Vec::new();
+    for i in 0..100 {
+        text.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: h{i}.example\r\n").as_bytes());
+    }
+    text.truncate(1400);
+    let plain = encap::ipcomp(4, 2, &text);
+    let bomb = encap::ipcomp(4, 2, &vec![0; 70_000]);
+    g.bench_function("ipcomp_inflate_1400", |b| {
+        b.iter(|| cloudsight::internal::packet::inflate(black_box(&plain[4..])).is_some())
+    });
+    g.bench_function("ipcomp_inflate_bomb", |b| {
+        b.iter(|| cloudsight::internal::packet::inflate(black_box(&bomb[4..])).is_none())
     });
     g.finish();
 }
