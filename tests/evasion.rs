@@ -21,6 +21,12 @@
 //!   process that can send such crafted segments needs raw-socket privilege on the device (the
 //!   OS stack never sends conflicting retransmissions), the same privilege that could stop the
 //!   sensor; that is outside what cloudsight can answer from packets alone.
+//! - **Through an HTTP proxy, the tunnel's bytes name the flow.** A CONNECT names its authority
+//!   at once, but the proxy hands what follows to that host's server, which reads the hello (or
+//!   request) sent through the tunnel: a CONNECT to an allowed front for a blocked app is domain
+//!   fronting. That hello, found in a later segment that starts it (as after a SOCKS handshake),
+//!   names the flow; the verdict never gets milder than the CONNECT's
+//!   (`connect_to_an_allowed_host_then_a_blocked_app_through_the_tunnel`).
 //! - **Out-of-window segments are ignored**: bytes more than the hello bound (16 KiB) past the
 //!   stream start, or before it, are never read, so a decoy hello sent far outside the window
 //!   cannot name the flow.
@@ -677,4 +683,86 @@ fn c_api_decoy_hello_then_the_real_one() {
     let decoy = chromium_hello("example.org", 0);
     assert!(decoy.len() < real.len());
     c_api_case(&[(0, decoy), (0, real.clone())], real.len());
+}
+
+/// An HTTP proxy tunnel: the CONNECT request, the proxy's answer, then `inner` sent through the
+/// tunnel in `size`-byte segments. Returns the verdicts of the CONNECT and of each inner segment,
+/// and the record.
+fn through_connect(
+    authority: &str,
+    inner: &[u8],
+    size: usize,
+) -> (Verdict, Vec<Verdict>, ActivityRecord) {
+    let connect = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    let mut c = Conn::new(3128);
+    assert_eq!(c.handshake(&[]), [Verdict::Allow; 3]);
+    let at_connect = c.data(0, connect.as_bytes());
+    let answer = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    assert_eq!(c.send(false, 7001, PSH_ACK, answer), at_connect);
+    let verdicts = chunks(inner, size)
+        .into_iter()
+        .map(|(off, data)| c.data(connect.len() + off, &data))
+        .collect();
+    let r = c.record();
+    (at_connect, verdicts, r)
+}
+
+/// Domain fronting through an HTTP proxy: the CONNECT names an allowed host, but the proxy hands
+/// the tunnel's bytes to that host's server, which reads the hello (or request) sent through it.
+/// What is sent through the tunnel names the flow, blocked from the segment that completes it.
+#[test]
+fn connect_to_an_allowed_host_then_a_blocked_app_through_the_tunnel() {
+    let h = hello();
+    let request = b"GET / HTTP/1.1\r\nHost: www.dropbox.com\r\n\r\n";
+    let cases: [(&[u8], usize, cloudsight::NameSource); 3] = [
+        (&h, 1, cloudsight::NameSource::TlsSni),
+        (&h, 300, cloudsight::NameSource::TlsSni),
+        (request, 7, cloudsight::NameSource::HttpHost),
+    ];
+    for (inner, size, source) in cases {
+        let (at_connect, verdicts, r) = through_connect("www.example.org:443", inner, size);
+        assert_eq!(at_connect, Verdict::Allow);
+        let need = if source == cloudsight::NameSource::TlsSni {
+            inner.len()
+        } else {
+            inner.windows(5).position(|w| w == b".com\r").unwrap() + 6
+        };
+        let done = completing(&chunks(inner, size), need);
+        for (i, v) in verdicts.iter().enumerate() {
+            let want = if i < done {
+                Verdict::Allow
+            } else {
+                Verdict::Block
+            };
+            assert_eq!(*v, want, "segment {i} (size {size}), completes at {done}");
+        }
+        assert_eq!(r.server_name.as_deref(), Some(SNI));
+        assert_eq!(r.name_source, Some(source));
+        assert_eq!(r.app.as_ref().map(|a| a.id.as_str()), Some("dropbox"));
+        assert_eq!(r.verdict, Verdict::Block);
+    }
+}
+
+/// The verdict never gets milder: a CONNECT to a blocked app stays blocked whatever is sent
+/// through the tunnel, and keeps naming the flow when the tunnel's name is allowed; when both name
+/// the same app, the hello names the flow (as Wireshark reads `ndpi_http_connect.pcap`).
+#[test]
+fn connect_to_a_blocked_app_stays_blocked() {
+    let (at_connect, verdicts, r) = through_connect(
+        "www.dropbox.com:443",
+        &chromium_hello("www.example.org", 0),
+        100,
+    );
+    assert_eq!(at_connect, Verdict::Block);
+    assert!(verdicts.iter().all(|&v| v == Verdict::Block));
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    assert_eq!(r.name_source, Some(cloudsight::NameSource::HttpHost));
+    assert_eq!(r.verdict, Verdict::Block);
+
+    let (at_connect, verdicts, r) = through_connect("www.dropbox.com:443", &hello(), 100);
+    assert_eq!(at_connect, Verdict::Block);
+    assert!(verdicts.iter().all(|&v| v == Verdict::Block));
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    assert_eq!(r.name_source, Some(cloudsight::NameSource::TlsSni));
+    assert!(r.ja4.is_some(), "the hello's details are the record's");
 }

@@ -538,6 +538,7 @@ impl Engine {
             _ if view.tcp_flags & crate::packet::tcp_flags::SYN != 0 => view.seq.wrapping_add(1),
             _ => view.seq,
         };
+        let in_tunnel = inspector.tunnel_open();
         let step = inspector.payload(view.transport, from_client, weak, seq, view.payload);
         // The cap holds for growth too: a flow whose buffer takes the total past it stops being
         // inspected (so the total exceeds the cap by at most one segment, for one moment).
@@ -556,15 +557,20 @@ impl Engine {
                 let other = inspector.alternative_name();
                 // A TLS hello stays watched for a second version of its bytes while the
                 // inspectors' memory is well under its cap (the watch never costs a new flow its
-                // inspection).
-                let watch = inspector.watching()
-                    && self.inspect_memory.load(Ordering::Relaxed)
-                        < self.config.max_inspect_bytes / WATCH_SHARE;
+                // inspection); an HTTP CONNECT's tunnel is looked into (it holds no buffer).
+                let watch = inspector.awaits_tunnel()
+                    || (inspector.watching()
+                        && self.inspect_memory.load(Ordering::Relaxed)
+                            < self.config.max_inspect_bytes / WATCH_SHARE);
                 e.evidence(side, Evidence::AppRequest);
                 if !watch {
                     self.end_inspection(e);
                 }
-                self.name_in_band(e, source, name, hello);
+                if in_tunnel {
+                    self.second_name(e, source, name, hello, true);
+                } else {
+                    self.name_in_band(e, source, name, hello);
+                }
                 if let Some((source, name, hello)) = other {
                     self.reread(e, source, name, hello);
                 }
@@ -595,13 +601,29 @@ impl Engine {
         hello: Option<HelloInfo>,
     ) {
         bump(&self.counters.hellos_reread);
+        self.second_name(e, source, name, hello, false);
+    }
+
+    /// Another name for a named flow: a second version of its hello or request
+    /// ([`Engine::reread`]), or what the client sent through an HTTP CONNECT's tunnel (`tunnel`).
+    /// The reading with the stricter verdict names the flow; on a tie, the tunnel's (the server
+    /// behind the proxy reads it). The flow's verdict never gets milder.
+    fn second_name(
+        &self,
+        e: &mut FlowEntry,
+        source: NameSource,
+        name: Option<Name>,
+        hello: Option<HelloInfo>,
+        tunnel: bool,
+    ) {
         if let Some(n) = &name {
             self.count_name(n);
         }
         let name = name.map(|n| n.text.into_boxed_str());
         let mut other = naming::in_band(None, source, name, hello.map(|h| self.capped(h)));
         let verdict = naming::resolve(&mut other, &self.loaded_catalog(), &self.policy());
-        if strictness(verdict) > strictness(e.verdict) {
+        let (new, old) = (strictness(verdict), strictness(e.verdict));
+        if new > old || (tunnel && new == old) {
             e.verdict = verdict;
             e.name = Some(self.take_name(other));
         }

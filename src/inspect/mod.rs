@@ -400,6 +400,8 @@ pub(crate) struct Inspector {
     saw_stream_start: bool,
     /// Client segments still compared with the hello once it is read ([`WATCH_SEGMENTS`]).
     watch_left: u8,
+    /// An HTTP CONNECT named the flow ([`Inspector::tunnel_open`]).
+    tunnel: bool,
     /// The engine's gauge of all inspectors' buffer bytes, and this inspector's share of it:
     /// kept in step after every payload and given back on drop, however the flow ends.
     gauge: Arc<AtomicUsize>,
@@ -423,6 +425,7 @@ impl Inspector {
             work_bytes: 0,
             saw_stream_start: false,
             watch_left: WATCH_SEGMENTS,
+            tunnel: false,
         }
     }
 
@@ -532,10 +535,11 @@ impl Inspector {
                             self.start_tcp(seq, payload)
                         }
                         request => {
+                            let connect = is_connect(&request);
                             let step = http_step(request);
                             if matches!(step, Step::Named(..)) {
                                 let (buf, start) = (std::mem::take(buf), *start);
-                                self.watch_http(buf, start, 0);
+                                self.http_named(connect, buf, start, 0);
                             }
                             step
                         }
@@ -586,6 +590,7 @@ impl Inspector {
                 // Text that began like a request line: keep looking, as for a banner.
                 return Step::Continue;
             }
+            let connect = is_connect(&request);
             let step = http_step(request);
             let mut buf = StreamBuf::default();
             match step {
@@ -597,7 +602,7 @@ impl Inspector {
             if step == Step::Continue {
                 self.protocol = Protocol::Http { buf, start: seq };
             } else if matches!(step, Step::Named(..)) {
-                self.watch_http(buf, seq, 0);
+                self.http_named(connect, buf, seq, 0);
             }
             return step.or(Step::ClientSpoke);
         }
@@ -628,10 +633,11 @@ impl Inspector {
                     }
                     Err(Progress::NeedMore) => Start::NeedMore,
                     request => {
+                        let connect = is_connect(&request);
                         let step = http_step(request);
                         if matches!(step, Step::Named(..)) {
                             let buf = std::mem::take(buf);
-                            self.watch_http(buf, isn, skip);
+                            self.http_named(connect, buf, isn, skip);
                         }
                         return step;
                     }
@@ -663,6 +669,19 @@ impl Inspector {
         }
     }
 
+    /// An HTTP CONNECT named the flow and what the client sends through the tunnel is looked for:
+    /// a name found from now on is the tunnel's (the server behind the proxy reads it), which the
+    /// engine takes without making the flow's verdict milder. The engine keeps the inspector
+    /// while [`Inspector::awaits_tunnel`].
+    pub fn tunnel_open(&self) -> bool {
+        self.tunnel
+    }
+
+    /// A CONNECT named the flow and nothing sent through its tunnel is recognised yet.
+    pub fn awaits_tunnel(&self) -> bool {
+        self.tunnel && matches!(self.protocol, Protocol::Unknown)
+    }
+
     /// A TLS hello or an HTTP request was read (the flow is named) and its inspector still
     /// compares the client's segments with it: the engine keeps it until the server's first
     /// bytes or [`WATCH_SEGMENTS`] client segments, whichever comes first.
@@ -670,9 +689,18 @@ impl Inspector {
         self.protocol.named() && self.watch_left > 0
     }
 
-    /// An HTTP request named the flow: keep its bytes (`buf`, from sequence number `start`,
-    /// the request at offset `at`) to compare later client segments with.
-    fn watch_http(&mut self, buf: StreamBuf, start: u32, at: usize) {
+    /// An HTTP request named the flow. A CONNECT (`connect`) opened a tunnel through a proxy: what
+    /// the client sends through it (a ClientHello, a request) is looked for next, in a later
+    /// segment that starts it, as after a SOCKS handshake ([`Inspector::tunnel_open`]). Any other
+    /// request is kept (`buf`, from sequence number `start`, the request at offset `at`) to
+    /// compare later client segments with.
+    fn http_named(&mut self, connect: bool, buf: StreamBuf, start: u32, at: usize) {
+        if connect {
+            self.protocol = Protocol::Unknown;
+            self.saw_stream_start = true;
+            self.tunnel = true;
+            return;
+        }
         self.protocol = Protocol::HttpNamed(Box::new(HttpWatch {
             buf,
             start,
@@ -770,6 +798,11 @@ impl Step {
             s => s,
         }
     }
+}
+
+/// Whether the request is a CONNECT naming its tunnel's authority.
+fn is_connect(request: &http::HttpRequest<'_>) -> bool {
+    matches!(request, Ok(http::Target::Connect(_)))
 }
 
 fn http_step(request: http::HttpRequest<'_>) -> Step {
