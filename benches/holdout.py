@@ -2,7 +2,10 @@
 """Holdout captures: public captures OUTSIDE the corpus, scored as a new user would.
 
   holdout.py select MIRRORS_DIR SOURCES_TSV     choose captures from fetched bare git repos
-                                                (MIRRORS_DIR/<owner>+<name>/repo) and write the list
+                                                (MIRRORS_DIR/<owner>+<name>/repo) and write the list;
+                                                HOLDOUT_SOURCES="owner/name:prefix:quota:short;..."
+                                                picks other sources, HOLDOUT_EXCLUDE=LIST.tsv,... skips
+                                                the captures of earlier lists
   holdout.py extract MIRRORS_DIR SOURCES_TSV OUT extract the listed captures to OUT/pcap
                                                 (byte-identical, sha256 checked)
   holdout.py categories OUT                     write OUT/categories.tsv: per tshark flow, whether
@@ -62,18 +65,40 @@ def corpus_exclusions():
     return shas, paths
 
 
+def sources():
+    """SOURCES, or HOLDOUT_SOURCES="owner/name:prefix:quota:short;..." for another holdout."""
+    spec = os.environ.get("HOLDOUT_SOURCES")
+    if not spec:
+        return SOURCES
+    out = []
+    for item in filter(None, spec.split(";")):
+        repo, prefix, quota, short = item.split(":")
+        out.append((repo, prefix, int(quota), short))
+    return out
+
+
+def earlier_holdouts():
+    """sha256s of the captures of the lists in HOLDOUT_EXCLUDE (comma-separated TSV paths): a new
+    holdout takes none of an earlier one's captures."""
+    shas = set()
+    for path in filter(None, os.environ.get("HOLDOUT_EXCLUDE", "").split(",")):
+        with open(path) as f:
+            shas.update(row["sha256"] for row in csv.DictReader(f, delimiter="\t"))
+    return shas
+
+
 def select(mirrors, out_tsv):
     shas, paths = corpus_exclusions()
-    seen = set(shas)
+    seen = set(shas) | earlier_holdouts()
     rows = []
-    for repo, prefix, quota, short in SOURCES:
+    for repo, prefix, quota, short in sources():
         gd = gitdir(mirrors, repo)
         if not os.path.isdir(gd):
             print(f"skip {repo}: not fetched at {gd}", file=sys.stderr)
             continue
         commit = git(gd, "rev-parse", "HEAD").strip()
         cands = []
-        for line in git(gd, "ls-tree", "-r", "-l", "-z", commit, "--", prefix).split("\0"):
+        for line in git(gd, "ls-tree", "-r", "-l", "-z", commit, "--", prefix or ".").split("\0"):
             if "\t" not in line:
                 continue
             meta, path = line.split("\t", 1)

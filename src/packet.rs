@@ -494,6 +494,28 @@ fn fast_ethernet(frame: &[u8]) -> Option<PacketView<'_>> {
     }
 }
 
+/// Largest IEEE 802.3 length: a DLT_NULL header value above it holds an EtherType.
+const IEEE_802_3_MAX_LEN: u32 = 1500;
+
+/// The value of a DLT_NULL header, stored in the capturing host's byte order, read the way
+/// Wireshark's null dissector reads it: an address family in either byte order or in the upper
+/// half (IRIX, UNICOS/mp); a value above [`IEEE_802_3_MAX_LEN`] has an EtherType in its low 16
+/// bits (some loopback drivers write one).
+fn null_header(header: [u8; 4]) -> u32 {
+    let h = u32::from_le_bytes(header);
+    if h & 0xffff_0000 != 0 {
+        if h & 0xff00_0000 == 0 && h & 0x00ff_0000 < 0x0006_0000 {
+            h >> 16
+        } else {
+            h.swap_bytes()
+        }
+    } else if h & 0xff == 0 && h & 0xff00 < 0x0600 {
+        u32::from((h as u16).swap_bytes())
+    } else {
+        h
+    }
+}
+
 /// Parse one frame of the given link type with etherparse's lax slicing (every frame [`parse`]'s
 /// fast path does not take).
 pub fn parse_sliced(link: LinkType, frame: &[u8]) -> Result<Parsed<'_>, DropReason> {
@@ -574,23 +596,23 @@ fn link_layer(link: LinkType, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropR
             let ether_type = u16::from_be_bytes([header[0], header[1]]);
             LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL2_HEADER_LEN..])
         }
+        // DLT_NULL with PPP in HDLC framing instead of a family (as Wireshark reads it).
+        LinkType::Null if frame.starts_with(&[0xff, 0x03]) => slice_link(ppp(frame))?,
         LinkType::Null | LinkType::Loop => {
-            let family = frame.get(..4).ok_or(DropReason::LinkTruncated)?;
-            let family = [family[0], family[1], family[2], family[3]];
+            let header = frame.get(..4).ok_or(DropReason::LinkTruncated)?;
+            let header = [header[0], header[1], header[2], header[3]];
             let family = if link == LinkType::Loop {
-                u32::from_be_bytes(family)
+                u32::from_be_bytes(header)
             } else {
-                // DLT_NULL stores the family in the capturing host's byte order: take whichever
-                // reading is a small number.
-                let le = u32::from_le_bytes(family);
-                if le <= 0xffff {
-                    le
-                } else {
-                    u32::from_be_bytes(family)
-                }
+                null_header(header)
             };
-            // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (BSDs), 28 (FreeBSD), 30 (macOS).
             match family {
+                // An EtherType where the family goes.
+                v if v > IEEE_802_3_MAX_LEN => {
+                    LaxSlicedPacket::from_ether_type(EtherType(v as u16), &frame[4..])
+                }
+                // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (BSDs), 28 (FreeBSD),
+                // 30 (macOS).
                 2 | 10 | 24 | 28 | 30 => ip(&frame[4..])?,
                 _ => return Err(DropReason::NotIp),
             }
@@ -967,14 +989,20 @@ const VXLAN_PORT: u16 = 4789;
 const VXLAN_GPE_PORT: u16 = 4790;
 /// UDP ports of the tunnels decoded here: a datagram from or to one of them is no plain UDP
 /// packet for [`fast_ethernet`].
-const UDP_TUNNEL_PORTS: [u16; 6] = [
+const UDP_TUNNEL_PORTS: [u16; 8] = [
     VXLAN_PORT,
     VXLAN_GPE_PORT,
     GENEVE_PORT,
     GRE_UDP_PORT,
     GTPU_PORT,
     AYIYA_PORT,
+    LISP_DATA_PORT,
+    LISP_CONTROL_PORT,
 ];
+/// LISP's data-plane UDP port (RFC 9300 §5.1).
+const LISP_DATA_PORT: u16 = 4341;
+/// LISP's control-plane UDP port (RFC 9301 §5.1).
+const LISP_CONTROL_PORT: u16 = 4342;
 /// Geneve's IANA UDP port (RFC 8926 §3.3).
 const GENEVE_PORT: u16 = 6081;
 /// GRE-in-UDP's IANA UDP port (RFC 8086 §3.1).
@@ -1175,7 +1203,30 @@ fn udp_tunnel<'a>(udp: &UdpSlice<'a>, depth: &mut u32) -> Result<Option<Inner<'a
             return Ok(Some(inner));
         }
     }
+    if on(LISP_DATA_PORT) || on(LISP_CONTROL_PORT) {
+        if let Some(inner) = lisp(
+            dst == LISP_CONTROL_PORT || src == LISP_CONTROL_PORT,
+            udp.payload(),
+        ) {
+            enter(depth)?;
+            return Ok(Some(inner));
+        }
+    }
     Ok(None)
+}
+
+/// The IP packet LISP carries: on the data plane (RFC 9300 §5.3) after the 8-byte LISP header; on
+/// the control plane (`control`) in an Encapsulated Control Message (type 8, RFC 9301 §5.8)
+/// after its 4-byte header, the inner packet being a control message to port 4342 between the
+/// ends it names. `None` (a plain UDP flow) for other control messages or no IP inside.
+fn lisp(control: bool, payload: &[u8]) -> Option<Inner<'_>> {
+    const LISP_ECM: u8 = 8;
+    let inner = if control {
+        (payload.first()? >> 4 == LISP_ECM).then(|| payload.get(4..))??
+    } else {
+        payload.get(8..)?
+    };
+    matches!(inner.first()? >> 4, 4 | 6).then_some(Inner::Ip(None, inner))
 }
 
 /// The IP packet of an AYIYA "forward" message (Anything In Anything, the SixXS tunnel
@@ -2260,6 +2311,31 @@ mod tests {
             assert_udp(&outer_udp(40000, 5072, &wrong), 5072);
         }
 
+        #[test]
+        fn lisp_data_and_encapsulated_control_messages() {
+            for v6 in [false, true] {
+                // Data plane: flags, nonce/map-version, instance ID / locator status bits.
+                let mut data = vec![0x80, 0, 0, 1, 0, 0, 0, 1];
+                data.extend_from_slice(&inner(v6));
+                assert_inner(LinkType::Raw, &outer_udp(61000, 4341, &data), v6);
+                // A reply from the data port to an ephemeral one.
+                assert_inner(LinkType::Raw, &outer_udp(4341, 61000, &data), v6);
+                // Control plane: an Encapsulated Control Message (type 8).
+                let mut ecm = vec![0x80, 0, 0, 0];
+                ecm.extend_from_slice(&inner(v6));
+                assert_inner(LinkType::Raw, &outer_udp(4342, 4342, &ecm), v6);
+            }
+            // Other control messages (a Map-Request, type 1) and no IP inside: plain UDP flows.
+            let mut request = vec![0x10, 0, 0, 1];
+            request.extend_from_slice(&inner(false));
+            assert_udp(&outer_udp(4342, 4342, &request), 4342);
+            assert_udp(
+                &outer_udp(61000, 4341, &[0x80, 0, 0, 1, 0, 0, 0, 1, 0x12]),
+                4341,
+            );
+            assert_udp(&outer_udp(61000, 4341, &[0x80, 0, 0]), 4341);
+        }
+
         /// `frame` is a plain UDP packet of the outer endpoints to `port`.
         fn assert_udp(frame: &[u8], port: u16) {
             match parse(LinkType::Raw, frame) {
@@ -2319,6 +2395,42 @@ mod tests {
             let mixed = e::nflog(2, &inner(true));
             assert_eq!(parse(LinkType::Nflog, &mixed), Err(DropReason::IpMalformed));
             assert_eq!(LinkType::from_linktype(239), Some(LinkType::Nflog));
+        }
+
+        #[test]
+        fn null_headers_read_as_wireshark_reads_them() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                let family: u32 = if v6 { 30 } else { 2 };
+                let ether_type = ether_type_of(&packet);
+                let mut headers = vec![
+                    family.to_le_bytes(),
+                    family.to_be_bytes(),
+                    // An EtherType in the last two bytes (the frame of PcapPlusPlus's
+                    // NullLoopback.pcap: 0f 00 08 00).
+                    [0x0f, 0, (ether_type >> 8) as u8, ether_type as u8],
+                    [0, 0, (ether_type >> 8) as u8, ether_type as u8],
+                ];
+                if !v6 {
+                    // IRIX, UNICOS/mp: the family (below 6) in the upper half.
+                    headers.push((family << 16).to_le_bytes());
+                }
+                for header in headers {
+                    let mut frame = header.to_vec();
+                    frame.extend_from_slice(&packet);
+                    assert_inner(LinkType::Null, &frame, v6);
+                }
+                // PPP in HDLC framing instead of a header.
+                let ppp = e::ppp(if v6 { e::PPP_IPV6 } else { e::PPP_IPV4 }, &packet);
+                assert_eq!(&ppp[..2], &[0xff, 0x03]);
+                assert_inner(LinkType::Null, &ppp, v6);
+            }
+            // A family that is no IP one, and an 802.3 length: not IP.
+            let mut frame = 7u32.to_le_bytes().to_vec();
+            frame.extend_from_slice(&inner(false));
+            assert_eq!(parse(LinkType::Null, &frame), Err(DropReason::NotIp));
+            frame[..4].copy_from_slice(&[0, 0, 0x05, 0xdc]);
+            assert_eq!(parse(LinkType::Null, &frame), Err(DropReason::NotIp));
         }
 
         #[test]
