@@ -8,6 +8,9 @@
 #                                       the second holdout: 214 captures of arkime/arkime,
 #                                       google/gopacket, the-tcpdump-group/libpcap, CESNET/ipfixprobe
 #                                       and secdev/scapy (fetched the same way)
+#   HOLDOUT_LIST=benches/holdout3-sources.tsv benches/holdout.sh ../holdout3
+#                                       the third: 221 captures of FoxIO-LLC/ja4,
+#                                       seladb/PcapPlusPlus and chrissanders/packets
 #
 # Needs: the source repositories fetched as bare git directories under $MIRRORS
 # (default /work/.mirror/<owner>+<name>/repo: ntop/nDPI, zeek/zeek, OISF/suricata-verify,
