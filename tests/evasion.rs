@@ -766,3 +766,49 @@ fn connect_to_a_blocked_app_stays_blocked() {
     assert_eq!(r.name_source, Some(cloudsight::NameSource::TlsSni));
     assert!(r.ja4.is_some(), "the hello's details are the record's");
 }
+
+/// A decoy CONNECT to an allowed host (dropped by the proxy: bad checksum, low TTL), then the real
+/// one to Dropbox at the same offsets, whole or in 16-byte segments: read both ways (the real
+/// host overwrites the decoy's, whose line end completes it), blocked from the segment that
+/// completes the real host on; the proxy's answer then opens the tunnel.
+#[test]
+fn decoy_connect_before_the_real_one_is_read_both_ways() {
+    let decoy: &[u8] = b"CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n";
+    let real: &[u8] = b"CONNECT www.dropbox.com:443 HTTP/1.1\r\nHost: www.dropbox.com:443\r\n\r\n";
+    assert_eq!(
+        decoy.len(),
+        real.len(),
+        "the decoy's line end completes the real host"
+    );
+    // Within the watch's 8 client segments (`the_server_answer_ends_the_second_reading`).
+    for size in [real.len(), 16] {
+        let mut c = Conn::new(3128);
+        c.handshake(&[]);
+        assert_eq!(c.data(0, decoy), Verdict::Allow);
+        let need = real.windows(4).position(|w| w == b":443").unwrap();
+        let segments = chunks(real, size);
+        let done = completing(&segments, need);
+        for (i, (off, data)) in segments.iter().enumerate() {
+            let want = if i < done {
+                Verdict::Allow
+            } else {
+                Verdict::Block
+            };
+            assert_eq!(c.data(*off, data), want, "segment {i} of {size} bytes");
+        }
+        let answer = b"HTTP/1.1 200 Connection established\r\n\r\n";
+        assert_eq!(c.send(false, 7001, PSH_ACK, answer), Verdict::Block);
+        let h = chromium_hello("www.example.org", 0);
+        assert_eq!(c.data(real.len(), &h), Verdict::Block);
+        let r = c.record();
+        assert_eq!(r.server_name.as_deref(), Some(SNI));
+        assert_eq!(r.verdict, Verdict::Block);
+        // Each segment whose bytes differ from the decoy's is a second reading.
+        let differing = segments
+            .iter()
+            .filter(|(off, data)| decoy[*off..*off + data.len()] != data[..])
+            .count();
+        assert_eq!(c.engine.stats().hellos_reread, differing as u64);
+        assert_eq!(c.engine.stats().inspect_memory, 0);
+    }
+}

@@ -514,8 +514,11 @@ impl Engine {
         // inspector nor spend its budget (another thread may hand them over before the client's).
         // They end the watch over a read hello: the server has answered the version it took.
         if !from_client && !weak {
-            if e.inspector.as_ref().is_some_and(|i| i.watching()) {
-                self.end_inspection(e);
+            match e.inspector.as_mut() {
+                // A proxy's answer to a CONNECT: look into the tunnel from now on.
+                Some(i) if i.watching() && i.tunnel_open() => i.await_tunnel(),
+                Some(i) if i.watching() => self.end_inspection(e),
+                _ => {}
             }
             return;
         }
@@ -557,13 +560,20 @@ impl Engine {
                 let other = inspector.alternative_name();
                 // A TLS hello stays watched for a second version of its bytes while the
                 // inspectors' memory is well under its cap (the watch never costs a new flow its
-                // inspection); an HTTP CONNECT's tunnel is looked into (it holds no buffer).
-                let watch = inspector.awaits_tunnel()
-                    || (inspector.watching()
-                        && self.inspect_memory.load(Ordering::Relaxed)
-                            < self.config.max_inspect_bytes / WATCH_SHARE);
+                // inspection); an HTTP CONNECT's tunnel is looked into all the same, without the
+                // watch's buffer when there is no room for it.
+                let watch = inspector.watching()
+                    && self.inspect_memory.load(Ordering::Relaxed)
+                        < self.config.max_inspect_bytes / WATCH_SHARE;
+                if in_tunnel {
+                    inspector.tunnel_named();
+                } else if !watch {
+                    // No room to watch a CONNECT request: its tunnel is still looked into.
+                    inspector.await_tunnel();
+                }
+                let keep = watch || inspector.tunnel_open();
                 e.evidence(side, Evidence::AppRequest);
-                if !watch {
+                if !keep {
                     self.end_inspection(e);
                 }
                 if in_tunnel {

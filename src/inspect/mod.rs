@@ -465,6 +465,12 @@ impl Inspector {
             self.client_bytes = self.client_bytes.saturating_add(payload.len() as u32);
         }
         let step = self.step(transport, from_client, weak_client, seq, payload);
+        self.account();
+        step
+    }
+
+    /// Move the engine's gauge by the change in this inspector's buffer bytes.
+    fn account(&mut self) {
         let now = self.memory();
         if now >= self.counted {
             self.gauge.fetch_add(now - self.counted, Ordering::Relaxed);
@@ -472,7 +478,6 @@ impl Inspector {
             self.gauge.fetch_sub(self.counted - now, Ordering::Relaxed);
         }
         self.counted = now;
-        step
     }
 
     fn step(
@@ -514,6 +519,10 @@ impl Inspector {
                 };
                 if second {
                     Step::Reread
+                } else if self.watch_left == 0 && self.tunnel {
+                    // A CONNECT's watch is spent: look into its tunnel.
+                    self.protocol = Protocol::Unknown;
+                    Step::Continue
                 } else if self.watch_left == 0 {
                     Step::Done
                 } else {
@@ -671,15 +680,24 @@ impl Inspector {
 
     /// An HTTP CONNECT named the flow and what the client sends through the tunnel is looked for:
     /// a name found from now on is the tunnel's (the server behind the proxy reads it), which the
-    /// engine takes without making the flow's verdict milder. The engine keeps the inspector
-    /// while [`Inspector::awaits_tunnel`].
+    /// engine takes without making the flow's verdict milder, then calls
+    /// [`Inspector::tunnel_named`]. The engine keeps the inspector meanwhile.
     pub fn tunnel_open(&self) -> bool {
         self.tunnel
     }
 
-    /// A CONNECT named the flow and nothing sent through its tunnel is recognised yet.
-    pub fn awaits_tunnel(&self) -> bool {
-        self.tunnel && matches!(self.protocol, Protocol::Unknown)
+    /// The tunnel's own hello or request named the flow: nothing more is awaited.
+    pub fn tunnel_named(&mut self) {
+        self.tunnel = false;
+    }
+
+    /// End the watch over a CONNECT request (the proxy answered, or the watch has no room) and
+    /// look into the tunnel from here on, holding no buffer. Nothing without an open tunnel.
+    pub fn await_tunnel(&mut self) {
+        if self.tunnel && self.protocol.named() {
+            self.protocol = Protocol::Unknown;
+            self.account();
+        }
     }
 
     /// A TLS hello or an HTTP request was read (the flow is named) and its inspector still
@@ -689,17 +707,17 @@ impl Inspector {
         self.protocol.named() && self.watch_left > 0
     }
 
-    /// An HTTP request named the flow. A CONNECT (`connect`) opened a tunnel through a proxy: what
-    /// the client sends through it (a ClientHello, a request) is looked for next, in a later
-    /// segment that starts it, as after a SOCKS handshake ([`Inspector::tunnel_open`]). Any other
-    /// request is kept (`buf`, from sequence number `start`, the request at offset `at`) to
-    /// compare later client segments with.
+    /// An HTTP request named the flow: keep its bytes (`buf`, from sequence number `start`, the
+    /// request at offset `at`) to compare later client segments with. A CONNECT (`connect`) opens
+    /// a tunnel through a proxy: once the watch is over, what the client sends through it (a
+    /// ClientHello, a request) is looked for in a later segment that starts it, as after a SOCKS
+    /// handshake ([`Inspector::tunnel_open`]).
     fn http_named(&mut self, connect: bool, buf: StreamBuf, start: u32, at: usize) {
         if connect {
-            self.protocol = Protocol::Unknown;
+            // The CONNECT request is watched like any other until the proxy answers; then
+            // (`await_tunnel`) what follows it is looked at afresh.
             self.saw_stream_start = true;
             self.tunnel = true;
-            return;
         }
         self.protocol = Protocol::HttpNamed(Box::new(HttpWatch {
             buf,
