@@ -977,6 +977,8 @@ fn ip(frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DropReason> {
 // EtherTypes and numbers of the encapsulations decoded here (IEEE registry, RFC 2516, RFC 3032,
 // RFC 1701 §3.3, RFC 2637 §4.1, RFC 1661 §2 / IANA PPP DLL protocol numbers).
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// Cisco MetaData (CMD): Cisco TrustSec's Security Group Tag in an Ethernet frame.
+const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
 const ETHERTYPE_MPLS: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_TRANSPARENT_BRIDGING: u16 = 0x6558;
@@ -1127,6 +1129,10 @@ fn encapsulated<'a>(
                     pppoe(ether.payload).map(Some)
                 }
                 ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls(ether.payload, depth).map(Some),
+                ETHERTYPE_CISCO_METADATA => {
+                    enter(depth)?;
+                    cisco_metadata(ether.payload).map(Some)
+                }
                 _ => Ok(None),
             }
         }
@@ -1435,6 +1441,19 @@ fn ppp(frame: &[u8]) -> Result<Inner<'_>, DropReason> {
     }
 }
 
+/// What a Cisco MetaData header tags (Cisco TrustSec inline tagging, as Wireshark's `cmd`
+/// dissector reads it): version, length, options and the Security Group Tag (6 bytes), then the
+/// EtherType of the payload.
+fn cisco_metadata(frame: &[u8]) -> Result<Inner<'_>, DropReason> {
+    let (header, payload) = frame
+        .split_first_chunk::<8>()
+        .ok_or(DropReason::EncapMalformed)?;
+    Ok(Inner::EtherType(
+        u16::from_be_bytes([header[6], header[7]]),
+        payload,
+    ))
+}
+
 /// The PPP frame of a PPPoE session frame (RFC 2516 §4: version and type 0x11, code 0, session
 /// id, length of the payload), bounded by its length (Ethernet padding cut off; a length past the
 /// captured bytes, cut by the snaplen, reads what is there).
@@ -1629,6 +1648,9 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>, depth: u32) -> Result<Parsed<'a
                 data,
             }));
         }
+        // Fragments of a tunnel datagram (GRE, IP in IP): reassembled, then decapsulated
+        // ([`reassembled`]); the fragment is returned below, before any transport is read.
+        IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 if fragment.is_some() => Transport::Udp,
         _ => return Err(DropReason::OtherProtocol),
     };
 
@@ -1672,39 +1694,63 @@ fn ip_length_unstated(sliced: &LaxSlicedPacket<'_>) -> bool {
 }
 
 /// The packet a reassembled datagram makes: its transport header and payload read from `bytes`
-/// (the datagram's payload), counting `ip_len` IP bytes in `packets` IP packets.
+/// (the datagram's payload), counting `ip_len` IP bytes in `packets` IP packets. A tunnel
+/// datagram's inner packet counts its own IP length (see [`reassembled`]).
 pub fn datagram<'a>(
     id: &FragmentId,
     bytes: &'a [u8],
     ip_len: u32,
     packets: u32,
 ) -> Result<PacketView<'a>, DropReason> {
-    let transport = match IpNumber(id.protocol) {
-        IpNumber::TCP => Transport::Tcp,
-        IpNumber::UDP => Transport::Udp,
-        _ => return Err(DropReason::OtherProtocol),
-    };
-    if transport == Transport::Udp {
-        if let Some(inner) = reassembled_tunnel(bytes, packets) {
-            return Ok(inner);
-        }
-    }
-    transport_view(transport, id.src, id.dst, bytes, ip_len, packets)
+    reassembled(id, bytes, ip_len, packets, ip_len)
 }
 
-/// The inner packet of a reassembled UDP datagram that is a tunnel (VXLAN, Geneve, GTP-U, GRE in
-/// UDP, AYIYA: a GTP-U user packet of 1500 bytes fragments its outer datagram), counted as the
-/// datagram's `packets` fragments; `None` (the tunnel endpoints' UDP flow) when it is no tunnel
-/// or what it carries is not a whole TCP/UDP packet, as for a tunnel packet that came whole.
+/// [`datagram`], for a datagram that `completing_ip_len`'s fragment made whole. A tunnel
+/// datagram (GRE, IP in IP, a UDP tunnel: VXLAN, Geneve, GTP-U, GRE in UDP, AYIYA, LISP; a
+/// 1500-byte user packet in GTP-U over a 1500-byte path fragments its outer datagram) is the
+/// flow of its inner packet, counted as Wireshark counts it: each fragment before the
+/// completing one by its own IP length, the completing one by the inner packet's, `packets` in
+/// all. A UDP datagram that carries no whole inner TCP/UDP packet is the tunnel endpoints' UDP
+/// flow, as for a tunnel packet that came whole.
+pub fn reassembled<'a>(
+    id: &FragmentId,
+    bytes: &'a [u8],
+    ip_len: u32,
+    packets: u32,
+    completing_ip_len: u32,
+) -> Result<PacketView<'a>, DropReason> {
+    let inner = match IpNumber(id.protocol) {
+        IpNumber::TCP => {
+            return transport_view(Transport::Tcp, id.src, id.dst, bytes, ip_len, packets)
+        }
+        IpNumber::UDP => reassembled_udp_tunnel(bytes),
+        IpNumber::GRE => gre(bytes).ok(),
+        IpNumber::IPV4 => Some(Inner::Ip(Some(4), bytes)),
+        IpNumber::IPV6 => Some(Inner::Ip(Some(6), bytes)),
+        _ => return Err(DropReason::OtherProtocol),
+    };
+    match inner.map(|inner| decapsulate(inner, 1)) {
+        Some(Ok(Parsed::Packet(view))) => Ok(PacketView {
+            packets,
+            ip_len: ip_len
+                .saturating_sub(completing_ip_len)
+                .saturating_add(view.ip_len),
+            ..view
+        }),
+        _ if id.protocol == IpNumber::UDP.0 => {
+            transport_view(Transport::Udp, id.src, id.dst, bytes, ip_len, packets)
+        }
+        Some(Err(drop)) => Err(drop),
+        _ => Err(DropReason::EncapMalformed),
+    }
+}
+
+/// What a reassembled UDP datagram tunnels, if it is a tunnel.
 #[cold]
-fn reassembled_tunnel(bytes: &[u8], packets: u32) -> Option<PacketView<'_>> {
+fn reassembled_udp_tunnel(bytes: &[u8]) -> Option<Inner<'_>> {
     let udp = UdpSlice::from_slice_lax(bytes).ok()?;
     let mut depth = 0;
-    let inner = udp_tunnel(&udp, &mut depth).ok()??;
-    match decapsulate(inner, depth) {
-        Ok(Parsed::Packet(view)) => Some(PacketView { packets, ..view }),
-        _ => None,
-    }
+    udp_tunnel(&udp, &mut depth).ok()?
 }
 
 fn transport_view(
@@ -2309,6 +2355,28 @@ mod tests {
             let mut wrong = e::ayiya(4, &inner(false));
             wrong[3] = 41; // says IPv6, carries IPv4
             assert_udp(&outer_udp(40000, 5072, &wrong), 5072);
+        }
+
+        #[test]
+        fn cisco_metadata_security_group_tags() {
+            for v6 in [false, true] {
+                let packet = inner(v6);
+                // Version 1, length 1, options 0x0001 (an SGT), SGT 2, then the EtherType.
+                let mut cmd = vec![1, 1, 0, 1, 0, 2];
+                cmd.extend_from_slice(&ether_type_of(&packet).to_be_bytes());
+                cmd.extend_from_slice(&packet);
+                assert_inner(LinkType::Ethernet, &ethernet(&[], 0x8909, &cmd), v6);
+                // Under a VLAN tag.
+                let tagged = ethernet(&[(e::ETHERTYPE_VLAN, 10)], 0x8909, &cmd);
+                assert_inner(LinkType::Ethernet, &tagged, v6);
+            }
+            assert_eq!(
+                parse(
+                    LinkType::Ethernet,
+                    &ethernet(&[], 0x8909, &[1, 1, 0, 1, 0, 2, 8])
+                ),
+                Err(DropReason::EncapMalformed)
+            );
         }
 
         #[test]
@@ -2972,13 +3040,21 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            // A fragmented outer packet is not decapsulated.
+            // A fragmented outer packet is a fragment of the outer datagram, decapsulated once
+            // reassembled.
             let gre = outer(false, 47, &e::gre(false, None, None, 0x0800, &packet));
-            let outer_piece = &fragment(&gre, 64, 9)[0];
-            assert_eq!(
-                parse(LinkType::Raw, outer_piece),
-                Err(DropReason::OtherProtocol)
-            );
+            let pieces = fragment(&gre, 64, 9);
+            let Ok(Parsed::Fragment(f)) = parse(LinkType::Raw, &pieces[0]) else {
+                panic!("{:?}", parse(LinkType::Raw, &pieces[0]));
+            };
+            assert_eq!((f.id.protocol, f.id.id, f.offset), (47, 9, 0));
+            let whole = &gre[20..];
+            let total: u32 = pieces.iter().map(|p| p.len() as u32).sum();
+            let last = pieces.last().unwrap().len() as u32;
+            let view = reassembled(&f.id, whole, total, pieces.len() as u32, last).unwrap();
+            assert_eq!((view.src, view.dst), (addr(V4.0), addr(V4.1)));
+            assert_eq!(view.packets, pieces.len() as u32);
+            assert_eq!(view.ip_len, total - last + packet.len() as u32);
         }
     }
 

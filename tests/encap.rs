@@ -804,14 +804,16 @@ fn client_hello_in_inner_fragments_inside_gre() {
     assert_eq!((stats.fragments, stats.defrag_reassembled), (n, 1));
 }
 
-/// GTP-U and VXLAN datagrams that the tunnel's own IP layer fragmented (a 1500-byte user packet
-/// plus its tunnel headers over a 1500-byte path), fragments in any order: each datagram is
-/// reassembled, then decapsulated like a whole one; the inner flow is named and counts its inner
-/// packets' lengths in as many packets as fragments came; no flow of the tunnel endpoints.
+/// GTP-U, VXLAN, GRE and IP-in-IP datagrams that the tunnel's own IP layer fragmented (a
+/// 1500-byte user packet plus its tunnel headers over a 1500-byte path; ERSPAN mirroring a GRO
+/// super-packet), fragments in any order: each datagram is reassembled, then decapsulated like a
+/// whole one; the inner flow is named and counts, as Wireshark does, each fragment before the
+/// completing one by its own IP length and the completing one by the inner packet's, as many
+/// packets as fragments came; no flow of the tunnel endpoints.
 #[test]
-fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
+fn fragmented_tunnel_datagrams_are_decapsulated_after_reassembly() {
     type Tunnel = fn(bool, &[u8]) -> Vec<u8>;
-    let tunnels: [(&str, Tunnel); 2] = [
+    let tunnels: [(&str, Tunnel); 4] = [
         ("gtp-u", |up, p| {
             outer_udp(up, (2152, 2152), &e::gtp_u(7, None, &[], p))
         }),
@@ -819,6 +821,15 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
             let ports = if up { (51000, 4789) } else { (62000, 4789) };
             outer_udp(up, ports, &e::vxlan(9, &ethernet(&[], ether_type_of(p), p)))
         }),
+        ("gre", |up, p| {
+            outer(
+                false,
+                up,
+                47,
+                &e::gre(false, Some(5), None, ether_type_of(p), p),
+            )
+        }),
+        ("ip in ip", |up, p| outer(false, up, 4, p)),
     ];
     for (what, tunnel) in tunnels {
         let engine = engine();
@@ -827,10 +838,11 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
         let mut reassembled = 0u64;
         let mut packets_up = 0u64;
         let mut packets_down = 0u64;
+        let (mut bytes_up, mut bytes_down) = (0u64, 0u64);
         let mut ts = 1_000_000_000;
         for (i, (up, p)) in packets.iter().enumerate() {
             let datagram = tunnel(*up, p);
-            let mut pieces = fragment(&datagram, 256, 0x7700 + i as u32);
+            let mut pieces = fragment(&datagram, 128, 0x7700 + i as u32);
             if i % 2 == 1 {
                 pieces.reverse();
             }
@@ -844,6 +856,10 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
             } else {
                 &mut packets_down
             } += pieces.len() as u64;
+            // The pieces before the last one to arrive by their own lengths, that one by the
+            // inner packet's.
+            let before: usize = pieces[..pieces.len() - 1].iter().map(Vec::len).sum();
+            *if *up { &mut bytes_up } else { &mut bytes_down } += (before + p.len()) as u64;
             for piece in pieces {
                 ts += 1_000;
                 engine.process_packet(LinkType::Raw, &piece, ts, None);
@@ -856,7 +872,6 @@ fn fragmented_udp_tunnel_datagrams_are_decapsulated_after_reassembly() {
         assert_eq!(r.server_name.as_deref(), Some(SNI), "{what}");
         assert_eq!(r.verdict, Verdict::Block, "{what}");
         assert_eq!((r.client_ip, r.client_port), (addr(INNER4.0), 40000));
-        let (bytes_up, _, bytes_down, _) = counts(&packets);
         assert_eq!(
             (r.bytes_up, r.packets_up, r.bytes_down, r.packets_down),
             (bytes_up, packets_up, bytes_down, packets_down),

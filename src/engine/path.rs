@@ -220,7 +220,14 @@ impl Engine {
             Added::Whole(whole) => {
                 bump(&self.counters.defrag_reassembled);
                 let ip_len = u32::try_from(whole.ip_bytes).unwrap_or(u32::MAX);
-                match packet::datagram(&whole.id, &whole.data, ip_len, whole.fragments) {
+                let completing = fragment.ip_len;
+                match packet::reassembled(
+                    &whole.id,
+                    &whole.data,
+                    ip_len,
+                    whole.fragments,
+                    completing,
+                ) {
                     Ok(view) => self.on_packet(&view, ts, context, Input::Packet),
                     Err(_) => {
                         bump(&self.counters.drop_transport_malformed);
