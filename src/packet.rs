@@ -1427,6 +1427,11 @@ fn gre(packet: &[u8]) -> Result<Inner<'_>, DropReason> {
 fn ppp(frame: &[u8]) -> Result<Inner<'_>, DropReason> {
     let frame = match frame {
         [0xff, 0x03, rest @ ..] => rest,
+        // A Cisco HDLC frame where PPP was declared (unicast or broadcast address, control 0, an
+        // EtherType), as Wireshark's PPP dissector hands it over to Cisco HDLC.
+        [0x0f | 0x8f, 0x00, hi, lo, rest @ ..] => {
+            return Ok(Inner::EtherType(u16::from_be_bytes([*hi, *lo]), rest))
+        }
         _ => frame,
     };
     let (protocol, packet) = match frame {

@@ -434,6 +434,13 @@ fn link_layers_ppp_cisco_hdlc_fddi_arcnet_ppi() {
         run(LinkType::CiscoHdlc, v6, &|_, p| {
             e::cisco_hdlc(ether_type_of(p), p)
         });
+        // Cisco HDLC frames in a capture that declares PPP (nDPI's BGP_Cisco_hdlc_slarp.pcap),
+        // unicast and broadcast addresses.
+        run(LinkType::Ppp, v6, &|up, p| {
+            let mut f = e::cisco_hdlc(ether_type_of(p), p);
+            f[0] = if up { 0x0f } else { 0x8f };
+            f
+        });
         run(LinkType::Fddi, v6, &|_, p| e::fddi(p));
         run(LinkType::ArcnetLinux, v6, &|_, p| e::arcnet(true, false, p));
         run(LinkType::ArcnetBsd, v6, &|_, p| e::arcnet(false, false, p));
