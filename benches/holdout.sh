@@ -11,6 +11,9 @@
 #   HOLDOUT_LIST=benches/holdout3-sources.tsv benches/holdout.sh ../holdout3
 #                                       the third: 221 captures of FoxIO-LLC/ja4,
 #                                       seladb/PcapPlusPlus and chrissanders/packets
+#   HOLDOUT_LIST=benches/holdout4-sources.tsv benches/holdout.sh ../holdout4
+#                                       the fourth: 374 captures of cisco/mercury and more of
+#                                       ntop/nDPI, zeek/zeek and OISF/suricata-verify
 #
 # Needs: the source repositories fetched as bare git directories under $MIRRORS
 # (default /work/.mirror/<owner>+<name>/repo: ntop/nDPI, zeek/zeek, OISF/suricata-verify,

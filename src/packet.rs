@@ -1084,7 +1084,8 @@ fn encapsulated<'a>(
             let Some(payload) = sliced.ip_payload() else {
                 return Ok(None);
             };
-            // Fragmented outer packets are not decapsulated (see the module doc).
+            // A fragmented outer packet is a fragment (`from_sliced`), decapsulated once its
+            // datagram is whole (`reassembled`).
             if payload.fragmented {
                 return Ok(None);
             }
