@@ -1632,12 +1632,30 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>, depth: u32) -> Result<Parsed<'a
         }
     };
 
+    if let Some((id, offset, more)) = fragment {
+        // Fragments of a TCP/UDP datagram, or of a tunnel datagram (GRE, IP in IP) that is
+        // decapsulated once whole ([`reassembled`]). Fragments of a compressed datagram are not
+        // reassembled (RFC 3173 §3.2 has the sender compress before it fragments; IPsec stacks
+        // avoid it): counted as other protocols.
+        return match payload.ip_number {
+            IpNumber::TCP | IpNumber::UDP | IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 => {
+                Ok(Parsed::Fragment(Fragment {
+                    id,
+                    ip_len,
+                    offset: u32::from(offset) * 8,
+                    len: data_len,
+                    more,
+                    data: payload.payload,
+                }))
+            }
+            _ => Err(DropReason::OtherProtocol),
+        };
+    }
+
     let transport = match payload.ip_number {
         IpNumber::TCP => Transport::Tcp,
         IpNumber::UDP => Transport::Udp,
-        // Fragments of a compressed datagram are not reassembled (RFC 3173 §3.2 has the sender
-        // compress before it fragments; IPsec stacks avoid it): counted as other protocols.
-        IPCOMP if fragment.is_none() => {
+        IPCOMP => {
             let mut depth = depth;
             enter(&mut depth)?;
             let data = payload
@@ -1654,22 +1672,8 @@ fn from_sliced<'a>(sliced: &LaxSlicedPacket<'a>, depth: u32) -> Result<Parsed<'a
                 data,
             }));
         }
-        // Fragments of a tunnel datagram (GRE, IP in IP): reassembled, then decapsulated
-        // ([`reassembled`]); the fragment is returned below, before any transport is read.
-        IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 if fragment.is_some() => Transport::Udp,
         _ => return Err(DropReason::OtherProtocol),
     };
-
-    if let Some((id, offset, more)) = fragment {
-        return Ok(Parsed::Fragment(Fragment {
-            id,
-            ip_len,
-            offset: u32::from(offset) * 8,
-            len: data_len,
-            more,
-            data: payload.payload,
-        }));
-    }
 
     match (&sliced.transport, transport) {
         (Some(TransportSlice::Tcp(tcp)), _) => Ok(Parsed::Packet(tcp_view(tcp, src, dst, ip_len))),
