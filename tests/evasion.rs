@@ -812,3 +812,24 @@ fn decoy_connect_before_the_real_one_is_read_both_ways() {
         assert_eq!(c.engine.stats().inspect_memory, 0);
     }
 }
+
+/// A client that sends through the tunnel before the proxy's answer (more segments than the
+/// CONNECT's watch looks at): once the watch is spent the tunnel is looked into all the same.
+#[test]
+fn connect_without_waiting_for_the_proxy_answer() {
+    let connect = b"CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n";
+    let mut c = Conn::new(3128);
+    c.handshake(&[]);
+    assert_eq!(c.data(0, connect), Verdict::Allow);
+    // Nine segments of another protocol's bytes (not a hello), then the hello.
+    let mut at = connect.len();
+    for _ in 0..9 {
+        assert_eq!(c.data(at, b"\x00\x01junk"), Verdict::Allow);
+        at += 6;
+    }
+    let h = hello();
+    assert_eq!(c.data(at, &h), Verdict::Block);
+    let r = c.record();
+    assert_eq!(r.server_name.as_deref(), Some(SNI));
+    assert_eq!(r.name_source, Some(cloudsight::NameSource::TlsSni));
+}

@@ -521,7 +521,7 @@ impl Inspector {
                     Step::Reread
                 } else if self.watch_left == 0 && self.tunnel {
                     // A CONNECT's watch is spent: look into its tunnel.
-                    self.protocol = Protocol::Unknown;
+                    self.await_tunnel();
                     Step::Continue
                 } else if self.watch_left == 0 {
                     Step::Done
